@@ -1,0 +1,12 @@
+"""Steward: a self-hosted governance gateway for the Anthropic Claude API.
+
+The public surface is kept small and curated; `tests/contract` guards it.
+"""
+
+from __future__ import annotations
+
+from steward.errors import StewardError
+
+__all__ = ["StewardError", "__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""One error tree for everything Steward refuses or fails at.
+
+Tree (status, Anthropic ``error.type``)::
+
+    StewardError                      500 api_error
+    ├── InvalidRequestError           400 invalid_request_error
+    │   ├── SpendLimitReachedError    400 invalid_request_error
+    │   └── RequestTooLargeError      413 request_too_large
+    ├── AuthenticationError           401 authentication_error
+    ├── PermissionDeniedError         403 permission_error
+    ├── NotFoundError                 404 not_found_error
+    ├── ConflictError                 409 conflict_error
+    ├── RateLimitError                429 rate_limit_error
+    ├── UpstreamError                 502 api_error       (upstream unreachable or broken)
+    │   └── UpstreamTimeoutError      504 timeout_error
+    └── OverloadedError               529 overloaded_error
+
+Status and type are class attributes, never derived from message text. ``render_error`` is the one
+renderer for both the JSON body and the mid-stream SSE ``error`` event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import orjson
+
+
+class StewardError(Exception):
+    """Base of every error Steward raises on purpose."""
+
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.details = details
+
+
+class InvalidRequestError(StewardError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class SpendLimitReachedError(InvalidRequestError):
+    """A spend limit set by the organization itself (Anthropic answers these with a 400)."""
+
+
+class RequestTooLargeError(InvalidRequestError):
+    status = 413
+    error_type = "request_too_large"
+
+
+class AuthenticationError(StewardError):
+    status = 401
+    error_type = "authentication_error"
+
+
+class PermissionDeniedError(StewardError):
+    status = 403
+    error_type = "permission_error"
+
+
+class NotFoundError(StewardError):
+    status = 404
+    error_type = "not_found_error"
+
+
+class ConflictError(StewardError):
+    status = 409
+    error_type = "conflict_error"
+
+
+class RateLimitError(StewardError):
+    status = 429
+    error_type = "rate_limit_error"
+
+
+class UpstreamError(StewardError):
+    status = 502
+    error_type = "api_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status = 504
+    error_type = "timeout_error"
+
+
+class OverloadedError(StewardError):
+    status = 529
+    error_type = "overloaded_error"
+
+
+def error_body(error_type: str, message: str, request_id: str,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Anthropic error envelope as a dict."""
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if details:
+        error["details"] = details
+    return {"type": "error", "error": error, "request_id": request_id}
+
+
+def render_error(exc: StewardError, request_id: str) -> bytes:
+    """JSON body of an error response."""
+    return orjson.dumps(error_body(exc.error_type, exc.message, request_id, exc.details))
+
+
+def render_sse_error(exc: StewardError, request_id: str) -> bytes:
+    """The same error as a mid-stream SSE ``error`` event (after an HTTP 200 has been sent)."""
+    body = error_body(exc.error_type, exc.message, request_id, exc.details)
+    del body["request_id"]
+    return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+
+
+ALL_ERRORS: tuple[type[StewardError], ...] = (
+    StewardError, InvalidRequestError, SpendLimitReachedError, RequestTooLargeError, AuthenticationError,
+    PermissionDeniedError, NotFoundError, ConflictError, RateLimitError, UpstreamError,
+    UpstreamTimeoutError, OverloadedError,
+)

@@ -1,0 +1,77 @@
+"""Every setting Steward reads, in one place (environment prefix ``STEWARD_``).
+
+Nothing else reads the environment; everything else receives what it needs as arguments.
+Secrets (upstream keys) are ``SecretStr`` so they never print in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    """Steward's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="STEWARD_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home,
+                       description="Directory for the SQLite database and the journal.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default is a SQLite file in `home` (WAL mode). "
+                    "PostgreSQL: postgresql+asyncpg://host/db.")
+    redis_url: str | None = Field(default=None, description="Redis URL for snapshot invalidation.")
+
+    upstream_url: str = Field(default="https://api.anthropic.com",
+                              description="Base URL of the Anthropic API (or the simulator).")
+    upstream_api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Real Anthropic API key(s); used round-robin. Never returned or logged.")
+    upstream_connect_timeout: float = Field(default=10.0, description="Seconds to connect upstream.")
+    upstream_read_timeout: float = Field(default=600.0,
+                                         description="Seconds to wait for upstream bytes.")
+    upstream_pool_size: int = Field(default=256, description="Max pooled upstream connections.")
+
+    max_body_bytes: int = Field(default=32 * 1024 * 1024,
+                                description="Largest accepted request body (Messages).")
+    max_batch_body_bytes: int = Field(default=256 * 1024 * 1024,
+                                      description="Largest accepted Message Batches body.")
+
+    snapshot_poll_interval: float = Field(
+        default=0.25, description="Seconds between checks of the config version (revocation bound).")
+    key_last_used_flush_interval: float = Field(
+        default=30.0, description="Seconds between flushes of keys' last-used times.")
+
+    journal_dir: Path | None = Field(default=None,
+                                     description="Journal directory; default `home`/journal.")
+    journal_fsync: bool = Field(default=False,
+                                description="fsync each journal write (survives power loss).")
+    journal_ship_interval: float = Field(default=0.2,
+                                         description="Seconds between journal shipping rounds.")
+    journal_batch_size: int = Field(default=2000, description="Records per database insert.")
+
+    batch_meter_interval: float = Field(default=5.0,
+                                        description="Seconds between polls of unfinished batches.")
+
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info",
+                                                                    description="Log level.")
+    host: str = Field(default="127.0.0.1", description="Address `steward serve` binds.")
+    port: int = Field(default=8080, description="Port `steward serve` binds.")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.home / 'steward.db'}"
+
+    def resolved_journal_dir(self) -> Path:
+        """The journal directory."""
+        return self.journal_dir or self.home / "journal"

@@ -1,0 +1,11 @@
+"""SQLAlchemy 2 typed models, one module per aggregate."""
+
+from __future__ import annotations
+
+from steward.storage.models.base import Base
+from steward.storage.models.batch import BatchRecord
+from steward.storage.models.identity import ApiKey, ConfigVersion, Organization, Workspace
+from steward.storage.models.records import AuditEvent, UsageRecord
+
+__all__ = ["ApiKey", "AuditEvent", "Base", "BatchRecord", "ConfigVersion", "Organization", "UsageRecord",
+           "Workspace"]
