@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     upstream_read_timeout: float = Field(default=600.0,
                                          description="Seconds to wait for upstream bytes.")
     upstream_pool_size: int = Field(default=256, description="Max pooled upstream connections.")
+    forward_request_headers: list[str] = Field(
+        default_factory=lambda: ["anthropic-version", "anthropic-beta"],
+        description="Client request headers passed to the upstream (lower-case names; never auth headers).")
 
     max_body_bytes: int = Field(default=32 * 1024 * 1024,
                                 description="Largest accepted request body (Messages).")

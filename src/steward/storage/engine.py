@@ -41,3 +41,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class Database:
+    """An engine with its session factory, so other planes never touch SQLAlchemy directly."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.sessions = session_factory(self.engine)
+        self.dialect = self.engine.dialect.name
+
+    async def close(self) -> None:
+        await self.engine.dispose()

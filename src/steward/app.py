@@ -1,0 +1,158 @@
+"""The composition root: builds every part from one Settings and runs their lifecycle.
+
+Nothing imports this module but the CLI and tests. ``Steward`` is itself the ASGI app: it answers the
+lifespan protocol (start-up and shutdown of workers) and hands HTTP to the data plane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from steward.asgi import Receive, Scope, Send
+from steward.dataplane.batch_routes import BatchHandlers
+from steward.dataplane.batches import BatchMeter, run_batch_metering
+from steward.dataplane.forward import Forwarder
+from steward.dataplane.pipeline import Pipeline
+from steward.dataplane.router import DataPlane, Pipelines
+from steward.dataplane.snapshot import SnapshotStore
+from steward.dataplane.stages.authenticate import Authenticate, LastUsed
+from steward.dataplane.stages.meter import Meter
+from steward.dataplane.stages.model_access import ModelAccess
+from steward.dataplane.stages.record import Record
+from steward.dataplane.stages.validate import Validate
+from steward.dataplane.upstream import AiohttpUpstream, Upstream
+from steward.governance.catalog import Catalog
+from steward.settings import Settings
+from steward.storage.engine import Database
+from steward.storage.repositories.batches import BatchRepository
+from steward.storage.repositories.identity import IdentityRepository
+from steward.storage.repositories.records import RecordsRepository
+from steward.workers.journal import Journal
+from steward.workers.shipper import Shipper
+
+log = logging.getLogger("steward")
+
+
+class Steward:
+    """The gateway process: parts, background workers, and the ASGI entry point."""
+
+    def __init__(self, settings: Settings, *, upstream: Upstream | None = None) -> None:
+        self.settings = settings
+        self.catalog = Catalog.load_default()
+        self.database = Database(settings.resolved_database_url())
+        sessions = self.database.sessions
+        self.identity = IdentityRepository(sessions)
+        self.records = RecordsRepository(sessions, self.database.dialect)
+        self.batch_repo = BatchRepository(sessions)
+        self.snapshots = SnapshotStore(self.identity, settings.snapshot_poll_interval)
+        self.last_used = LastUsed()
+        self.upstream: Upstream = upstream or AiohttpUpstream(
+            settings.upstream_url, [k.get_secret_value() for k in settings.upstream_api_keys],
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout, pool_size=settings.upstream_pool_size)
+        self.journal: Journal | None = None
+        self.shipper: Shipper | None = None
+        self._app: DataPlane | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _build(self, journal: Journal) -> DataPlane:
+        forwarded = tuple(h.lower() for h in self.settings.forward_request_headers
+                          if h.lower() not in ("x-api-key", "authorization"))
+        record = Record(journal, self.catalog.version)
+        auth = Authenticate(self.snapshots, self.last_used)
+        meter = Meter(self.catalog)
+        access = ModelAccess(self.catalog)
+        pipelines = Pipelines(
+            messages=Pipeline([auth, Validate(), access, meter, record]),
+            count_tokens=Pipeline([auth, Validate(count_tokens=True), access, record]),
+            plain=Pipeline([auth, record]))
+        self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo)
+        batches = BatchHandlers(self.upstream, self.batch_repo, self.catalog, self.batch_meter,
+                                pipelines.plain, forwarded)
+        return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,
+                         self.catalog, max_body=self.settings.max_body_bytes,
+                         max_batch_body=self.settings.max_batch_body_bytes)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    async def startup(self) -> None:
+        """Load the snapshot, open the journal, ship leftovers, start the workers."""
+        await self.snapshots.refresh()
+        self.journal = Journal(self.settings.resolved_journal_dir(), fsync=self.settings.journal_fsync)
+        self.shipper = Shipper(self.journal, self.records, interval=self.settings.journal_ship_interval,
+                               batch_size=self.settings.journal_batch_size)
+        self._app = self._build(self.journal)
+        await self.shipper.adopt_orphans()
+        await self.shipper.ship_once()
+        self._spawn(self.snapshots.run())
+        self._spawn(self.shipper.run())
+        self._spawn(self._flush_last_used_forever())
+        self._spawn(run_batch_metering(self.batch_meter, self.upstream, self.batch_repo,
+                                       {"anthropic-version": "2023-06-01"},
+                                       self.settings.batch_meter_interval))
+
+    async def flush_last_used(self) -> None:
+        pending = self.last_used.drain()
+        await self.identity.record_last_used({k: datetime.fromtimestamp(v, UTC) for k, v in pending.items()})
+
+    async def _flush_last_used_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.key_last_used_flush_interval)
+            try:
+                await self.flush_last_used()
+            except Exception:  # fail-safe by design: last-used times are advisory
+                log.exception("flushing keys' last-used times failed")
+
+    async def shutdown(self) -> None:
+        """Stop workers, ship what is left, close connections."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.shipper is not None:
+            with contextlib.suppress(Exception):
+                await self.shipper.ship_once()
+        with contextlib.suppress(Exception):
+            await self.flush_last_used()
+        await self.upstream.close()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        await self.database.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self._app is None:
+            raise RuntimeError("Steward received a request before start-up")
+        await self._app(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings | None = None) -> Steward:
+    """Build the gateway from settings (the environment when none are given)."""
+    return Steward(settings or Settings())

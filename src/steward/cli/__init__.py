@@ -1,0 +1,1 @@
+"""The ``steward`` command line (Typer + Rich). Calls services, never Steward's own HTTP API."""

@@ -1,0 +1,150 @@
+"""``steward demo``: the main job end to end in one command, on a fresh SQLite and the simulator.
+
+Starts the simulator (or uses the real API when STEWARD_UPSTREAM_API_KEYS is set), creates an organization
+with three workspaces and keys, sends real traffic with the official ``anthropic`` SDK (plain, streaming,
+tools, prompt caching, count_tokens, a batch, a refused model, a bad key), then prints usage, cost and the
+audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import anthropic
+from pydantic import SecretStr
+
+from steward.app import create_app
+from steward.cli.common import console
+from steward.cli.reports import audit_table, usage_table
+from steward.controlplane.services import ControlPlane
+from steward.serving import BackgroundServer
+from steward.settings import Settings
+from steward.simulator.config import SimulatorConfig
+from steward.simulator.server import SimulatorServer
+from steward.storage.migrate import upgrade
+
+WORKSPACES: dict[str, list[str] | None] = {"engineering": None, "marketing": ["claude-haiku-*"], "finance": None}
+SONNET, HAIKU = "claude-sonnet-4-6", "claude-haiku-4-5"
+TOOL = {"name": "lookup_order", "description": "Look up an order by id",
+        "input_schema": {"type": "object", "properties": {"order_id": {"type": "string"}},
+                         "required": ["order_id"]}}
+
+
+def _provision(settings: Settings) -> dict[str, str]:
+    async def action() -> dict[str, str]:
+        plane = ControlPlane(settings)
+        try:
+            await plane.identity.init_organization("Acme Corp")
+            keys = {}
+            for name, allowed in WORKSPACES.items():
+                await plane.identity.create_workspace(name, allowed_models=allowed)
+                keys[name] = (await plane.identity.create_key(name, f"{name[:3]}-demo-inference")).secret
+            return keys
+        finally:
+            await plane.close()
+    return asyncio.run(action())
+
+
+def _step(text: str) -> None:
+    console.print(f"[cyan]>[/cyan] {text}")
+
+
+def _traffic(url: str, keys: dict[str, str]) -> None:
+    eng = anthropic.Anthropic(base_url=url, api_key=keys["engineering"], max_retries=0)
+    mkt = anthropic.Anthropic(base_url=url, api_key=keys["marketing"], max_retries=0)
+    fin = anthropic.Anthropic(base_url=url, api_key=keys["finance"], max_retries=0)
+    tags = {"x-steward-tags": "team=search,feature=summaries"}
+    msg = eng.messages.create(model=SONNET, max_tokens=256, extra_headers=tags,
+                              messages=[{"role": "user", "content": "Summarise our Q3 roadmap."}])
+    _step(f"engineering: messages.create -> {msg.usage.input_tokens} in / {msg.usage.output_tokens} out")
+    with eng.messages.stream(model=SONNET, max_tokens=300,
+                             messages=[{"role": "user", "content": "Write a haiku about gateways."}]) as stream:
+        final = stream.get_final_message()
+    _step(f"engineering: messages.stream -> {final.usage.output_tokens} output tokens, streamed event by event")
+    tool_msg = eng.messages.create(model=SONNET, max_tokens=256, tools=[TOOL],  # type: ignore[list-item]
+                                   tool_choice={"type": "any"},
+                                   messages=[{"role": "user", "content": "Where is order A-1001?"}])
+    _step(f"engineering: tool use -> stop_reason={tool_msg.stop_reason}")
+    system: Any = [{"type": "text", "text": "You are Acme's support analyst. " * 400,
+                    "cache_control": {"type": "ephemeral"}}]
+    for attempt in ("writes", "reads"):
+        cached = eng.messages.create(model=SONNET, max_tokens=64, system=system,
+                                     messages=[{"role": "user", "content": "Ready?"}])
+        _step(f"engineering: prompt cache {attempt} -> write {cached.usage.cache_creation_input_tokens}, "
+              f"read {cached.usage.cache_read_input_tokens}")
+    counted = eng.messages.count_tokens(model=SONNET, messages=[{"role": "user", "content": "How long is this?"}])
+    _step(f"engineering: count_tokens -> {counted.input_tokens}")
+    mkt.messages.create(model=HAIKU, max_tokens=128, messages=[{"role": "user", "content": "Three taglines."}])
+    _step("marketing: claude-haiku-4-5 allowed")
+    try:
+        mkt.messages.create(model=SONNET, max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
+    except anthropic.PermissionDeniedError as exc:
+        _step(f"marketing: {SONNET} refused -> 403 {exc.message[:70]}...")
+    _batch(fin)
+    try:
+        anthropic.Anthropic(base_url=url, api_key="sk-stw-api01-nope", max_retries=0).models.list()
+    except anthropic.AuthenticationError:
+        _step("unknown key refused -> 401 authentication_error")
+    for client in (eng, mkt, fin):
+        client.close()
+
+
+def _batch(fin: anthropic.Anthropic) -> None:
+    batch = fin.messages.batches.create(requests=[
+        {"custom_id": f"invoice-{i}", "params": {"model": HAIKU, "max_tokens": 128,
+                                                 "messages": [{"role": "user", "content": f"Classify invoice {i}"}]}}
+        for i in range(5)])
+    while fin.messages.batches.retrieve(batch.id).processing_status != "ended":
+        time.sleep(0.2)
+    results = list(fin.messages.batches.results(batch.id))
+    _step(f"finance: batch of {len(results)} ended; results metered at the 50 % batch price")
+
+
+def _report(settings: Settings) -> None:
+    async def action() -> None:
+        plane = ControlPlane(settings)
+        try:
+            console.print(await usage_table(plane))
+            console.print(await audit_table(plane, 12))
+        finally:
+            await plane.close()
+    asyncio.run(action())
+
+
+def run_demo(*, keep: bool = False) -> None:
+    env = Settings()
+    home = Path(tempfile.mkdtemp(prefix="steward-demo-"))
+    with ExitStack() as stack:
+        if env.upstream_api_keys:
+            upstream, keys = env.upstream_url, env.upstream_api_keys
+            _step(f"Upstream: the real API at {upstream}")
+        else:
+            sim = stack.enter_context(SimulatorServer(SimulatorConfig(ttft_ms=20, batch_processing_seconds=1.0)))
+            upstream, keys = sim.url, [SecretStr("sk-ant-simulated-upstream-key")]
+            _step(f"Upstream: Steward's built-in Anthropic simulator at {upstream}")
+        settings = Settings(home=home, upstream_url=upstream, upstream_api_keys=keys, journal_ship_interval=0.1)
+        upgrade(settings.resolved_database_url())
+        demo_keys = _provision(settings)
+        _step(f"Organization Acme Corp with workspaces {', '.join(WORKSPACES)} and one key each (SQLite at {home})")
+        gateway = stack.enter_context(BackgroundServer(create_app(settings)))
+        _step(f"Gateway listening on {gateway.url}")
+        _traffic(gateway.url, demo_keys)
+        time.sleep(0.5)
+    _report(settings)
+    console.print("\n[bold]Run it yourself[/bold]\n"
+                  "  steward init && steward workspaces create eng\n"
+                  "  steward keys create --workspace eng --name ml-prod-inference\n"
+                  "  steward simulate &                       # or set STEWARD_UPSTREAM_API_KEYS for the real API\n"
+                  "  STEWARD_UPSTREAM_URL=http://127.0.0.1:8090 steward serve\n"
+                  "Then point the SDK at it:\n"
+                  "  anthropic.Anthropic(base_url=\"http://127.0.0.1:8080\", api_key=\"<the key printed above>\")")
+    if keep:
+        console.print(f"Demo data kept in {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)

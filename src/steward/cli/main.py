@@ -1,0 +1,71 @@
+"""The ``steward`` entry point: wires the command groups together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from steward.cli import identity, reports
+from steward.settings import Settings
+
+app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.command()(identity.init)
+app.add_typer(identity.workspaces_app, name="workspaces")
+app.add_typer(identity.keys_app, name="keys")
+app.command()(reports.usage)
+app.add_typer(reports.audit_app, name="audit")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from steward.storage.migrate import upgrade
+
+    upgrade(Settings().resolved_database_url())
+    typer.echo("Database is up to date.")
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+          port: Annotated[int | None, typer.Option(help="Port.")] = None,
+          workers: Annotated[int, typer.Option(help="Worker processes.")] = 1) -> None:
+    """Run the gateway (migrates the database first)."""
+    import uvicorn
+
+    from steward.serving import uvicorn_config
+    from steward.storage.migrate import upgrade
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    upgrade(settings.resolved_database_url())
+    config = uvicorn_config("steward.app:create_app", host or settings.host, port or settings.port,
+                            log_level=settings.log_level, workers=workers, factory=True)
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def simulate(host: str = "127.0.0.1", port: int = 8090,
+             ttft_ms: Annotated[float, typer.Option(help="Delay before the first byte.")] = 0.0,
+             tokens_per_second: Annotated[float, typer.Option(help="Streaming pace; 0 = unpaced.")] = 0.0,
+             fault: Annotated[str | None, typer.Option(help="429, 529, 500, slow or cut on every request.")]
+             = None) -> None:
+    """Run the built-in Anthropic-compatible upstream simulator."""
+    from steward.simulator.config import SimulatorConfig
+    from steward.simulator.server import run
+
+    run(host, port, SimulatorConfig(ttft_ms=ttft_ms, tokens_per_second=tokens_per_second, fault=fault))
+
+
+@app.command()
+def demo(keep: Annotated[bool, typer.Option(help="Keep the demo's data folder.")] = False) -> None:
+    """Start gateway + simulator on a fresh SQLite, send real SDK traffic, print usage, cost and audit."""
+    from steward.cli.demo import run_demo
+
+    run_demo(keep=keep)
+
+
+def main() -> None:
+    app()

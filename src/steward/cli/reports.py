@@ -1,0 +1,64 @@
+"""``steward usage`` and ``steward audit tail``: Rich tables over the records (also used by the demo)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from steward.cli.common import console, run_with_control_plane
+from steward.controlplane.services import ControlPlane
+
+audit_app = typer.Typer(help="Read the audit trail.", no_args_is_help=True)
+PICO = Decimal(10) ** 12
+
+
+def usd(picousd: int) -> str:
+    """Pico-dollars as a dollar amount with enough places to be exact for small requests."""
+    return f"${(Decimal(picousd) / PICO).quantize(Decimal('0.000001'))}"
+
+
+async def usage_table(plane: ControlPlane) -> Table:
+    org = await plane.identity.organization()
+    table = Table("workspace", "requests", "input", "cache write", "cache read", "output", "cost (USD)",
+                  title="Usage and cost by workspace")
+    total = 0
+    for row in await plane.records.usage_by_workspace(org.id):
+        total += row.cost_picousd
+        table.add_row(row.workspace_name or row.workspace_id, str(row.requests), f"{row.input_tokens:,}",
+                      f"{row.cache_write_tokens:,}", f"{row.cache_read_tokens:,}", f"{row.output_tokens:,}",
+                      usd(row.cost_picousd))
+    table.add_section()
+    table.add_row("total", "", "", "", "", "", usd(total))
+    return table
+
+
+async def audit_table(plane: ControlPlane, limit: int) -> Table:
+    table = Table("time", "event", "request", "workspace", "key", "model", "in", "out", "tools", "stop",
+                  "ms", "decision", title=f"Latest {limit} audit events")
+    for ev in await plane.records.latest_audit(limit):
+        table.add_row(ev.created_at.strftime("%H:%M:%S"), ev.event, (ev.request_id or "")[-10:],
+                      (ev.workspace_id or "")[-8:], (ev.api_key_id or "")[-8:], ev.model or "",
+                      str(ev.input_tokens or ""), str(ev.output_tokens or ""), ",".join(ev.tools_used or []),
+                      ev.stop_reason or "", str(ev.latency_ms or ""),
+                      ev.decision + (f" ({ev.reason[:40]})" if ev.reason else ""))
+    return table
+
+
+def usage() -> None:
+    """Usage and cost per workspace, from the usage records."""
+    async def action(plane: ControlPlane) -> None:
+        console.print(await usage_table(plane))
+
+    run_with_control_plane(action)
+
+
+@audit_app.command("tail")
+def audit_tail(limit: Annotated[int, typer.Option("-n", help="How many events.")] = 20) -> None:
+    """The latest audit events, newest first."""
+    async def action(plane: ControlPlane) -> None:
+        console.print(await audit_table(plane, limit))
+
+    run_with_control_plane(action)

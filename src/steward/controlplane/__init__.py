@@ -1,0 +1,1 @@
+"""The control plane: services that change organizations, workspaces and keys (admin API, CLI)."""

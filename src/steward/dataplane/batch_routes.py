@@ -1,0 +1,145 @@
+"""HTTP handlers for /v1/messages/batches/* (create, list, get, cancel, delete, results)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from steward.asgi import Receive, Scope, Send
+from steward.dataplane.batches import BatchMeter, check_batch_body, new_batch_record, rewrite_results_url
+from steward.dataplane.context import RequestContext
+from steward.dataplane.forward import response_headers, upstream_headers
+from steward.dataplane.http import query_params, send_bytes, send_json
+from steward.dataplane.pipeline import Pipeline
+from steward.dataplane.stages.validate import parse_json_object, parse_tags
+from steward.dataplane.upstream import Upstream
+from steward.errors import InvalidRequestError, NotFoundError
+from steward.governance.catalog import Catalog
+from steward.storage.models import BatchRecord
+from steward.storage.repositories.batches import BatchRepository
+
+Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
+
+
+def base_url(scope: Scope, headers: dict[str, str]) -> str:
+    """The URL the client used to reach Steward (for links it will follow, such as results_url)."""
+    host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("127.0.0.1", 80))
+    scheme = headers.get("x-forwarded-proto") or scope.get("scheme", "http")
+    return f"{scheme}://{host}"
+
+
+class BatchHandlers:
+    def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Catalog, meter: BatchMeter,
+                 pipeline: Pipeline, forwarded_headers: tuple[str, ...]) -> None:
+        self._upstream = upstream
+        self._repo = repo
+        self._catalog = catalog
+        self._meter = meter
+        self._pipeline = pipeline
+        self._forwarded = forwarded_headers
+
+    def route(self, method: str, path: str) -> tuple[str, Action] | None:
+        parts = path[len("/v1/messages/batches/"):].split("/")
+        if len(parts) == 1 and parts[0]:
+            return {"GET": ("batches.get", self.get), "DELETE": ("batches.delete", self.delete)}.get(method)
+        if len(parts) == 2 and parts[1] == "cancel" and method == "POST":
+            return "batches.cancel", self.cancel
+        if len(parts) == 2 and parts[1] == "results" and method == "GET":
+            return "batches.results", self.results
+        return None
+
+    async def _owned(self, ctx: RequestContext, scope: Scope) -> BatchRecord:
+        batch_id = scope["path"][len("/v1/messages/batches/"):].split("/")[0]
+        record = await self._repo.get(batch_id)
+        if record is None or ctx.key is None or record.workspace_id != ctx.key.workspace_id \
+                or record.deleted_at is not None:
+            raise NotFoundError(f"message_batch: {batch_id} not found")
+        return record
+
+    async def _relay_json(self, ctx: RequestContext, scope: Scope, send: Send, method: str, path: str,
+                          body: bytes | None = None) -> dict[str, Any] | None:
+        async with self._upstream.request(method, path, upstream_headers(ctx, self._forwarded), body) as resp:
+            data = await resp.read()
+        ctx.status = resp.status
+        ctx.upstream_request_id = resp.headers.get("request-id")
+        parsed: dict[str, Any] | None = None
+        if resp.status == 200:
+            parsed = orjson.loads(data)
+            if isinstance(parsed, dict) and parsed.get("type") == "message_batch":
+                data = orjson.dumps(rewrite_results_url(parsed, base_url(scope, ctx.headers)))
+        self._pipeline.complete(ctx)
+        await send_bytes(send, resp.status, data, response_headers(ctx, resp))
+        return parsed
+
+    async def create(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx.tags = parse_tags(ctx.headers.get("x-steward-tags"))
+        payload = parse_json_object(ctx.body)
+        count = check_batch_body(payload, self._catalog, ctx.workspace)
+        headers = upstream_headers(ctx, self._forwarded)
+        async with self._upstream.request("POST", "/v1/messages/batches", headers, ctx.body) as resp:
+            data = await resp.read()
+        ctx.status = resp.status
+        if resp.status == 200:
+            batch = orjson.loads(data)
+            await self._repo.add(new_batch_record(ctx, batch["id"], count))
+            data = orjson.dumps(rewrite_results_url(batch, base_url(scope, ctx.headers)))
+        self._pipeline.complete(ctx)
+        await send_bytes(send, resp.status, data, response_headers(ctx, resp))
+
+    async def list(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        query = query_params(scope)
+        raw_limit = query.get("limit", "20")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+            raise InvalidRequestError("limit: Input should be an integer between 1 and 1000")
+        limit = int(raw_limit)
+        assert ctx.key is not None
+        rows = await self._repo.page(ctx.key.workspace_id, limit=limit, before_id=query.get("before_id"),
+                                     after_id=query.get("after_id"))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        headers = upstream_headers(ctx, self._forwarded)
+        batches = await asyncio.gather(*(self._fetch(r.id, headers) for r in rows))
+        data = [rewrite_results_url(b, base_url(scope, ctx.headers)) for b in batches if b is not None]
+        ctx.status = 200
+        self._pipeline.complete(ctx)
+        await send_json(send, 200, {"data": data, "has_more": more,
+                                    "first_id": data[0]["id"] if data else None,
+                                    "last_id": data[-1]["id"] if data else None}, ctx.request_id)
+
+    async def _fetch(self, batch_id: str, headers: dict[str, str]) -> dict[str, Any] | None:
+        async with self._upstream.request("GET", f"/v1/messages/batches/{batch_id}", headers) as resp:
+            data = await resp.read()
+        return orjson.loads(data) if resp.status == 200 else None
+
+    async def get(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        record = await self._owned(ctx, scope)
+        await self._relay_json(ctx, scope, send, "GET", f"/v1/messages/batches/{record.id}")
+
+    async def cancel(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        record = await self._owned(ctx, scope)
+        await self._relay_json(ctx, scope, send, "POST", f"/v1/messages/batches/{record.id}/cancel")
+
+    async def delete(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        record = await self._owned(ctx, scope)
+        parsed = await self._relay_json(ctx, scope, send, "DELETE", f"/v1/messages/batches/{record.id}")
+        if parsed is not None:
+            await self._repo.mark(record.id, deleted_at=datetime.now(UTC))
+
+    async def results(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        record = await self._owned(ctx, scope)
+        if record.metered_at is None:
+            await self._meter.meter_batch(self._upstream, record, upstream_headers(ctx, self._forwarded))
+        path = f"/v1/messages/batches/{record.id}/results"
+        async with self._upstream.request("GET", path, upstream_headers(ctx, self._forwarded)) as resp:
+            ctx.status = resp.status
+            ctx.upstream_request_id = resp.headers.get("request-id")
+            self._pipeline.complete(ctx)
+            await send({"type": "http.response.start", "status": resp.status,
+                        "headers": response_headers(ctx, resp)})
+            async for chunk in resp.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

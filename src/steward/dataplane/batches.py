@@ -1,0 +1,156 @@
+"""Message Batches through the gateway: ownership by workspace, results_url rewriting, batch metering.
+
+The upstream knows no workspaces, so Steward records which workspace created each batch and answers
+404 for anyone else's. ``results_url`` is rewritten to point at Steward: the official SDK fetches that
+absolute URL, and must never be sent to the upstream with a workspace key. Batch creation writes one row
+to the database; it is not on the messages hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from steward.dataplane.context import RequestContext
+from steward.dataplane.snapshot import WorkspaceEntry
+from steward.dataplane.stages.meter import to_picousd
+from steward.dataplane.stages.validate import check_message_params
+from steward.dataplane.upstream import Upstream
+from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from steward.governance.catalog import Catalog
+from steward.governance.pricing import price
+from steward.governance.usage import meter_message
+from steward.storage.models import BatchRecord
+from steward.storage.repositories.batches import BatchRepository
+from steward.workers.journal import Journal
+
+log = logging.getLogger("steward.batches")
+MAX_BATCH_REQUESTS = 100_000
+
+
+def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: WorkspaceEntry | None) -> int:
+    """Validate a batch create body like the API does; returns the number of requests."""
+    requests = payload.get("requests")
+    if not isinstance(requests, list) or not requests:
+        raise InvalidRequestError("requests: Input should be a non-empty list")
+    if len(requests) > MAX_BATCH_REQUESTS:
+        raise InvalidRequestError(f"requests: at most {MAX_BATCH_REQUESTS} requests per batch")
+    seen: set[str] = set()
+    for i, item in enumerate(requests):
+        if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
+            raise InvalidRequestError(f"requests.{i}.custom_id: Field required")
+        if item["custom_id"] in seen:
+            raise InvalidRequestError(f"requests.{i}.custom_id: duplicate custom_id {item['custom_id']!r}")
+        seen.add(item["custom_id"])
+        params = item.get("params")
+        if not isinstance(params, dict):
+            raise InvalidRequestError(f"requests.{i}.params: Input should be a valid dictionary")
+        check_message_params(params, prefix=f"requests.{i}.params.")
+        if params.get("stream"):
+            raise InvalidRequestError(f"requests.{i}.params.stream: streaming is not supported in batches")
+        model = params["model"]
+        info = catalog.resolve(model)
+        if info is None:
+            raise NotFoundError(f"requests.{i}.params.model: {model}")
+        if workspace is not None and not (workspace.allows(model) or workspace.allows(info.id)):
+            raise PermissionDeniedError(f"requests.{i}.params.model: {model} is not allowed in workspace "
+                                        f"{workspace.name!r}")
+    return len(requests)
+
+
+def rewrite_results_url(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
+    if batch.get("results_url"):
+        batch["results_url"] = f"{base_url}/v1/messages/batches/{batch['id']}/results"
+    return batch
+
+
+class BatchMeter:
+    """Turns batch result lines into usage records (batch-discounted), once per request, idempotently."""
+
+    def __init__(self, catalog: Catalog, journal: Journal, repo: BatchRepository) -> None:
+        self._catalog = catalog
+        self._journal = journal
+        self._repo = repo
+
+    def meter_line(self, record: BatchRecord, line: bytes, ended_at: datetime) -> None:
+        """Journal the usage of one results line (succeeded results only; others cost nothing)."""
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return
+        result = item.get("result") if isinstance(item, dict) else None
+        if not isinstance(result, dict) or result.get("type") != "succeeded":
+            return
+        metered = meter_message(result.get("message") or {})
+        model = metered.model or ""
+        if self._catalog.resolve(model) is None:
+            return
+        cost = price(self._catalog, model, metered.usage, at=ended_at, batch=True)
+        usage = metered.usage
+        self._journal.append({"usage": {
+            "id": f"{record.id}:{item.get('custom_id')}", "request_id": record.id,
+            "created_at": ended_at.isoformat(), "org_id": record.org_id, "workspace_id": record.workspace_id,
+            "api_key_id": record.api_key_id, "user_id": record.user_id, "tags": record.tags,
+            "endpoint": "batch_result", "model": model, "batch_id": record.id,
+            "input_tokens": usage.input_tokens, "cache_write_5m_tokens": usage.cache_write_5m,
+            "cache_write_1h_tokens": usage.cache_write_1h, "cache_read_tokens": usage.cache_read,
+            "output_tokens": usage.output_tokens, "thinking_tokens": usage.thinking_tokens,
+            "web_search_requests": usage.web_search_requests, "web_fetch_requests": usage.web_fetch_requests,
+            "code_execution_requests": usage.code_execution_requests, "service_tier": "batch",
+            "inference_geo": usage.inference_geo, "stop_reason": metered.stop_reason,
+            "tools_used": list(metered.tools_used) or None, "status": 200, "complete": True,
+            "latency_ms": 0, "ttft_ms": None, "cost_picousd": to_picousd(cost.total),
+            "pricing_version": self._catalog.version, "claude_code_session_id": None}})
+
+    async def meter_batch(self, upstream: Upstream, record: BatchRecord, headers: Mapping[str, str]) -> bool:
+        """Meter a batch whose processing ended; returns False if it is still running."""
+        async with upstream.request("GET", f"/v1/messages/batches/{record.id}", headers) as response:
+            body = await response.read()
+        if response.status != 200:
+            return False
+        batch = orjson.loads(body)
+        if batch.get("processing_status") != "ended":
+            return False
+        ended_at = _parse_time(batch.get("ended_at"))
+        async with upstream.request("GET", f"/v1/messages/batches/{record.id}/results", headers) as response:
+            if response.status != 200:
+                return False
+            data = await response.read()
+        for line in data.splitlines():
+            if line.strip():
+                self.meter_line(record, line, ended_at)
+        await self._repo.mark(record.id, metered_at=datetime.now(UTC))
+        return True
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+async def run_batch_metering(meter: BatchMeter, upstream: Upstream, repo: BatchRepository,
+                             headers: Mapping[str, str], interval: float) -> None:
+    """Poll unmetered batches forever (the worker behind ``batch_meter_interval``)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            for record in await repo.unmetered():
+                await meter.meter_batch(upstream, record, headers)
+        except Exception:  # fail-safe by design: metering retries next round, results stay upstream
+            log.exception("batch metering round failed")
+
+
+def new_batch_record(ctx: RequestContext, batch_id: str, count: int) -> BatchRecord:
+    assert ctx.key is not None
+    return BatchRecord(id=batch_id, org_id=ctx.key.org_id, workspace_id=ctx.key.workspace_id,
+                       api_key_id=ctx.key.id, request_count=count, created_at=datetime.now(UTC),
+                       metered_at=None, deleted_at=None, user_id=ctx.user_id, tags=ctx.tags)

@@ -1,0 +1,37 @@
+"""Per-request state that the pipeline stages read and write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
+from steward.errors import StewardError
+from steward.governance.usage import MeteredResponse
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Mutable state of one data-plane request; created per request, never shared."""
+
+    request_id: str
+    endpoint: str
+    started_at: float
+    started_perf: float
+    headers: dict[str, str]
+    body: bytes = b""
+    payload: dict[str, Any] | None = None
+    model: str | None = None
+    stream: bool = False
+    user_id: str | None = None
+    tags: dict[str, str] | None = None
+    key: KeyEntry | None = None
+    workspace: WorkspaceEntry | None = None
+    status: int = 0
+    error: StewardError | None = None
+    metered: MeteredResponse | None = None
+    upstream_request_id: str | None = None
+    ttft_ms: int | None = None
+    client_disconnected: bool = False
+    completed: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)

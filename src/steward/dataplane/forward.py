@@ -1,0 +1,126 @@
+"""Forward: send an admitted request upstream and relay the answer (JSON whole, SSE event by event).
+
+Sets ``ctx.status``, ``ctx.metered``, ``ctx.ttft_ms`` and completes the pipeline *before* the last byte
+goes to the client, so every response a client has fully received is already in the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Iterable
+
+import orjson
+
+from steward.asgi import Receive, Send
+from steward.dataplane.context import RequestContext
+from steward.dataplane.http import JSON_CT, send_bytes
+from steward.dataplane.pipeline import Pipeline
+from steward.dataplane.sse import SseWatcher
+from steward.dataplane.upstream import Upstream, UpstreamResponse
+from steward.errors import StewardError, UpstreamError, render_sse_error
+from steward.governance.usage import MeteredResponse, StreamMeter, meter_message
+
+DEFAULT_VERSION = "2023-06-01"
+# Bytes of JSON framing around the text of one content_block_delta event (used only to estimate the
+# output of a stream the client cut before the upstream reported its final usage).
+_DELTA_OVERHEAD = 100
+
+
+def upstream_headers(ctx: RequestContext, forwarded: Iterable[str]) -> dict[str, str]:
+    """The headers sent upstream: the client's allowed ones, never its key."""
+    out = {"content-type": "application/json", "anthropic-version": DEFAULT_VERSION}
+    for name in forwarded:
+        value = ctx.headers.get(name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def response_headers(ctx: RequestContext, upstream: UpstreamResponse) -> list[tuple[bytes, bytes]]:
+    headers = upstream.passthrough_headers()
+    headers.append((b"request-id", ctx.request_id.encode()))
+    return headers
+
+
+def _estimate_cut(watcher: SseWatcher, metered: MeteredResponse) -> MeteredResponse:
+    """A stream cut before the final usage: estimate output from the relayed delta bytes (~4 per token)."""
+    text_bytes = max(0, watcher.delta_bytes - _DELTA_OVERHEAD * watcher.delta_events)
+    estimate = -(-text_bytes // 4)
+    if estimate <= metered.usage.output_tokens:
+        return metered
+    return dataclasses.replace(metered, usage=dataclasses.replace(metered.usage, output_tokens=estimate))
+
+
+class Forwarder:
+    """Relays one request; the pipeline's completion phase is called from here."""
+
+    def __init__(self, upstream: Upstream, pipeline: Pipeline, forwarded_headers: tuple[str, ...]) -> None:
+        self._upstream = upstream
+        self._pipeline = pipeline
+        self._forwarded = forwarded_headers
+
+    async def json(self, ctx: RequestContext, send: Send, path: str, *, meter: bool) -> None:
+        headers = upstream_headers(ctx, self._forwarded)
+        async with self._upstream.request("POST", path, headers, ctx.body) as response:
+            body = await response.read()
+        ctx.status = response.status
+        ctx.upstream_request_id = response.headers.get("request-id")
+        if meter and response.status == 200:
+            try:
+                ctx.metered = meter_message(orjson.loads(body))
+            except (orjson.JSONDecodeError, TypeError, AttributeError):
+                ctx.metered = None
+        self._pipeline.complete(ctx)
+        await send_bytes(send, response.status, body, response_headers(ctx, response))
+
+    async def stream(self, ctx: RequestContext, receive: Receive, send: Send, path: str) -> None:
+        headers = upstream_headers(ctx, self._forwarded)
+        async with self._upstream.request("POST", path, headers, ctx.body) as response:
+            ctx.upstream_request_id = response.headers.get("request-id")
+            ctx.status = response.status
+            if response.status != 200:
+                body = await response.read()
+                self._pipeline.complete(ctx)
+                await send_bytes(send, response.status, body, response_headers(ctx, response))
+                return
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": response_headers(ctx, response)})
+            ctx.extra["response_started"] = True
+            await self._relay(ctx, receive, send, response)
+
+    async def _relay(self, ctx: RequestContext, receive: Receive, send: Send,
+                     response: UpstreamResponse) -> None:
+        watcher = SseWatcher(StreamMeter())
+        disconnect = asyncio.ensure_future(receive())
+        tail = b""
+        try:
+            async for chunk in response.chunks():
+                if ctx.ttft_ms is None:
+                    ctx.ttft_ms = int((time.perf_counter() - ctx.started_perf) * 1000)
+                watcher.feed(chunk)
+                if watcher.finished:
+                    ctx.metered = watcher.meter.result()
+                    self._pipeline.complete(ctx)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if disconnect.done():
+                    ctx.client_disconnected = True
+                    break
+        except UpstreamError as exc:
+            tail = render_sse_error(UpstreamError("The upstream stream ended unexpectedly."), ctx.request_id)
+            ctx.extra["upstream_cut"] = str(exc)
+        finally:
+            disconnect.cancel()
+            if not ctx.completed:
+                ctx.metered = _estimate_cut(watcher, watcher.meter.result())
+                self._pipeline.complete(ctx)
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def send_stream_error(send: Send, exc: StewardError, request_id: str) -> None:
+    """An error after the 200 was sent: an SSE ``error`` event, then the end of the body."""
+    await send({"type": "http.response.body", "body": render_sse_error(exc, request_id), "more_body": False})
+
+
+__all__ = ["JSON_CT", "Forwarder", "send_stream_error", "upstream_headers"]

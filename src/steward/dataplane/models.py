@@ -1,0 +1,68 @@
+"""GET /v1/models and /v1/models/{id}: the catalog, narrowed to what the caller's workspace may use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from steward.dataplane.snapshot import WorkspaceEntry
+from steward.errors import InvalidRequestError, NotFoundError
+from steward.governance.catalog import Catalog, ModelInfo
+
+
+def model_object(info: ModelInfo) -> dict[str, Any]:
+    """Anthropic's ModelInfo shape."""
+    created = info.created_at or datetime(2025, 1, 1, tzinfo=UTC).date()
+    return {
+        "id": info.id, "type": "model", "display_name": info.display_name,
+        "created_at": f"{created.isoformat()}T00:00:00Z",
+        "max_input_tokens": info.context_window, "max_tokens": info.max_output_tokens,
+        "capabilities": None,
+    }
+
+
+def _allowed(info: ModelInfo, workspace: WorkspaceEntry | None) -> bool:
+    if info.status == "retired":
+        return False
+    if workspace is None:
+        return True
+    return workspace.allows(info.id) or any(workspace.allows(alias) for alias in info.aliases)
+
+
+def _limit(query: dict[str, str]) -> int:
+    raw = query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise InvalidRequestError("limit: Input should be an integer between 1 and 1000")
+    return int(raw)
+
+
+def list_models(catalog: Catalog, workspace: WorkspaceEntry | None, query: dict[str, str]) -> dict[str, Any]:
+    """A cursor page (newest first) of the models this workspace may use."""
+    limit = _limit(query)
+    models = sorted((m for m in catalog.models() if _allowed(m, workspace)),
+                    key=lambda m: (m.created_at or datetime(1970, 1, 1).date(), m.id), reverse=True)
+    ids = [m.id for m in models]
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None:
+        if after not in ids:
+            raise InvalidRequestError(f"after_id: unknown model id {after!r}")
+        window = models[ids.index(after) + 1:][:limit]
+        more = ids.index(after) + 1 + limit < len(models)
+    elif before is not None:
+        if before not in ids:
+            raise InvalidRequestError(f"before_id: unknown model id {before!r}")
+        end = ids.index(before)
+        window = models[max(0, end - limit):end]
+        more = end - limit > 0
+    else:
+        window, more = models[:limit], limit < len(models)
+    data = [model_object(m) for m in window]
+    return {"data": data, "has_more": more, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None}
+
+
+def get_model(catalog: Catalog, workspace: WorkspaceEntry | None, model_id: str) -> dict[str, Any]:
+    info = catalog.resolve(model_id)
+    if info is None or not _allowed(info, workspace):
+        raise NotFoundError(f"model: {model_id}")
+    return model_object(info)

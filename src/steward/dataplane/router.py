@@ -1,0 +1,140 @@
+"""The data plane's ASGI app: a dict lookup per request instead of a framework router (DESIGN §7).
+
+Every handler runs the same skeleton: build the context, read the bounded body, admit through the
+pipeline, act, and on any refusal answer in Anthropic's envelope. Completion always runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from steward.asgi import ASGIApp, Receive, Scope, Send
+from steward.dataplane.batch_routes import BatchHandlers
+from steward.dataplane.context import RequestContext
+from steward.dataplane.forward import Forwarder, send_stream_error
+from steward.dataplane.http import (
+    ClientDisconnected,
+    header_map,
+    query_params,
+    read_body,
+    send_error,
+    send_json,
+)
+from steward.dataplane.models import get_model, list_models
+from steward.dataplane.pipeline import Pipeline
+from steward.errors import NotFoundError, StewardError
+from steward.governance.catalog import Catalog
+from steward.ids import request_id
+
+log = logging.getLogger("steward.dataplane")
+Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(slots=True, frozen=True)
+class Pipelines:
+    messages: Pipeline
+    count_tokens: Pipeline
+    plain: Pipeline  # authenticate + record: models and batches
+
+
+class DataPlane:
+    """Routes data-plane paths; anything else goes to ``fallback`` (the control plane, console...)."""
+
+    def __init__(self, pipelines: Pipelines, forwarder: Forwarder, batches: BatchHandlers, catalog: Catalog,
+                 *, max_body: int, max_batch_body: int, fallback: ASGIApp | None = None) -> None:
+        self._p = pipelines
+        self._forwarder = forwarder
+        self._batches = batches
+        self._catalog = catalog
+        self._max_body = max_body
+        self._max_batch_body = max_batch_body
+        self._fallback = fallback
+        self._routes: dict[tuple[str, str], tuple[str, Pipeline, Action]] = {
+            ("POST", "/v1/messages"): ("messages", pipelines.messages, self._messages),
+            ("POST", "/v1/messages/count_tokens"): ("count_tokens", pipelines.count_tokens, self._count),
+            ("GET", "/v1/models"): ("models.list", pipelines.plain, self._models),
+            ("POST", "/v1/messages/batches"): ("batches.create", pipelines.plain, batches.create),
+            ("GET", "/v1/messages/batches"): ("batches.list", pipelines.plain, batches.list),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if self._fallback is not None:
+                await self._fallback(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        route = self._routes.get((method, path))
+        if route is None:
+            route = self._dynamic(method, path)
+        if route is not None:
+            endpoint, pipeline, action = route
+            await self._run(scope, receive, send, endpoint, pipeline, action)
+        elif path in ("/healthz", "/readyz"):
+            await send_json(send, 200, {"status": "ok"}, request_id())
+        elif self._fallback is not None:
+            await self._fallback(scope, receive, send)
+        else:
+            await send_error(send, NotFoundError(f"Not found: {method} {path}"), request_id())
+
+    def _dynamic(self, method: str, path: str) -> tuple[str, Pipeline, Action] | None:
+        if method == "GET" and path.startswith("/v1/models/"):
+            return "models.get", self._p.plain, self._model
+        if path.startswith("/v1/messages/batches/"):
+            found = self._batches.route(method, path)
+            if found is not None:
+                return found[0], self._p.plain, found[1]
+        return None
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, endpoint: str, pipeline: Pipeline,
+                   action: Action) -> None:
+        headers = header_map(scope)
+        ctx = RequestContext(request_id=request_id(), endpoint=endpoint, started_at=time.time(),
+                             started_perf=time.perf_counter(), headers=headers)
+        limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
+        try:
+            ctx.body = await read_body(receive, headers, limit)
+            pipeline.admit(ctx)
+            await action(ctx, scope, receive, send)
+        except ClientDisconnected:
+            ctx.client_disconnected = True
+            ctx.status = 499
+        except StewardError as exc:
+            await self._fail(ctx, pipeline, send, exc)
+        except Exception:  # the last-resort handler: never a bare 500 without our envelope and a record
+            log.exception("unhandled error in %s %s", endpoint, ctx.request_id)
+            await self._fail(ctx, pipeline, send, StewardError("Internal error in the gateway."))
+        finally:
+            pipeline.complete(ctx)
+
+    async def _fail(self, ctx: RequestContext, pipeline: Pipeline, send: Send, exc: StewardError) -> None:
+        ctx.error = exc
+        ctx.status = exc.status
+        pipeline.complete(ctx)
+        if ctx.extra.get("response_started"):
+            await send_stream_error(send, exc, ctx.request_id)
+        else:
+            await send_error(send, exc, ctx.request_id)
+
+    async def _messages(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        if ctx.stream:
+            await self._forwarder.stream(ctx, receive, send, "/v1/messages")
+        else:
+            await self._forwarder.json(ctx, send, "/v1/messages", meter=True)
+
+    async def _count(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._forwarder.json(ctx, send, "/v1/messages/count_tokens", meter=False)
+
+    async def _models(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        page = list_models(self._catalog, ctx.workspace, query_params(scope))
+        ctx.status = 200
+        self._p.plain.complete(ctx)
+        await send_json(send, 200, page, ctx.request_id)
+
+    async def _model(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        model = get_model(self._catalog, ctx.workspace, scope["path"][len("/v1/models/"):])
+        ctx.status = 200
+        self._p.plain.complete(ctx)
+        await send_json(send, 200, model, ctx.request_id)

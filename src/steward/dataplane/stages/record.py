@@ -1,0 +1,105 @@
+"""Record: append one usage record and one audit event to the journal, before the response completes.
+
+Reads everything on the context; writes the journal (one ``write(2)``); never raises (a journal failure is
+logged loudly and counted, the response still goes out). Content (prompts, outputs) is never recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from steward.dataplane.context import RequestContext
+from steward.dataplane.stages.meter import to_picousd
+from steward.ids import new_id
+from steward.workers.journal import Journal
+
+log = logging.getLogger("steward.record")
+
+
+def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: str | None) -> dict[str, Any]:
+    assert ctx.key is not None
+    metered = ctx.metered
+    usage = metered.usage if metered else None
+    cost = ctx.extra.get("cost")
+    return {
+        "id": ctx.request_id, "request_id": ctx.request_id, "created_at": created_at,
+        "org_id": ctx.key.org_id, "workspace_id": ctx.key.workspace_id, "api_key_id": ctx.key.id,
+        "user_id": ctx.user_id, "tags": ctx.tags, "endpoint": ctx.endpoint,
+        "model": (metered.model if metered and metered.model else ctx.model), "batch_id": None,
+        "input_tokens": usage.input_tokens if usage else 0,
+        "cache_write_5m_tokens": usage.cache_write_5m if usage else 0,
+        "cache_write_1h_tokens": usage.cache_write_1h if usage else 0,
+        "cache_read_tokens": usage.cache_read if usage else 0,
+        "output_tokens": usage.output_tokens if usage else 0,
+        "thinking_tokens": usage.thinking_tokens if usage else 0,
+        "web_search_requests": usage.web_search_requests if usage else 0,
+        "web_fetch_requests": usage.web_fetch_requests if usage else 0,
+        "code_execution_requests": usage.code_execution_requests if usage else 0,
+        "service_tier": usage.service_tier if usage else None,
+        "inference_geo": usage.inference_geo if usage else None,
+        "stop_reason": metered.stop_reason if metered else None,
+        "tools_used": list(metered.tools_used) if metered and metered.tools_used else None,
+        "status": ctx.status, "complete": bool(metered and metered.complete),
+        "latency_ms": latency_ms, "ttft_ms": ctx.ttft_ms,
+        "cost_picousd": to_picousd(cost.total) if cost is not None else 0,
+        "pricing_version": version if cost is not None else None,
+        "claude_code_session_id": ctx.headers.get("x-claude-code-session-id"),
+    }
+
+
+def _decision(ctx: RequestContext) -> tuple[str, str | None]:
+    if ctx.error is not None:
+        kind = "refused" if ctx.error.status < 500 else "error"
+        return kind, f"{ctx.error.error_type}: {ctx.error.message}"[:500]
+    if ctx.status >= 400:
+        return "allowed", f"upstream returned {ctx.status}"
+    if ctx.client_disconnected:
+        return "allowed", "client disconnected before the response ended"
+    return "allowed", None
+
+
+def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[str, Any]:
+    metered = ctx.metered
+    decision, reason = _decision(ctx)
+    cost = ctx.extra.get("cost")
+    return {
+        "id": new_id("activity"), "created_at": created_at, "event": "api_call",
+        "org_id": ctx.key.org_id if ctx.key else None, "request_id": ctx.request_id,
+        "workspace_id": ctx.key.workspace_id if ctx.key else None,
+        "api_key_id": ctx.key.id if ctx.key else None, "actor": ctx.key.id if ctx.key else None,
+        "model": (metered.model if metered and metered.model else ctx.model),
+        "input_tokens": metered.usage.input_tokens if metered else None,
+        "output_tokens": metered.usage.output_tokens if metered else None,
+        "tools_used": list(metered.tools_used) if metered and metered.tools_used else None,
+        "stop_reason": metered.stop_reason if metered else None,
+        "latency_ms": latency_ms, "status": ctx.status, "decision": decision, "reason": reason,
+        "data": {"endpoint": ctx.endpoint, "stream": ctx.stream, "upstream_request_id": ctx.upstream_request_id,
+                 "complete": bool(metered and metered.complete),
+                 "cost_usd": str(cost.total) if cost is not None else None,
+                 "user_id": ctx.user_id, "tags": ctx.tags},
+    }
+
+
+class Record:
+    def __init__(self, journal: Journal, pricing_version: str) -> None:
+        self._journal = journal
+        self._version = pricing_version
+        self.failures = 0
+
+    def on_request(self, ctx: RequestContext) -> None:
+        return None
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        latency_ms = int((time.perf_counter() - ctx.started_perf) * 1000)
+        created_at = datetime.fromtimestamp(ctx.started_at, UTC).isoformat()
+        record: dict[str, Any] = {"audit": _audit_row(ctx, created_at, latency_ms)}
+        if ctx.key is not None:
+            record["usage"] = _usage_row(ctx, created_at, latency_ms, self._version)
+        try:
+            self._journal.append(record)
+        except OSError:
+            self.failures += 1
+            log.critical("journal write failed for %s; the record is lost", ctx.request_id, exc_info=True)

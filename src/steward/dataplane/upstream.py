@@ -1,0 +1,110 @@
+"""The pooled upstream client (aiohttp): the one place that talks to the Anthropic API.
+
+Foreign exceptions are mapped here, once, into Steward's tree. The upstream key is chosen here and never
+leaves this module: it is not logged, not echoed, not part of any error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from steward.errors import UpstreamError, UpstreamTimeoutError
+
+# Response headers that reach the client unchanged (plus every anthropic-ratelimit-* header).
+PASSTHROUGH_RESPONSE_HEADERS = frozenset({"content-type", "retry-after", "retry-after-ms", "x-should-retry"})
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """An upstream answer whose body is read or streamed by the caller."""
+
+    status: int
+    headers: Mapping[str, str]
+    _response: aiohttp.ClientResponse
+
+    async def read(self) -> bytes:
+        try:
+            return await self._response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _map(exc) from exc
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive (no buffering beyond what the socket delivers)."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _map(exc) from exc
+
+    def passthrough_headers(self) -> list[tuple[bytes, bytes]]:
+        """The upstream headers a client must see (rate limits, retry hints, content type)."""
+        out = []
+        for name, value in self.headers.items():
+            low = name.lower()
+            if low in PASSTHROUGH_RESPONSE_HEADERS or low.startswith("anthropic-ratelimit-"):
+                out.append((low.encode(), value.encode()))
+        return out
+
+
+class Upstream(Protocol):
+    """The seam between the data plane and the Anthropic API."""
+
+    def request(self, method: str, path: str, headers: Mapping[str, str],
+                body: bytes | None = None) -> AbstractAsyncContextManager[UpstreamResponse]: ...
+
+    async def close(self) -> None: ...
+
+
+def _map(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamTimeoutError("The upstream API did not answer in time.")
+    return UpstreamError("The upstream API could not be reached or closed the connection.")
+
+
+class AiohttpUpstream:
+    """A keep-alive connection pool to one upstream base URL, with round-robin upstream keys."""
+
+    def __init__(self, base_url: str, api_keys: list[str], *, connect_timeout: float, read_timeout: float,
+                 pool_size: int) -> None:
+        self._base = base_url.rstrip("/")
+        self._keys = itertools.cycle(api_keys) if api_keys else None
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=60,
+                                             enable_cleanup_closed=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding"))
+        return self._session
+
+    @asynccontextmanager
+    async def request(self, method: str, path: str, headers: Mapping[str, str],
+                      body: bytes | None = None) -> AsyncIterator[UpstreamResponse]:
+        """Send one request; the response is released when the block ends."""
+        out = dict(headers)
+        if self._keys is not None:
+            out["x-api-key"] = next(self._keys)
+        try:
+            response = await self._client().request(method, self._base + path, data=body, headers=out)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _map(exc) from exc
+        try:
+            yield UpstreamResponse(response.status, response.headers, response)
+        finally:
+            response.release()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

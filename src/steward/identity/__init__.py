@@ -1,0 +1,1 @@
+"""Identity primitives shared by the data and control planes: key format, hashing, key status."""

@@ -1,0 +1,70 @@
+"""Running an ASGI app under uvicorn: in the foreground (``steward serve``) or on a background thread.
+
+The background form serves tests and the demo: a real socket on 127.0.0.1, a free port, and a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from steward.asgi import ASGIApp
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def uvicorn_config(app: ASGIApp | str, host: str, port: int, *, log_level: str = "warning",
+                   workers: int | None = None, factory: bool = False) -> uvicorn.Config:
+    """uvicorn tuned for a proxy: uvloop, httptools, no access log (the audit trail is the access log)."""
+    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
+                          log_level=log_level, access_log=False, workers=workers, factory=factory,
+                          timeout_keep_alive=75, server_header=False)
+
+
+class BackgroundServer:
+    """Serve ``app`` on a background thread; ``url`` is set once it accepts connections."""
+
+    def __init__(self, app: ASGIApp, *, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._server.serve())
+        except BaseException as exc:  # reported to the starting thread
+            self.error = exc
+
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if self.error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"server on port {self.port} failed to start") from self.error
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server on port {self.port} did not start in {timeout} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""One repository per aggregate; the rest of Steward talks to the database only through these."""

@@ -1,0 +1,55 @@
+"""Which workspace owns which Message Batch, and whether its results have been metered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from steward.storage.models import BatchRecord
+
+
+class BatchRepository:
+    """Batch ownership rows (written on batch creation, which is not the messages hot path)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def add(self, record: BatchRecord) -> None:
+        async with self._sessions.begin() as session:
+            session.add(record)
+
+    async def get(self, batch_id: str) -> BatchRecord | None:
+        async with self._sessions() as session:
+            return await session.get(BatchRecord, batch_id)
+
+    async def page(self, workspace_id: str, *, limit: int, before_id: str | None,
+                   after_id: str | None) -> Sequence[BatchRecord]:
+        """Newest first, like the API: ``after_id`` pages to older batches, ``before_id`` to newer."""
+        async with self._sessions() as session:
+            stmt = select(BatchRecord).where(BatchRecord.workspace_id == workspace_id,
+                                             BatchRecord.deleted_at.is_(None))
+            if after_id:
+                stmt = stmt.where(BatchRecord.id < after_id).order_by(BatchRecord.id.desc())
+            elif before_id:
+                stmt = stmt.where(BatchRecord.id > before_id).order_by(BatchRecord.id.asc())
+            else:
+                stmt = stmt.order_by(BatchRecord.id.desc())
+            rows = list((await session.execute(stmt.limit(limit + 1))).scalars().all())
+        if before_id and not after_id:
+            rows.reverse()
+        return rows
+
+    async def unmetered(self, limit: int = 100) -> Sequence[BatchRecord]:
+        async with self._sessions() as session:
+            stmt = select(BatchRecord).where(BatchRecord.metered_at.is_(None),
+                                             BatchRecord.deleted_at.is_(None)).limit(limit)
+            return (await session.execute(stmt)).scalars().all()
+
+    async def mark(self, batch_id: str, *, metered_at: datetime | None = None,
+                   deleted_at: datetime | None = None) -> None:
+        values = {k: v for k, v in (("metered_at", metered_at), ("deleted_at", deleted_at)) if v}
+        async with self._sessions.begin() as session:
+            await session.execute(update(BatchRecord).where(BatchRecord.id == batch_id).values(**values))

@@ -1,0 +1,91 @@
+"""Usage records and audit events: idempotent batch inserts (the journal may replay) and simple reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from steward.storage.models import AuditEvent, UsageRecord, Workspace
+
+
+@dataclass(slots=True, frozen=True)
+class WorkspaceUsage:
+    """Totals of one workspace's usage records."""
+
+    workspace_id: str
+    workspace_name: str | None
+    requests: int
+    input_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+    cost_picousd: int
+
+
+class RecordsRepository:
+    """Writes what the journal shipper hands over; reads for the CLI, the demo and tests."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
+        self._sessions = sessions
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    async def insert(self, usage: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]]) -> None:
+        """Insert both kinds in one transaction; rows already present (a replay) are skipped."""
+        async with self._sessions.begin() as session:
+            if usage:
+                await session.execute(self._insert(UsageRecord).on_conflict_do_nothing(
+                    index_elements=["id"]), list(usage))
+            if audit:
+                await session.execute(self._insert(AuditEvent).on_conflict_do_nothing(
+                    index_elements=["id"]), list(audit))
+
+    async def usage_by_workspace(self, org_id: str, since: datetime | None = None) -> list[WorkspaceUsage]:
+        async with self._sessions() as session:
+            stmt = (select(UsageRecord.workspace_id, Workspace.name, func.count(),
+                           func.sum(UsageRecord.input_tokens),
+                           func.sum(UsageRecord.cache_write_5m_tokens + UsageRecord.cache_write_1h_tokens),
+                           func.sum(UsageRecord.cache_read_tokens), func.sum(UsageRecord.output_tokens),
+                           func.sum(UsageRecord.cost_picousd))
+                    .join(Workspace, Workspace.id == UsageRecord.workspace_id, isouter=True)
+                    .where(UsageRecord.org_id == org_id)
+                    .group_by(UsageRecord.workspace_id, Workspace.name).order_by(Workspace.name))
+            if since is not None:
+                stmt = stmt.where(UsageRecord.created_at >= since)
+            rows = (await session.execute(stmt)).all()
+        return [WorkspaceUsage(r[0], r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0),
+                               int(r[6] or 0), int(r[7] or 0)) for r in rows]
+
+    async def usage_for_requests(self, request_ids: Sequence[str]) -> Sequence[UsageRecord]:
+        async with self._sessions() as session:
+            stmt = select(UsageRecord).where(UsageRecord.request_id.in_(list(request_ids)))
+            return (await session.execute(stmt)).scalars().all()
+
+    async def usage_all(self, org_id: str | None = None) -> Sequence[UsageRecord]:
+        async with self._sessions() as session:
+            stmt = select(UsageRecord).order_by(UsageRecord.created_at)
+            if org_id:
+                stmt = stmt.where(UsageRecord.org_id == org_id)
+            return (await session.execute(stmt)).scalars().all()
+
+    async def latest_audit(self, limit: int = 20) -> Sequence[AuditEvent]:
+        async with self._sessions() as session:
+            stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
+            return (await session.execute(stmt)).scalars().all()
+
+    async def audit_for_requests(self, request_ids: Sequence[str]) -> Sequence[AuditEvent]:
+        async with self._sessions() as session:
+            stmt = select(AuditEvent).where(AuditEvent.request_id.in_(list(request_ids)))
+            return (await session.execute(stmt)).scalars().all()
+
+    async def counts(self) -> tuple[int, int]:
+        """Number of usage records and audit events."""
+        async with self._sessions() as session:
+            usage = await session.scalar(select(func.count()).select_from(UsageRecord))
+            audit = await session.scalar(select(func.count()).select_from(AuditEvent))
+            return int(usage or 0), int(audit or 0)

@@ -1,0 +1,1 @@
+"""Background workers: journal shipping, snapshot polling, last-used flushing, batch metering."""

@@ -1,0 +1,126 @@
+"""The durable local journal: finished requests are appended here before their response completes.
+
+Each process takes its own *slot* directory (held with ``flock``), so several workers or instances on one
+host never interleave writes. A record is one JSON line written with a single ``write(2)`` on an
+``O_APPEND`` descriptor: once the call returns, the bytes are in the kernel and survive a SIGKILL of the
+process (``fsync`` per write, for power loss, is a setting). The shipper moves lines to the database and
+remembers how far it got in a ``.shipped`` file next to each segment.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+MAX_SLOTS = 256
+
+
+@dataclass(slots=True, frozen=True)
+class Segment:
+    path: Path
+
+    @property
+    def shipped_path(self) -> Path:
+        return self.path.with_suffix(".shipped")
+
+    def shipped_offset(self) -> int:
+        try:
+            return int(self.shipped_path.read_text() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def mark_shipped(self, offset: int) -> None:
+        tmp = self.shipped_path.with_suffix(".tmp")
+        tmp.write_text(str(offset))
+        os.replace(tmp, self.shipped_path)
+
+    def remove(self) -> None:
+        for path in (self.path, self.shipped_path):
+            with suppress(FileNotFoundError):
+                path.unlink()
+
+
+class Slot:
+    """A journal directory owned (flocked) by one process at a time."""
+
+    def __init__(self, path: Path, lock_fd: int) -> None:
+        self.path = path
+        self._lock_fd = lock_fd
+
+    @classmethod
+    def try_acquire(cls, path: Path) -> Slot | None:
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return cls(path, fd)
+
+    def segments(self) -> list[Segment]:
+        return [Segment(p) for p in sorted(self.path.glob("*.jsonl"))]
+
+    def release(self) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)
+
+
+def slot_paths(directory: Path) -> Iterator[Path]:
+    return (directory / f"slot-{i:03d}" for i in range(MAX_SLOTS))
+
+
+class Journal:
+    """Appends records to the current segment of this process's slot."""
+
+    def __init__(self, directory: Path, *, fsync: bool = False) -> None:
+        self.directory = directory
+        self._fsync = fsync
+        self.slot = self._acquire()
+        existing = self.slot.segments()
+        number = int(existing[-1].path.stem) + 1 if existing else 1
+        self._open_segment(number)
+
+    def _acquire(self) -> Slot:
+        for path in slot_paths(self.directory):
+            slot = Slot.try_acquire(path)
+            if slot is not None:
+                return slot
+        raise RuntimeError(f"all {MAX_SLOTS} journal slots in {self.directory} are taken")
+
+    def _open_segment(self, number: int) -> None:
+        self.current = Segment(self.slot.path / f"{number:012d}.jsonl")
+        self._fd = os.open(self.current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._size = os.fstat(self._fd).st_size
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record durably (against process death) before the response completes."""
+        data = orjson.dumps(record) + b"\n"
+        written = os.write(self._fd, data)
+        if written != len(data):  # regular files do not short-write short of a full disk
+            raise OSError(f"journal short write ({written} of {len(data)} bytes)")
+        if self._fsync:
+            os.fsync(self._fd)
+        self._size += written
+
+    def rotate_if_large(self, shipped_offset: int) -> bool:
+        """Start a new segment once the current one is big and fully shipped."""
+        if self._size < SEGMENT_BYTES or shipped_offset < self._size:
+            return False
+        old = self.current
+        os.close(self._fd)
+        self._open_segment(int(old.path.stem) + 1)
+        old.remove()
+        return True
+
+    def close(self) -> None:
+        os.close(self._fd)
+        self.slot.release()

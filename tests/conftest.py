@@ -1,0 +1,78 @@
+"""Shared fixtures: real databases (SQLite file and PostgreSQL), the simulator, and a running gateway.
+
+PostgreSQL is real: a template database is migrated once per session and every test that needs one gets
+its own copy (``CREATE DATABASE ... TEMPLATE``), dropped afterwards. Set STEWARD_TEST_PG_URL to point
+elsewhere than 127.0.0.1:5432 (user postgres).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from steward.simulator.config import SimulatorConfig
+from steward.simulator.server import SimulatorServer
+from steward.storage.migrate import upgrade
+from tests.support import Gateway, start_gateway
+
+PG_ADMIN = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+async def _pg(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = f"steward_tpl_{RUN_ID}"
+    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+    upgrade(_pg_url(name))
+    yield name
+    asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'steward.db'}"
+        upgrade(url)
+        yield url
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"steward_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    yield _pg_url(name)
+    asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+UPSTREAM_KEY = "sk-ant-upstream-test-0123456789-secret"
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SimulatorServer]:
+    config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=0.3)
+    with SimulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def gateway(database_url: str, simulator: SimulatorServer, tmp_path: Path) -> Iterator[Gateway]:
+    with start_gateway(database_url, simulator.url, tmp_path / "home", UPSTREAM_KEY) as gw:
+        yield gw

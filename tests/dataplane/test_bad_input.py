@@ -1,0 +1,105 @@
+"""Bad input gets a clear Anthropic-shaped 4xx with a request-id, never a 500; each is audited."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+import anthropic
+import pytest
+
+from steward.identity.keyformat import mint
+from tests.support import Gateway
+
+GOOD = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def post(gateway: Gateway, path: str, body: bytes, headers: dict[str, str] | None = None,
+         key: str | None = "eng") -> tuple[int, dict[str, str], dict[str, object]]:
+    url = urlsplit(gateway.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    sent = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    if key:
+        sent["x-api-key"] = gateway.keys[key]
+    sent.update(headers or {})
+    conn.request("POST", path, body=body, headers=sent)
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    conn.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
+
+
+def assert_error(result: tuple[int, dict[str, str], dict[str, object]], status: int, kind: str,
+                 text: str) -> None:
+    code, headers, body = result
+    assert code == status, body
+    assert body["type"] == "error"
+    error = body["error"]
+    assert isinstance(error, dict) and error["type"] == kind and text in str(error["message"])
+    assert headers["request-id"].startswith("req_") and body["request_id"] == headers["request-id"]
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    (b"{not json", "not valid JSON"),
+    (b"", "empty"),
+    (b"[1, 2]", "JSON object"),
+    (json.dumps({**GOOD, "max_tokens": "ten"}).encode(), "max_tokens: Input should be a valid integer"),
+    (json.dumps({**GOOD, "max_tokens": 0}).encode(), "greater than or equal to 1"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "model"}).encode(), "model: Field required"),
+    (json.dumps({k: v for k, v in GOOD.items() if k != "messages"}).encode(), "messages: Field required"),
+    (json.dumps({**GOOD, "messages": "hi"}).encode(), "valid list"),
+    (json.dumps({**GOOD, "messages": [{"role": "robot", "content": "x"}]}).encode(), "role"),
+    (json.dumps({**GOOD, "stream": "yes"}).encode(), "stream"),
+    (json.dumps({**GOOD, "metadata": {"user_id": 5}}).encode(), "metadata.user_id"),
+])
+def test_malformed_bodies(gateway: Gateway, body: bytes, text: str) -> None:
+    assert_error(post(gateway, "/v1/messages", body), 400, "invalid_request_error", text)
+
+
+def test_bad_tags_header(gateway: Gateway) -> None:
+    result = post(gateway, "/v1/messages", json.dumps(GOOD).encode(), {"x-steward-tags": "team"})
+    assert_error(result, 400, "invalid_request_error", "x-steward-tags")
+
+
+def test_unknown_model(gateway: Gateway) -> None:
+    body = json.dumps({**GOOD, "model": "claude-imaginary-9"}).encode()
+    assert_error(post(gateway, "/v1/messages", body), 404, "not_found_error", "model: claude-imaginary-9")
+
+
+def test_oversized_body(gateway: Gateway) -> None:
+    big = json.dumps({**GOOD, "messages": [{"role": "user", "content": "x" * (33 * 1024 * 1024)}]}).encode()
+    assert_error(post(gateway, "/v1/messages", big), 413, "request_too_large", "limit")
+
+
+@pytest.mark.parametrize(("headers", "text"), [
+    ({}, "x-api-key header is required"),
+    ({"x-api-key": "sk-ant-api03-not-ours"}, "not a Steward API key"),
+    ({"x-api-key": mint().secret}, "invalid x-api-key"),
+])
+def test_bad_keys(gateway: Gateway, headers: dict[str, str], text: str) -> None:
+    assert_error(post(gateway, "/v1/messages", json.dumps(GOOD).encode(), headers, key=None),
+                 401, "authentication_error", text)
+
+
+def test_checksum_typo_refused(gateway: Gateway) -> None:
+    secret = gateway.keys["eng"]
+    typo = secret[:20] + ("A" if secret[20] != "A" else "B") + secret[21:]
+    assert_error(post(gateway, "/v1/messages", json.dumps(GOOD).encode(), {"x-api-key": typo}, key=None),
+                 401, "authentication_error", "checksum")
+
+
+def test_bearer_auth_accepted(gateway: Gateway) -> None:
+    with anthropic.Anthropic(base_url=gateway.url, auth_token=gateway.keys["eng"], max_retries=0) as client:
+        message = client.messages.create(**GOOD)  # type: ignore[arg-type]
+    assert message.type == "message"
+
+
+def test_unknown_path_is_anthropic_shaped(gateway: Gateway) -> None:
+    assert_error(post(gateway, "/v1/nothing-here", b"{}"), 404, "not_found_error", "Not found")
+
+
+def test_sdk_maps_errors(gateway: Gateway) -> None:
+    with anthropic.Anthropic(base_url=gateway.url, api_key="sk-wrong", max_retries=0) as client, \
+            pytest.raises(anthropic.AuthenticationError):
+        client.messages.create(**GOOD)  # type: ignore[arg-type]

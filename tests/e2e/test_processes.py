@@ -1,0 +1,119 @@
+"""Promises that need real processes: revocation across two gateways, and no lost records on SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anthropic
+
+from steward.serving import free_port
+from steward.simulator.server import SimulatorServer
+from tests.conftest import UPSTREAM_KEY
+from tests.support import Gateway, gateway_settings, provision
+
+BODY = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@contextmanager
+def serve(database_url: str, upstream: str, home: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    environ = {**os.environ, "STEWARD_HOME": str(home), "STEWARD_DATABASE_URL": database_url,
+               "STEWARD_UPSTREAM_URL": upstream, "STEWARD_UPSTREAM_API_KEYS": f'["{UPSTREAM_KEY}"]',
+               "STEWARD_LOG_LEVEL": "warning", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "steward", "serve", "--port", str(port)], env=environ)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=1):  # noqa: S310 (loopback)
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("steward serve did not start") from None
+                time.sleep(0.05)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _works(url: str, key: str) -> bool:
+    with anthropic.Anthropic(base_url=url, api_key=key, max_retries=0) as client:
+        try:
+            client.messages.create(**BODY)  # type: ignore[arg-type]
+            return True
+        except anthropic.AuthenticationError:
+            return False
+
+
+def test_revoked_key_refused_by_every_process_within_a_second(database_url: str, simulator: SimulatorServer,
+                                                                tmp_path: Path) -> None:
+    settings = gateway_settings(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY)
+    gw: Gateway = provision(settings, {"eng": None})
+    with serve(database_url, simulator.url, tmp_path / "a") as (url_a, _), \
+            serve(database_url, simulator.url, tmp_path / "b") as (url_b, _):
+        key = gw.keys["eng"]
+        assert _works(url_a, key) and _works(url_b, key)
+        gw.control(lambda plane: plane.identity.set_key_status(gw.key_ids["eng"], "archived"))
+        revoked_at = time.monotonic()
+        pending = {url_a, url_b}
+        refused_after: dict[str, float] = {}
+        while pending and time.monotonic() - revoked_at < 5:
+            for url in list(pending):
+                if not _works(url, key):
+                    refused_after[url] = time.monotonic() - revoked_at
+                    pending.discard(url)
+            time.sleep(0.02)
+        assert not pending, "a process kept accepting the revoked key"
+        assert max(refused_after.values()) < 1.0, refused_after
+
+
+def test_sigkill_under_load_loses_no_sent_response(database_url: str, simulator: SimulatorServer,
+                                                   tmp_path: Path) -> None:
+    settings = gateway_settings(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY)
+    gw = provision(settings, {"eng": None})
+    home = tmp_path / "gateway"
+    completed: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(url: str) -> None:
+        with anthropic.Anthropic(base_url=url, api_key=gw.keys["eng"], max_retries=0, timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    raw = client.messages.with_raw_response.create(**BODY)  # type: ignore[arg-type]
+                except anthropic.APIError:
+                    continue
+                with lock:
+                    completed.append(raw.headers["request-id"])
+
+    # Ship rarely, so that most records are only in the journal when the process dies.
+    with serve(database_url, simulator.url, home, STEWARD_JOURNAL_SHIP_INTERVAL="30") as (url, proc):
+        threads = [threading.Thread(target=load, args=(url,)) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        while len(completed) < 300:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stop.set()
+        for thread in threads:
+            thread.join()
+    sent = list(completed)
+    # A new process on the same home adopts the journal and ships what the dead one left.
+    with serve(database_url, simulator.url, home):
+        rows = gw.wait_usage(sent, timeout=20)
+        events = gw.wait_audit(sent, timeout=20)
+    assert len(rows) == len(sent) == len({r.request_id for r in rows})
+    assert {e.request_id for e in events} == set(sent)

@@ -1,0 +1,84 @@
+"""What crosses the upstream boundary: our key never, the upstream key always, errors and headers intact."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import anthropic
+import pytest
+
+from steward.simulator.server import SimulatorServer
+from tests.conftest import UPSTREAM_KEY
+from tests.support import Gateway
+
+BODY = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def seen(simulator: SimulatorServer) -> list[dict[str, object]]:
+    with urllib.request.urlopen(f"{simulator.url}/_sim/requests") as response:  # noqa: S310 (loopback)
+        return list(json.loads(response.read()))
+
+
+def test_keys_and_headers_forwarded(gateway: Gateway, simulator: SimulatorServer) -> None:
+    with gateway.client() as client:
+        client.messages.create(**BODY, extra_headers={"anthropic-beta": "context-1m-2025-08-07",  # type: ignore[arg-type]
+                                                      "anthropic-version": "2023-06-01",
+                                                      "x-private-header": "do-not-forward"})
+    last = [r for r in seen(simulator) if r["path"] == "/v1/messages"][-1]
+    headers = last["headers"]
+    assert isinstance(headers, dict)
+    assert headers["x-api-key"] == UPSTREAM_KEY
+    assert headers["anthropic-beta"] == "context-1m-2025-08-07"
+    assert headers["anthropic-version"] == "2023-06-01"
+    assert "x-private-header" not in headers and "authorization" not in headers
+    assert gateway.keys["eng"] not in json.dumps(seen(simulator))
+
+
+def test_upstream_rate_limit_passes_through(gateway: Gateway) -> None:
+    with gateway.client() as client, pytest.raises(anthropic.RateLimitError) as info:
+        client.messages.create(**BODY, extra_headers={"x-sim-fault": "429"})  # type: ignore[arg-type]
+    headers = info.value.response.headers
+    assert headers.get("retry-after")
+    assert headers.get("anthropic-ratelimit-requests-remaining") == "0"
+    assert headers["request-id"].startswith("req_")
+    [row] = gateway.wait_usage([headers["request-id"]])
+    assert row.status == 429 and row.cost_picousd == 0
+    [event] = gateway.wait_audit([headers["request-id"]])
+    assert event.status == 429 and event.reason == "upstream returned 429"
+
+
+@pytest.mark.parametrize(("fault", "error"), [("529", anthropic.InternalServerError),
+                                              ("500", anthropic.InternalServerError)])
+def test_upstream_errors_pass_through(gateway: Gateway, fault: str, error: type[Exception]) -> None:
+    with gateway.client() as client, pytest.raises(error) as info:
+        client.messages.create(**BODY, extra_headers={"x-sim-fault": fault})  # type: ignore[arg-type]
+    assert info.value.response.status_code == int(fault)  # type: ignore[attr-defined]
+
+
+def test_stream_cut_by_upstream_is_still_metered(gateway: Gateway) -> None:
+    with gateway.client() as client:
+        response = client.messages.with_raw_response.create(
+            **BODY, stream=True, extra_headers={"x-sim-fault": "cut", "x-sim-output-tokens": "60"})  # type: ignore[arg-type]
+        request_id = response.headers["request-id"]
+        with pytest.raises(Exception):  # noqa: B017 - the SDK raises on the error event or a short stream
+            for _ in response.parse():
+                pass
+    [row] = gateway.wait_usage([request_id])
+    assert not row.complete and row.input_tokens > 0
+    [event] = gateway.wait_audit([request_id])
+    assert event.data and event.data["complete"] is False
+
+
+def test_upstream_unreachable_is_502(database_url: str, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from steward.serving import free_port
+    from tests.support import start_gateway
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    with start_gateway(database_url, dead, Path(str(tmp_path)) / "h", UPSTREAM_KEY) as gw, gw.client() as client, \
+            pytest.raises(anthropic.APIStatusError) as info:
+        client.messages.create(**BODY)  # type: ignore[arg-type]
+    assert info.value.status_code == 502
+    assert info.value.body["error"]["type"] == "api_error"  # type: ignore[index]

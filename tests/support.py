@@ -1,0 +1,107 @@
+"""Test support: start a real gateway (same factory as production) and read what it recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anthropic
+from pydantic import SecretStr
+
+from steward.app import create_app
+from steward.controlplane.services import ControlPlane
+from steward.serving import BackgroundServer
+from steward.settings import Settings
+from steward.storage.models import AuditEvent, UsageRecord
+
+SIM_HEADERS = ["anthropic-version", "anthropic-beta", "x-sim-fault", "x-sim-output-tokens", "x-sim-ttft-ms",
+               "x-sim-delay-ms"]
+
+
+def gateway_settings(database_url: str, upstream_url: str, home: Path, upstream_key: str, **extra: Any) -> Settings:
+    return Settings(home=home, database_url=database_url, upstream_url=upstream_url,
+                    upstream_api_keys=[SecretStr(upstream_key)], forward_request_headers=SIM_HEADERS,
+                    snapshot_poll_interval=0.1, journal_ship_interval=0.05, batch_meter_interval=0.2,
+                    key_last_used_flush_interval=0.2, **extra)
+
+
+@dataclass
+class Gateway:
+    url: str
+    settings: Settings
+    keys: dict[str, str] = field(default_factory=dict)       # workspace name -> secret
+    key_ids: dict[str, str] = field(default_factory=dict)    # workspace name -> key id
+    workspace_ids: dict[str, str] = field(default_factory=dict)
+
+    def client(self, workspace: str = "eng", **kwargs: Any) -> anthropic.Anthropic:
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.Anthropic(base_url=self.url, api_key=self.keys[workspace], **kwargs)
+
+    def control(self, action: Any) -> Any:
+        async def _main() -> Any:
+            plane = ControlPlane(self.settings)
+            try:
+                return await action(plane)
+            finally:
+                await plane.close()
+        return asyncio.run(_main())
+
+    def usage(self, request_ids: Sequence[str] | None = None) -> list[UsageRecord]:
+        if request_ids is None:
+            return list(self.control(lambda p: p.records.usage_all()))
+        return list(self.control(lambda p: p.records.usage_for_requests(request_ids)))
+
+    def audit(self, request_ids: Sequence[str]) -> list[AuditEvent]:
+        return list(self.control(lambda p: p.records.audit_for_requests(request_ids)))
+
+    def wait_usage(self, request_ids: Sequence[str], timeout: float = 10.0) -> list[UsageRecord]:
+        """Usage rows for these requests, once the journal shipper has delivered them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.usage(request_ids)
+            if len(rows) >= len(set(request_ids)) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
+    def wait_audit(self, request_ids: Sequence[str], timeout: float = 10.0) -> list[AuditEvent]:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.audit(request_ids)
+            if len(rows) >= len(set(request_ids)) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
+
+def provision(settings: Settings, workspaces: dict[str, list[str] | None]) -> Gateway:
+    """An organization with the given workspaces (name -> allowed models) and one key in each."""
+    gw = Gateway(url="", settings=settings)
+
+    async def action(plane: ControlPlane) -> None:
+        await plane.identity.init_organization("Test Org")
+        for name, allowed in workspaces.items():
+            ws = await plane.identity.create_workspace(name, allowed_models=allowed)
+            created = await plane.identity.create_key(name, f"{name}-test-inference")
+            gw.workspace_ids[name] = ws.id
+            gw.keys[name] = created.secret
+            gw.key_ids[name] = created.key.id
+
+    gw.control(action)
+    return gw
+
+
+DEFAULT_WORKSPACES: dict[str, list[str] | None] = {"eng": None, "marketing": ["claude-haiku-*"]}
+
+
+@contextmanager
+def start_gateway(database_url: str, upstream_url: str, home: Path, upstream_key: str,
+                  workspaces: dict[str, list[str] | None] | None = None, **extra: Any) -> Iterator[Gateway]:
+    settings = gateway_settings(database_url, upstream_url, home, upstream_key, **extra)
+    gw = provision(settings, workspaces or DEFAULT_WORKSPACES)
+    with BackgroundServer(create_app(settings)) as server:
+        gw.url = server.url
+        yield gw
