@@ -28,7 +28,8 @@ def uvicorn_config(app: ASGIApp | str, host: str, port: int, *, log_level: str =
     """uvicorn tuned for a proxy: uvloop, httptools, no access log (the audit trail is the access log)."""
     return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
                           log_level=log_level, access_log=False, workers=workers, factory=factory,
-                          timeout_keep_alive=75, server_header=False)
+                          timeout_keep_alive=75, server_header=False,
+                          proxy_headers=False)
 
 
 class BackgroundServer:

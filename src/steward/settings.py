@@ -28,7 +28,6 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL; default is a SQLite file in `home` (WAL mode). "
                     "PostgreSQL: postgresql+asyncpg://host/db.")
-    redis_url: str | None = Field(default=None, description="Redis URL for snapshot invalidation.")
 
     upstream_url: str = Field(default="https://api.anthropic.com",
                               description="Base URL of the Anthropic API (or the simulator).")

@@ -19,7 +19,6 @@ import pytest
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
-
 from tests.support import Gateway, start_gateway
 
 MODEL = "claude-sonnet-4-6"

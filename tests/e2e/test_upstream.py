@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import anthropic
 import pytest
 
+from steward.serving import free_port
+from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
-from tests.support import Gateway
+from tests.support import Gateway, start_gateway
 
 BODY = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 
 
 def seen(simulator: SimulatorServer) -> list[dict[str, object]]:
-    with urllib.request.urlopen(f"{simulator.url}/_sim/requests") as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(f"{simulator.url}/_sim/requests") as response:
         return list(json.loads(response.read()))
 
 
@@ -70,15 +76,45 @@ def test_stream_cut_by_upstream_is_still_metered(gateway: Gateway) -> None:
     assert event.data and event.data["complete"] is False
 
 
-def test_upstream_unreachable_is_502(database_url: str, tmp_path: object) -> None:
-    from pathlib import Path
-
-    from steward.serving import free_port
-    from tests.support import start_gateway
-
+def test_upstream_unreachable_is_502(database_url: str, tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    with start_gateway(database_url, dead, Path(str(tmp_path)) / "h", UPSTREAM_KEY) as gw, gw.client() as client, \
+    with start_gateway(database_url, dead, tmp_path / "h", UPSTREAM_KEY) as gw, gw.client() as client, \
             pytest.raises(anthropic.APIStatusError) as info:
         client.messages.create(**BODY)  # type: ignore[arg-type]
     assert info.value.status_code == 502
     assert info.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+
+
+def test_upstream_timeout_is_504(database_url: str, simulator: SimulatorServer, tmp_path: Path) -> None:
+    with start_gateway(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY,
+                       upstream_read_timeout=0.3) as gw, gw.client() as client, \
+            pytest.raises(anthropic.APIStatusError) as info:
+        client.messages.create(**BODY, extra_headers={"x-sim-fault": "slow", "x-sim-delay-ms": "1500"})  # type: ignore[arg-type]
+    assert info.value.status_code == 504
+    assert info.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+
+
+def test_stream_cut_by_client_is_still_metered(database_url: str, tmp_path: Path) -> None:
+    """The client hangs up after the first events: the upstream call is dropped and what was sent is metered."""
+    body = json.dumps({"model": "claude-sonnet-4-6", "max_tokens": 400, "stream": True,
+                       "messages": [{"role": "user", "content": "hi"}]})
+    with SimulatorServer(SimulatorConfig(api_key=UPSTREAM_KEY, tokens_per_second=100)) as sim, \
+            start_gateway(database_url, sim.url, tmp_path / "home", UPSTREAM_KEY) as gw:
+        url = urlsplit(gw.url)
+        conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+        conn.request("POST", "/v1/messages", body=body, headers={
+            "x-api-key": gw.keys["eng"], "anthropic-version": "2023-06-01", "content-type": "application/json",
+            "x-sim-output-tokens": "300"})
+        response = conn.getresponse()
+        request_id = response.getheader("request-id") or ""
+        received = b""
+        while received.count(b"content_block_delta") < 5:
+            received += response.read1(65536)
+        conn.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+        conn.close()
+        [row] = gw.wait_usage([request_id])
+        [event] = gw.wait_audit([request_id])
+    assert not row.complete and row.input_tokens > 0
+    assert 0 < row.output_tokens < 300
+    assert row.cost_picousd > 0
+    assert event.reason == "client disconnected before the response ended"

@@ -9,6 +9,7 @@ import pytest
 
 from steward.simulator import SimulatorConfig, SimulatorServer
 
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[SimulatorServer]:
     with SimulatorServer(SimulatorConfig(batch_processing_seconds=0.3)) as running:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx2
@@ -26,8 +27,9 @@ def test_429_has_retry_after_and_exhausted_limits(client: anthropic.Anthropic) -
     assert error.status_code == 429 and error.response.headers["retry-after"] == "1"
     assert error.response.headers["anthropic-ratelimit-requests-remaining"] == "0"
     assert error.response.headers["x-should-retry"] == "true"
-    assert error.body == {"type": "error", "error": {"type": "rate_limit_error", "message": error.body["error"]["message"]},  # type: ignore[index]
-                          "request_id": error.response.headers["request-id"]}
+    body: dict[str, Any] = error.body
+    assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert body["request_id"] == error.response.headers["request-id"]
 
 
 @pytest.mark.parametrize(("name", "status", "error_type"), [("529", 529, "overloaded_error"),
@@ -36,7 +38,7 @@ def test_server_errors(client: anthropic.Anthropic, name: str, status: int, erro
     with pytest.raises(anthropic.InternalServerError) as caught:
         client.messages.create(model=MODEL, max_tokens=20, messages=HELLO, extra_headers=fault(name))
     assert caught.value.status_code == status
-    assert caught.value.body["error"]["type"] == error_type  # type: ignore[index]
+    assert caught.value.body["error"]["type"] == error_type
     if name == "529":
         assert isinstance(caught.value, anthropic.OverloadedError)
 
@@ -88,9 +90,9 @@ def guarded() -> Iterator[SimulatorServer]:
 
 
 def test_configured_key_is_required(guarded: SimulatorServer) -> None:
-    with anthropic.Anthropic(base_url=guarded.url, api_key="sk-ant-wrong", max_retries=0) as client:
-        with pytest.raises(anthropic.AuthenticationError, match="invalid x-api-key"):
-            client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
+    with anthropic.Anthropic(base_url=guarded.url, api_key="sk-ant-wrong", max_retries=0) as client, \
+            pytest.raises(anthropic.AuthenticationError, match="invalid x-api-key"):
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)
     with anthropic.Anthropic(base_url=guarded.url, auth_token="sk-ant-right", max_retries=0) as client, \
             pytest.raises(anthropic.OverloadedError):  # the SDK sends keys as bearer tokens; then the fault
         client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)

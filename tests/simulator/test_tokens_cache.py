@@ -63,8 +63,8 @@ def test_image_costs_a_fixed_amount(client: anthropic.Anthropic) -> None:
 def test_cache_write_then_read(client: anthropic.Anthropic) -> None:
     messages: list[anthropic.types.MessageParam] = [{"role": "user", "content": "write then read"}]
     system = [{"type": "text", "text": LONG + " v1", "cache_control": {"type": "ephemeral"}}]
-    first = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
-    second = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)  # type: ignore[arg-type]
+    first = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)
+    second = client.messages.create(model=MODEL, max_tokens=20, system=system, messages=messages)
     written = first.usage.cache_creation_input_tokens
     assert written is not None and written > 1024 and first.usage.cache_read_input_tokens == 0
     assert first.usage.cache_creation is not None
@@ -89,7 +89,7 @@ def test_one_hour_and_five_minute_split(client: anthropic.Anthropic) -> None:
     tools = [{"name": "t", "description": LONG, "input_schema": {"type": "object", "properties": {}},
               "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
     system = [{"type": "text", "text": LONG + " v3", "cache_control": {"type": "ephemeral", "ttl": "5m"}}]
-    message = client.messages.create(model=MODEL, max_tokens=20, tools=tools, system=system,  # type: ignore[arg-type]
+    message = client.messages.create(model=MODEL, max_tokens=20, tools=tools, system=system,
                                      messages=[{"role": "user", "content": "x"}])
     creation = message.usage.cache_creation
     assert creation is not None and creation.ephemeral_1h_input_tokens > 1024
@@ -100,7 +100,7 @@ def test_one_hour_and_five_minute_split(client: anthropic.Anthropic) -> None:
 
 def test_short_prefixes_are_not_cached(client: anthropic.Anthropic) -> None:
     system = [{"type": "text", "text": "short", "cache_control": {"type": "ephemeral"}}]
-    message = client.messages.create(model=MODEL, max_tokens=20, system=system,  # type: ignore[arg-type]
+    message = client.messages.create(model=MODEL, max_tokens=20, system=system,
                                      messages=[{"role": "user", "content": "x"}])
     assert message.usage.cache_creation_input_tokens == 0 and message.usage.cache_read_input_tokens == 0
 
@@ -129,11 +129,11 @@ def test_top_level_cache_control(client: anthropic.Anthropic) -> None:
 def test_invalid_breakpoints_are_rejected(client: anthropic.Anthropic) -> None:
     marked = {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}
     with pytest.raises(anthropic.BadRequestError, match="maximum of 4 blocks"):
-        client.messages.create(model=MODEL, max_tokens=20, system=[marked] * 5,  # type: ignore[list-item]
+        client.messages.create(model=MODEL, max_tokens=20, system=[marked] * 5,
                                messages=[{"role": "user", "content": "x"}])
     late_hour = {"type": "text", "text": "y", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
     with pytest.raises(anthropic.BadRequestError, match="ttl='1h'"):
-        client.messages.create(model=MODEL, max_tokens=20, system=[marked, late_hour],  # type: ignore[list-item]
+        client.messages.create(model=MODEL, max_tokens=20, system=[marked, late_hour],
                                messages=[{"role": "user", "content": "x"}])
 
 

@@ -53,9 +53,9 @@ def test_bad_requests(client: anthropic.Anthropic, body: dict[str, Any], message
     with pytest.raises(anthropic.BadRequestError) as caught:
         post(client, body)
     error = caught.value
-    assert error.body["type"] == "error" and error.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
-    assert error.body["error"]["message"].startswith(message)  # type: ignore[index]
-    assert error.body["request_id"] == error.response.headers["request-id"]  # type: ignore[index]
+    assert error.body["type"] == "error" and error.body["error"]["type"] == "invalid_request_error"
+    assert error.body["error"]["message"].startswith(message)
+    assert error.body["request_id"] == error.response.headers["request-id"]
     assert error.response.headers["x-should-retry"] == "false"
 
 
@@ -81,7 +81,7 @@ def test_missing_version_header(server: SimulatorServer) -> None:
 def test_unknown_or_retired_model_is_not_found(client: anthropic.Anthropic, model: str) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         post(client, {**OK, "model": model})
-    assert caught.value.body["error"] == {"type": "not_found_error", "message": f"model: {model}"}  # type: ignore[index]
+    assert caught.value.body["error"] == {"type": "not_found_error", "message": f"model: {model}"}
 
 
 def test_count_tokens_validation(client: anthropic.Anthropic) -> None:

@@ -15,7 +15,8 @@ from steward.settings import Settings
 from steward.storage.migrate import upgrade
 
 T = TypeVar("T")
-console = Console()
+# Reports are wide; when output is not a terminal (CI logs, pipes) Rich would assume 80 columns.
+console = Console(width=None if Console().is_terminal else 160)
 err_console = Console(stderr=True)
 
 

@@ -31,7 +31,7 @@ from steward.storage.migrate import upgrade
 
 WORKSPACES: dict[str, list[str] | None] = {"engineering": None, "marketing": ["claude-haiku-*"], "finance": None}
 SONNET, HAIKU = "claude-sonnet-4-6", "claude-haiku-4-5"
-TOOL = {"name": "lookup_order", "description": "Look up an order by id",
+TOOL: Any = {"name": "lookup_order", "description": "Look up an order by id",
         "input_schema": {"type": "object", "properties": {"order_id": {"type": "string"}},
                          "required": ["order_id"]}}
 
@@ -67,7 +67,7 @@ def _traffic(url: str, keys: dict[str, str]) -> None:
                              messages=[{"role": "user", "content": "Write a haiku about gateways."}]) as stream:
         final = stream.get_final_message()
     _step(f"engineering: messages.stream -> {final.usage.output_tokens} output tokens, streamed event by event")
-    tool_msg = eng.messages.create(model=SONNET, max_tokens=256, tools=[TOOL],  # type: ignore[list-item]
+    tool_msg = eng.messages.create(model=SONNET, max_tokens=256, tools=[TOOL],
                                    tool_choice={"type": "any"},
                                    messages=[{"role": "user", "content": "Where is order A-1001?"}])
     _step(f"engineering: tool use -> stop_reason={tool_msg.stop_reason}")
@@ -85,7 +85,7 @@ def _traffic(url: str, keys: dict[str, str]) -> None:
     try:
         mkt.messages.create(model=SONNET, max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
     except anthropic.PermissionDeniedError as exc:
-        _step(f"marketing: {SONNET} refused -> 403 {exc.message[:70]}...")
+        _step(f"marketing: {SONNET} refused -> 403 {exc.body['error']['message']}")  # type: ignore[index]
     _batch(fin)
     try:
         anthropic.Anthropic(base_url=url, api_key="sk-stw-api01-nope", max_retries=0).models.list()
@@ -111,7 +111,7 @@ def _report(settings: Settings) -> None:
         plane = ControlPlane(settings)
         try:
             console.print(await usage_table(plane))
-            console.print(await audit_table(plane, 12))
+            console.print(await audit_table(plane, 20))
         finally:
             await plane.close()
     asyncio.run(action())

@@ -22,7 +22,7 @@ def usd(picousd: int) -> str:
 
 async def usage_table(plane: ControlPlane) -> Table:
     org = await plane.identity.organization()
-    table = Table("workspace", "requests", "input", "cache write", "cache read", "output", "cost (USD)",
+    table = Table("workspace", "API calls", "input", "cache write", "cache read", "output", "cost (USD)",
                   title="Usage and cost by workspace")
     total = 0
     for row in await plane.records.usage_by_workspace(org.id):
@@ -36,14 +36,17 @@ async def usage_table(plane: ControlPlane) -> Table:
 
 
 async def audit_table(plane: ControlPlane, limit: int) -> Table:
-    table = Table("time", "event", "request", "workspace", "key", "model", "in", "out", "tools", "stop",
-                  "ms", "decision", title=f"Latest {limit} audit events")
+    org = await plane.identity.organization()
+    names = {w.id: w.name for w in await plane.identity.repo.list_workspaces(org.id, include_archived=True)}
+    table = Table("time (UTC)", "call", "workspace", "api_key_id", "model", "in", "out", "tools", "stop", "ms",
+                  "decision", title=f"Latest {limit} audit events (newest first; never keys or content)")
     for ev in await plane.records.latest_audit(limit):
-        table.add_row(ev.created_at.strftime("%H:%M:%S"), ev.event, (ev.request_id or "")[-10:],
-                      (ev.workspace_id or "")[-8:], (ev.api_key_id or "")[-8:], ev.model or "",
-                      str(ev.input_tokens or ""), str(ev.output_tokens or ""), ",".join(ev.tools_used or []),
-                      ev.stop_reason or "", str(ev.latency_ms or ""),
-                      ev.decision + (f" ({ev.reason[:40]})" if ev.reason else ""))
+        endpoint = str((ev.data or {}).get("endpoint", ev.event))
+        decision = ev.decision + (f": {ev.reason[:60]}" if ev.reason else "")
+        table.add_row(ev.created_at.strftime("%H:%M:%S"), endpoint, names.get(ev.workspace_id or "", "-"),
+                      ev.api_key_id or "-", ev.model or "", str(ev.input_tokens or ""),
+                      str(ev.output_tokens or ""), ",".join(ev.tools_used or []), ev.stop_reason or "",
+                      str(ev.latency_ms if ev.latency_ms is not None else ""), decision)
     return table
 
 

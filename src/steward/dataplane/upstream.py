@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,6 +68,30 @@ def _map(exc: BaseException) -> UpstreamError:
     return UpstreamError("The upstream API could not be reached or closed the connection.")
 
 
+class _Exchange:
+    """One upstream call as an async context manager (a plain class: cheaper than @asynccontextmanager)."""
+
+    __slots__ = ("_args", "_response", "_session")
+
+    def __init__(self, session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str],
+                 body: bytes | None) -> None:
+        self._session = session
+        self._args = (method, url, headers, body)
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> UpstreamResponse:
+        method, url, headers, body = self._args
+        try:
+            self._response = await self._session.request(method, url, data=body, headers=headers)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise _map(exc) from exc
+        return UpstreamResponse(self._response.status, self._response.headers, self._response)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._response is not None:
+            self._response.release()
+
+
 class AiohttpUpstream:
     """A keep-alive connection pool to one upstream base URL, with round-robin upstream keys."""
 
@@ -88,21 +112,13 @@ class AiohttpUpstream:
                 skip_auto_headers=("User-Agent", "Accept-Encoding"))
         return self._session
 
-    @asynccontextmanager
-    async def request(self, method: str, path: str, headers: Mapping[str, str],
-                      body: bytes | None = None) -> AsyncIterator[UpstreamResponse]:
-        """Send one request; the response is released when the block ends."""
+    def request(self, method: str, path: str, headers: Mapping[str, str],
+                body: bytes | None = None) -> _Exchange:
+        """Send one request; the response is released when the ``async with`` block ends."""
         out = dict(headers)
         if self._keys is not None:
             out["x-api-key"] = next(self._keys)
-        try:
-            response = await self._client().request(method, self._base + path, data=body, headers=out)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise _map(exc) from exc
-        try:
-            yield UpstreamResponse(response.status, response.headers, response)
-        finally:
-            response.release()
+        return _Exchange(self._client(), method, self._base + path, out, body)
 
     async def close(self) -> None:
         if self._session is not None:

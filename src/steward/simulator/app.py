@@ -8,12 +8,13 @@ check ``anthropic-version``, apply the fault, route. Handlers live in the module
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Any
 
 import orjson
 
-from steward.asgi import ASGIApp, Receive, Scope, Send
+from steward.asgi import ASGIApp, Message, Receive, Scope, Send
 from steward.errors import AuthenticationError, InvalidRequestError, NotFoundError, StewardError
 from steward.ids import request_id
 from steward.simulator.batches import BatchStore
@@ -39,6 +40,8 @@ from steward.simulator.validate import parse_body
 MESSAGES_BODY_LIMIT = 32 * 1024 * 1024
 BATCH_BODY_LIMIT = 256 * 1024 * 1024
 HEALTHY = orjson.dumps({"status": "ok"})
+
+logger = logging.getLogger(__name__)
 
 
 class MethodNotAllowedError(InvalidRequestError):
@@ -68,10 +71,25 @@ class SimulatorApp:
         rid = request_id()
         request = request_from_scope(scope, rid)
         common: Headers = [(b"request-id", rid.encode()), self._organization]
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            await self._handle(request, receive, send, common)
+            await self._handle(request, receive, tracked_send, common)
         except StewardError as exc:
+            if started:
+                raise
             await send_response(send, error_response(exc, rid), common)
+        except Exception as exc:
+            # Last resort: a simulator bug must still answer in the Anthropic envelope.
+            logger.exception("simulator failed on %s %s", request.method, request.path)
+            if not started:
+                failure = StewardError(f"Internal server error ({type(exc).__name__})")
+                await send_response(send, error_response(failure, rid), common)
 
     async def _handle(self, request: Request, receive: Receive, send: Send, common: Headers) -> None:
         if not request.path.startswith("/v1/"):
@@ -89,7 +107,7 @@ class SimulatorApp:
             raise error
         if fault == "slow":
             await asyncio.sleep(slow_seconds(request.headers, self.config))
-        response = await self._route(request, send, common, fault)
+        response = await self._route(request, receive, send, common, fault)
         if response is not None:
             await send_response(send, response, common, truncate=fault == "cut")
 
@@ -115,12 +133,13 @@ class SimulatorApp:
             raise MethodNotAllowedError("Method Not Allowed")
         raise NotFoundError("Not Found")
 
-    async def _route(self, request: Request, send: Send, common: Headers, fault: str | None) -> Response | None:
+    async def _route(self, request: Request, receive: Receive, send: Send, common: Headers,
+                     fault: str | None) -> Response | None:
         parts = request.path.rstrip("/").split("/")[2:]
         method = request.method
         if parts == ["messages"]:
             _allow(method, "POST")
-            return await self._messages(request, send, common, fault)
+            return await self._messages(request, receive, send, common, fault)
         if parts == ["messages", "count_tokens"]:
             _allow(method, "POST")
             return json_response({"input_tokens": self.engine.count_tokens(parse_body(request.body))})
@@ -131,7 +150,8 @@ class SimulatorApp:
             return self._models(request, parts[1:])
         raise NotFoundError("Not Found")
 
-    async def _messages(self, request: Request, send: Send, common: Headers, fault: str | None) -> Response | None:
+    async def _messages(self, request: Request, receive: Receive, send: Send, common: Headers,
+                        fault: str | None) -> Response | None:
         body = parse_body(request.body)
         validated = self.engine.validate(body)
         completion = self.engine.complete(validated, request.api_key(), sim_options(request.headers))
@@ -141,7 +161,7 @@ class SimulatorApp:
         if validated.stream:
             pacing = Pacing(ttft, self._per_token, self.config.tokens_per_delta)
             cut_after = self.config.cut_after_deltas if fault == "cut" else None
-            await send_stream(send, completion, [*common, *limits], pacing, cut_after)
+            await send_stream(send, receive, completion, [*common, *limits], pacing, cut_after)
             return None
         delay = ttft + completion.generation.output_tokens * self._per_token
         if delay > 0:

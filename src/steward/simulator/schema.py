@@ -27,6 +27,8 @@ def instance(schema: Any, seed: int = 0) -> Any:
 
 
 def _value(schema: dict[str, Any], root: dict[str, Any], seed: int, depth: int, name: str) -> Any:
+    if depth > 3 * MAX_DEPTH:
+        return None  # a schema that requires infinite nesting cannot be satisfied anyway
     schema = _resolve(schema, root)
     if "const" in schema:
         return schema["const"]
@@ -55,9 +57,9 @@ def _value(schema: dict[str, Any], root: dict[str, Any], seed: int, depth: int, 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
+    if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")):
         target: Any = root
-        for part in ref[2:].split("/"):
+        for part in ref[2:].split("/") if ref != "#" else ():
             target = target.get(part, {}) if isinstance(target, dict) else {}
         merged = dict(target) if isinstance(target, dict) else {}
         merged.update({k: v for k, v in schema.items() if k != "$ref"})

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from steward.asgi import Send
+from steward.asgi import Receive, Send
 from steward.simulator.generate import OutBlock
 from steward.simulator.messages import Completion, usage
 from steward.simulator.request import has_server_tools
@@ -62,24 +62,37 @@ def stream_events(completion: Completion, tokens_per_delta: int) -> Iterator[tup
     yield MESSAGE_STOP, 0, OTHER
 
 
-async def send_stream(send: Send, completion: Completion, headers: Headers, pacing: Pacing,
+async def send_stream(send: Send, receive: Receive, completion: Completion, headers: Headers, pacing: Pacing,
                       cut_after: int | None = None) -> None:
     """Stream ``completion``; with ``cut_after`` the stream stops after that many deltas, unfinished."""
     if pacing.ttft > 0:
         await asyncio.sleep(pacing.ttft)
     start_headers = [*headers, (b"content-type", EVENT_STREAM), (b"cache-control", b"no-cache")]
     await send({"type": "http.response.start", "status": 200, "headers": start_headers})
-    deltas = 0
-    for data, tokens, kind in stream_events(completion, pacing.tokens_per_delta):
-        if cut_after is not None and (kind == FINAL or deltas >= cut_after):
-            # Returning without the final empty chunk makes the server drop the connection.
-            return
-        if tokens and pacing.per_token > 0:
-            await asyncio.sleep(tokens * pacing.per_token)
-        await send({"type": "http.response.body", "body": data, "more_body": True})
-        if kind == DELTA:
-            deltas += 1
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    # A paced stream may run for minutes: stop generating as soon as the client goes away.
+    watcher = asyncio.create_task(_disconnected(receive)) if pacing.per_token > 0 else None
+    try:
+        deltas = 0
+        for data, tokens, kind in stream_events(completion, pacing.tokens_per_delta):
+            if cut_after is not None and (kind == FINAL or deltas >= cut_after):
+                # Returning without the final empty chunk makes the server drop the connection.
+                return
+            if tokens and pacing.per_token > 0:
+                await asyncio.sleep(tokens * pacing.per_token)
+            if watcher is not None and watcher.done():
+                return
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            if kind == DELTA:
+                deltas += 1
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _start_message(completion: Completion) -> dict[str, Any]:

@@ -52,17 +52,18 @@ class Shipper:
     async def ship_segment(self, segment: Segment) -> int:
         """Ship every complete line of one segment; returns the new shipped offset."""
         offset = segment.shipped_offset()
-        while True:
+        while segment.size() > offset:
             data = await asyncio.to_thread(_read_from, segment, offset)
             end = data.rfind(b"\n")
             if end < 0:
-                return offset
+                break
             lines = data[: end + 1].splitlines()
             for start in range(0, len(lines), self._batch):
                 usage, audit = _rows(lines[start: start + self._batch])
                 await self._repo.insert(usage, audit)
             offset += end + 1
             segment.mark_shipped(offset)
+        return offset
 
     async def ship_once(self) -> None:
         """One round over this process's segments, oldest first."""

@@ -2,6 +2,8 @@
 
 Cost is stored as integer pico-dollars (1e-12 USD): exact for every catalog price and multiplier, and summable
 in SQL on both backends. The audit table is append-only (triggers in the migrations refuse UPDATE/DELETE).
+Raw usage rows carry one index (organization, time): every index costs the shipper on each insert, and
+reports are meant to read rollups, not raw rows.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ class UsageRecord(Base):
     __tablename__ = "usage_records"
     __table_args__ = (
         Index("ix_usage_org_time", "org_id", "created_at"),
-        Index("ix_usage_workspace_time", "workspace_id", "created_at"),
-        Index("ix_usage_key_time", "api_key_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(160), primary_key=True)

@@ -33,17 +33,20 @@ class RecordsRepository:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessions = sessions
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        tables = UsageRecord.metadata.tables
+        self._usage_insert = insert(tables["usage_records"]).on_conflict_do_nothing(index_elements=["id"])
+        self._audit_insert = insert(tables["audit_events"]).on_conflict_do_nothing(index_elements=["id"])
 
     async def insert(self, usage: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]]) -> None:
         """Insert both kinds in one transaction; rows already present (a replay) are skipped."""
+        # Core inserts on the tables (not the ORM bulk path): a fraction of the CPU per row.
         async with self._sessions.begin() as session:
+            connection = await session.connection()
             if usage:
-                await session.execute(self._insert(UsageRecord).on_conflict_do_nothing(
-                    index_elements=["id"]), list(usage))
+                await connection.execute(self._usage_insert, list(usage))
             if audit:
-                await session.execute(self._insert(AuditEvent).on_conflict_do_nothing(
-                    index_elements=["id"]), list(audit))
+                await connection.execute(self._audit_insert, list(audit))
 
     async def usage_by_workspace(self, org_id: str, since: datetime | None = None) -> list[WorkspaceUsage]:
         async with self._sessions() as session:

@@ -111,9 +111,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('usage_records', schema=None) as batch_op:
-        batch_op.create_index('ix_usage_key_time', ['api_key_id', 'created_at'], unique=False)
         batch_op.create_index('ix_usage_org_time', ['org_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_usage_workspace_time', ['workspace_id', 'created_at'], unique=False)
 
     op.create_table('workspaces',
     sa.Column('id', sa.String(length=64), nullable=False),
@@ -191,9 +189,7 @@ def downgrade() -> None:
 
     op.drop_table('workspaces')
     with op.batch_alter_table('usage_records', schema=None) as batch_op:
-        batch_op.drop_index('ix_usage_workspace_time')
         batch_op.drop_index('ix_usage_org_time')
-        batch_op.drop_index('ix_usage_key_time')
 
     op.drop_table('usage_records')
     op.drop_table('organizations')
