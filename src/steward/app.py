@@ -85,18 +85,20 @@ class Steward:
     async def startup(self) -> None:
         """Load the snapshot, open the journal, ship leftovers, start the workers."""
         await self.snapshots.refresh()
-        self.journal = Journal(self.settings.resolved_journal_dir(), fsync=self.settings.journal_fsync)
-        self.shipper = Shipper(self.journal, self.records, interval=self.settings.journal_ship_interval,
-                               batch_size=self.settings.journal_batch_size)
+        journal_dir = self.settings.resolved_journal_dir()
+        self.journal = Journal(journal_dir, fsync=self.settings.journal_fsync)
         self._app = self._build(self.journal)
-        await self.shipper.adopt_orphans()
-        await self.shipper.ship_once()
+        if self.settings.journal_ship_inline:
+            self.shipper = Shipper(journal_dir, self.records, interval=self.settings.journal_ship_interval,
+                                   batch_size=self.settings.journal_batch_size)
+            await self.shipper.ship_once()
         # Everything allocated so far lives for the whole process: move it out of the collector's sight so
         # that full collections under load stay short (they otherwise stall requests for milliseconds).
         gc.collect()
         gc.freeze()
         self._spawn(self.snapshots.run())
-        self._spawn(self.shipper.run())
+        if self.shipper is not None:
+            self._spawn(self.shipper.run())
         self._spawn(self._flush_last_used_forever())
         self._spawn(run_batch_metering(self.batch_meter, self.upstream, self.batch_repo,
                                        {"anthropic-version": "2023-06-01"},
@@ -125,6 +127,7 @@ class Steward:
         if self.shipper is not None:
             with contextlib.suppress(Exception):
                 await self.shipper.ship_once()
+            self.shipper.release()
         with contextlib.suppress(Exception):
             await self.flush_last_used()
         await self.upstream.close()

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
                                      description="Journal directory; default `home`/journal.")
     journal_fsync: bool = Field(default=False,
                                 description="fsync each journal write (survives power loss).")
+    journal_ship_inline: bool = Field(
+        default=True,
+        description="Ship the journal from the serving process. `steward serve` sets this to false and runs "
+                    "one `steward ship` process beside its workers instead.")
     journal_ship_interval: float = Field(default=0.2,
                                          description="Seconds between journal shipping rounds.")
     journal_batch_size: int = Field(default=2000, description="Records per database insert.")

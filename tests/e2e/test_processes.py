@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,7 +30,8 @@ def serve(database_url: str, upstream: str, home: Path, **env: str) -> Iterator[
     environ = {**os.environ, "STEWARD_HOME": str(home), "STEWARD_DATABASE_URL": database_url,
                "STEWARD_UPSTREAM_URL": upstream, "STEWARD_UPSTREAM_API_KEYS": f'["{UPSTREAM_KEY}"]',
                "STEWARD_LOG_LEVEL": "warning", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "steward", "serve", "--port", str(port)], env=environ)
+    proc = subprocess.Popen([sys.executable, "-m", "steward", "serve", "--port", str(port)], env=environ,
+                            start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -46,6 +48,8 @@ def serve(database_url: str, upstream: str, home: Path, **env: str) -> Iterator[
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _works(url: str, key: str) -> bool:
@@ -105,7 +109,8 @@ def test_sigkill_under_load_loses_no_sent_response(database_url: str, simulator:
             thread.start()
         while len(completed) < 300:
             time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
+        # The whole process group: the server and its journal shipper die at once.
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         stop.set()
         for thread in threads:

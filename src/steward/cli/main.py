@@ -31,8 +31,14 @@ def migrate() -> None:
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
           port: Annotated[int | None, typer.Option(help="Port.")] = None,
-          workers: Annotated[int, typer.Option(help="Worker processes.")] = 1) -> None:
-    """Run the gateway (migrates the database first)."""
+          workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+          inline_shipper: Annotated[bool, typer.Option(
+              help="Ship the journal from the worker itself instead of a `steward ship` process.")] = False) -> None:
+    """Run the gateway (migrates the database first, then starts the journal shipper and the workers)."""
+    import os
+    import subprocess
+    import sys
+
     import uvicorn
 
     from steward.serving import uvicorn_config
@@ -41,9 +47,49 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     upgrade(settings.resolved_database_url())
+    shipper = None
+    if not inline_shipper:
+        # Database writes run in their own process so they never compete with requests for the GIL.
+        os.environ["STEWARD_JOURNAL_SHIP_INLINE"] = "false"
+        shipper = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "steward", "ship", "--parent-pid", str(os.getpid())])
     config = uvicorn_config("steward.app:create_app", host or settings.host, port or settings.port,
                             log_level=settings.log_level, workers=workers, factory=True)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if shipper is not None:
+            shipper.terminate()
+            shipper.wait(timeout=30)
+
+
+@app.command()
+def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this process is gone.")] = None) -> None:
+    """Ship the journal to the database until stopped (`steward serve` runs one of these)."""
+    import asyncio
+    import signal
+
+    from steward.storage.engine import Database
+    from steward.storage.repositories.records import RecordsRepository
+    from steward.workers.shipper import run_standalone
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def main() -> None:
+        database = Database(settings.resolved_database_url())
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        try:
+            await run_standalone(settings.resolved_journal_dir(),
+                                 RecordsRepository(database.sessions, database.dialect),
+                                 interval=settings.journal_ship_interval, batch_size=settings.journal_batch_size,
+                                 stop=stop, parent_pid=parent_pid)
+        finally:
+            await database.close()
+
+    asyncio.run(main())
 
 
 @app.command()

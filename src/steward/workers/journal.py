@@ -1,10 +1,12 @@
 """The durable local journal: finished requests are appended here before their response completes.
 
-Each process takes its own *slot* directory (held with ``flock``), so several workers or instances on one
-host never interleave writes. A record is one JSON line written with a single ``write(2)`` on an
-``O_APPEND`` descriptor: once the call returns, the bytes are in the kernel and survive a SIGKILL of the
-process (``fsync`` per write, for power loss, is a setting). The shipper moves lines to the database and
-remembers how far it got in a ``.shipped`` file next to each segment.
+Each serving process takes its own *slot* directory (held with ``flock``), so several workers or
+instances on one host never interleave writes. A record is one JSON line written with a single
+``write(2)`` on an ``O_APPEND`` descriptor: once the call returns, the bytes are in the kernel and survive
+a SIGKILL of the process (``fsync`` per write, for power loss, is a setting). Writers only ever append to
+the newest segment of their slot and roll to a new one past ``SEGMENT_BYTES``; the shipper (see
+``shipper.py``) reads every slot, records its progress in a ``.shipped`` file per segment, and deletes
+segments that are shipped and no longer written.
 """
 
 from __future__ import annotations
@@ -72,71 +74,52 @@ class Segment:
                 path.unlink()
 
 
-class Slot:
-    """A journal directory owned (flocked) by one process at a time."""
+def lock_file(path: Path) -> int | None:
+    """An exclusive ``flock`` on ``path`` (created if needed), or None when another holder has it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
-    def __init__(self, path: Path, lock_fd: int) -> None:
-        self.path = path
-        self._lock_fd = lock_fd
-        self._segments: dict[Path, Segment] = {}
 
-    @classmethod
-    def try_acquire(cls, path: Path) -> Slot | None:
-        path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return cls(path, fd)
-
-    def segment(self, path: Path) -> Segment:
-        """The one Segment object for ``path`` (it holds the open offset file)."""
-        if path not in self._segments:
-            self._segments[path] = Segment(path)
-        return self._segments[path]
-
-    def segments(self) -> list[Segment]:
-        """Existing segments, oldest first."""
-        paths = sorted(self.path.glob("*.jsonl"))
-        for gone in set(self._segments) - set(paths):
-            self._segments.pop(gone).close()
-        return [self.segment(p) for p in paths]
-
-    def release(self) -> None:
-        for segment in self._segments.values():
-            segment.close()
-        self._segments.clear()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        os.close(self._lock_fd)
+def unlock_file(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
 
 
 def slot_paths(directory: Path) -> Iterator[Path]:
     return (directory / f"slot-{i:03d}" for i in range(MAX_SLOTS))
 
 
+def segment_paths(slot: Path) -> list[Path]:
+    """A slot's segments, oldest first."""
+    return sorted(slot.glob("*.jsonl"))
+
+
 class Journal:
-    """Appends records to the current segment of this process's slot."""
+    """Appends records to the newest segment of this process's slot."""
 
     def __init__(self, directory: Path, *, fsync: bool = False) -> None:
         self.directory = directory
         self._fsync = fsync
-        self.slot = self._acquire()
-        existing = self.slot.segments()
-        number = int(existing[-1].path.stem) + 1 if existing else 1
-        self._open_segment(number)
+        self.slot, self._lock_fd = self._acquire()
+        existing = segment_paths(self.slot)
+        self._open_segment(int(existing[-1].stem) + 1 if existing else 1)
 
-    def _acquire(self) -> Slot:
+    def _acquire(self) -> tuple[Path, int]:
         for path in slot_paths(self.directory):
-            slot = Slot.try_acquire(path)
-            if slot is not None:
-                return slot
+            fd = lock_file(path / "lock")
+            if fd is not None:
+                return path, fd
         raise RuntimeError(f"all {MAX_SLOTS} journal slots in {self.directory} are taken")
 
     def _open_segment(self, number: int) -> None:
-        self.current = self.slot.segment(self.slot.path / f"{number:012d}.jsonl")
-        self._fd = os.open(self.current.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.current = self.slot / f"{number:012d}.jsonl"
+        self._fd = os.open(self.current, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
 
     def append(self, record: dict[str, Any]) -> None:
@@ -148,17 +131,10 @@ class Journal:
         if self._fsync:
             os.fsync(self._fd)
         self._size += written
-
-    def rotate_if_large(self, shipped_offset: int) -> bool:
-        """Start a new segment once the current one is big and fully shipped."""
-        if self._size < SEGMENT_BYTES or shipped_offset < self._size:
-            return False
-        old = self.current
-        os.close(self._fd)
-        self._open_segment(int(old.path.stem) + 1)
-        old.remove()
-        return True
+        if self._size >= SEGMENT_BYTES:
+            os.close(self._fd)
+            self._open_segment(int(self.current.stem) + 1)
 
     def close(self) -> None:
         os.close(self._fd)
-        self.slot.release()
+        unlock_file(self._lock_fd)

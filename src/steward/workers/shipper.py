@@ -1,20 +1,27 @@
-"""Moves journal lines into the database in batches; replays whatever a dead process left behind.
+"""Moves journal lines into the database in batches, for every slot of a journal directory.
 
-Inserts are idempotent (records carry their primary keys), so a crash between insert and offset update
-ships a few lines twice and stores them once. When the database is down, lines wait in the journal.
+One shipper per journal directory (it holds ``shipper.lock``): inline in the serving process for the
+embedded and test setups, or as its own process beside the workers (``steward serve`` starts one with
+``steward ship``), so that database work never competes with requests for the serving process's
+interpreter. Inserts are idempotent (records carry their primary keys): a crash between insert and offset
+update ships a few lines twice and stores them once. When the database is down, lines wait in the journal.
+A segment is deleted once it is fully shipped and no longer written: either a newer segment exists in its
+slot, or no process holds the slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from steward.storage.repositories.records import RecordsRepository
-from steward.workers.journal import Journal, Segment, Slot, slot_paths
+from steward.workers.journal import Segment, lock_file, segment_paths, slot_paths, unlock_file
 
 log = logging.getLogger("steward.shipper")
 _READ_CHUNK = 4 * 1024 * 1024
@@ -41,13 +48,38 @@ def _read_from(segment: Segment, offset: int) -> bytes:
 
 
 class Shipper:
-    """Ships this process's journal and adopts slots whose owners died."""
+    """Ships every slot of ``directory``; only the holder of ``shipper.lock`` ships."""
 
-    def __init__(self, journal: Journal, repo: RecordsRepository, *, interval: float, batch_size: int) -> None:
-        self._journal = journal
+    def __init__(self, directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int) -> None:
+        self._directory = directory
         self._repo = repo
         self._interval = interval
         self._batch = batch_size
+        self._segments: dict[Path, Segment] = {}
+        self._lock_fd: int | None = None
+
+    def _segment(self, path: Path) -> Segment:
+        if path not in self._segments:
+            self._segments[path] = Segment(path)
+        return self._segments[path]
+
+    def _forget(self, segment: Segment) -> None:
+        self._segments.pop(segment.path, None)
+        segment.remove()
+
+    def acquire(self) -> bool:
+        """Become this directory's shipper (idempotent); False while another process is."""
+        if self._lock_fd is None:
+            self._lock_fd = lock_file(self._directory / "shipper.lock")
+        return self._lock_fd is not None
+
+    def release(self) -> None:
+        for segment in self._segments.values():
+            segment.close()
+        self._segments.clear()
+        if self._lock_fd is not None:
+            unlock_file(self._lock_fd)
+            self._lock_fd = None
 
     async def ship_segment(self, segment: Segment) -> int:
         """Ship every complete line of one segment; returns the new shipped offset."""
@@ -65,44 +97,60 @@ class Shipper:
             segment.mark_shipped(offset)
         return offset
 
-    async def ship_once(self) -> None:
-        """One round over this process's segments, oldest first."""
-        for segment in self._journal.slot.segments():
+    async def _ship_slot(self, slot: Path) -> None:
+        paths = segment_paths(slot)
+        for i, path in enumerate(paths):
+            segment = self._segment(path)
             offset = await self.ship_segment(segment)
-            if segment != self._journal.current:
-                segment.remove()
-            else:
-                self._journal.rotate_if_large(offset)
+            if offset < segment.size():
+                continue
+            if i < len(paths) - 1:
+                self._forget(segment)
+                continue
+            writer_gone = lock_file(slot / "lock")
+            if writer_gone is not None:  # no process writes here any more: the slot is drained
+                self._forget(segment)
+                unlock_file(writer_gone)
 
-    async def adopt_orphans(self) -> int:
-        """Ship and clear the slots of processes that died (their locks are free). Returns lines' slots."""
-        adopted = 0
-        for path in slot_paths(self._journal.directory):
-            if not path.exists():
+    async def ship_once(self) -> bool:
+        """One round over every slot, oldest segments first; False if another process is the shipper."""
+        if not self.acquire():
+            return False
+        for slot in slot_paths(self._directory):
+            if not slot.exists():
                 break
-            if path == self._journal.slot.path:
-                continue
-            slot = Slot.try_acquire(path)
-            if slot is None:
-                continue
-            try:
-                for segment in slot.segments():
-                    await self.ship_segment(segment)
-                    segment.remove()
-                    adopted += 1
-            finally:
-                slot.release()
-        return adopted
+            await self._ship_slot(slot)
+        return True
 
     async def run(self) -> None:
         """Ship forever; errors are logged and retried (the journal keeps the lines meanwhile)."""
-        rounds = 0
         while True:
             try:
-                if rounds % 150 == 0:
-                    await self.adopt_orphans()
                 await self.ship_once()
             except Exception:  # fail-safe by design: lines stay in the journal until a round succeeds
                 log.exception("journal shipping failed; will retry")
-            rounds += 1
             await asyncio.sleep(self._interval)
+
+
+async def run_standalone(directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,
+                         stop: asyncio.Event, parent_pid: int | None = None) -> None:
+    """The ``steward ship`` loop: ship until ``stop`` is set or ``parent_pid`` (the server) is gone,
+    then ship once more so nothing the server wrote is left behind."""
+    shipper = Shipper(directory, repo, interval=interval, batch_size=batch_size)
+
+    def running() -> bool:
+        return not stop.is_set() and (parent_pid is None or os.getppid() == parent_pid)
+
+    try:
+        while running():
+            try:
+                await shipper.ship_once()
+            except Exception:  # fail-safe by design: lines stay in the journal until a round succeeds
+                log.exception("journal shipping failed; will retry")
+            waited = 0.0
+            while waited < interval and running():
+                await asyncio.sleep(min(interval, 0.1))
+                waited += min(interval, 0.1)
+        await shipper.ship_once()
+    finally:
+        shipper.release()
