@@ -11,21 +11,22 @@ from __future__ import annotations
 import random
 import time
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BASE62_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-def _base62(value: int, width: int) -> str:
+def base62(value: int, width: int) -> str:
+    """``value`` in ``width`` base62 digits (most significant first)."""
     chars = []
     for _ in range(width):
         value, rem = divmod(value, 62)
-        chars.append(_ALPHABET[rem])
+        chars.append(BASE62_ALPHABET[rem])
     return "".join(reversed(chars))
 
 
 def new_id(prefix: str) -> str:
     """A new time-ordered id such as ``req_01...``."""
     millis = time.time_ns() // 1_000_000
-    return f"{prefix}_01{_base62(millis, 8)}{''.join(random.choices(_ALPHABET, k=14))}"
+    return f"{prefix}_01{base62(millis, 8)}{''.join(random.choices(BASE62_ALPHABET, k=14))}"
 
 
 def request_id() -> str:

@@ -38,7 +38,8 @@ def test_create_is_metered_and_audited(gateway: Gateway) -> None:
     with gateway.client() as client:
         raw = client.messages.with_raw_response.create(
             model=MODEL, max_tokens=200, messages=[{"role": "user", "content": "Summarise the plan."}],
-            metadata={"user_id": "user-42"}, extra_headers={"x-steward-tags": "team=search,feature=summaries"})
+            metadata={"user_id": "user-42"}, extra_headers={"x-steward-tags": "team=search,feature=summaries",
+                                                             "x-claude-code-session-id": "cc-session-1"})
         message = raw.parse()
     request_id = raw.headers["request-id"]
     assert request_id.startswith("req_")
@@ -50,6 +51,7 @@ def test_create_is_metered_and_audited(gateway: Gateway) -> None:
     assert (row.input_tokens, row.output_tokens) == (message.usage.input_tokens, message.usage.output_tokens)
     assert row.user_id == "user-42"
     assert row.tags == {"team": "search", "feature": "summaries"}
+    assert row.claude_code_session_id == "cc-session-1"
     assert row.stop_reason == message.stop_reason and row.status == 200 and row.complete
     assert row.cost_picousd == expected_picousd(message.usage) > 0
     [event] = gateway.wait_audit([request_id])

@@ -12,23 +12,16 @@ import secrets
 import zlib
 from dataclasses import dataclass
 
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+from steward.ids import BASE62_ALPHABET, base62
+
 API_KEY_PREFIX = "sk-stw-api01-"
 ADMIN_KEY_PREFIX = "sk-stw-admin01-"
 _SECRET_LEN = 40
 _CHECK_LEN = 6
 
 
-def _b62(value: int, width: int) -> str:
-    out = []
-    for _ in range(width):
-        value, rem = divmod(value, 62)
-        out.append(_ALPHABET[rem])
-    return "".join(reversed(out))
-
-
 def _checksum(body: str) -> str:
-    return _b62(zlib.crc32(body.encode()), _CHECK_LEN)
+    return base62(zlib.crc32(body.encode()), _CHECK_LEN)
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,7 +47,7 @@ def partial_hint(secret: str) -> str:
 
 def mint(prefix: str = API_KEY_PREFIX) -> NewKey:
     """A new random key with checksum."""
-    body = prefix + "".join(secrets.choice(_ALPHABET) for _ in range(_SECRET_LEN))
+    body = prefix + "".join(secrets.choice(BASE62_ALPHABET) for _ in range(_SECRET_LEN))
     secret = body + _checksum(body)
     return NewKey(secret=secret, key_hash=hash_key(secret), hint=partial_hint(secret))
 
