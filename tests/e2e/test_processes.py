@@ -25,12 +25,14 @@ BODY = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "us
 
 
 @contextmanager
-def serve(database_url: str, upstream: str, home: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serve(database_url: str, upstream: str, home: Path, workers: int = 1,
+          **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     environ = {**os.environ, "STEWARD_HOME": str(home), "STEWARD_DATABASE_URL": database_url,
                "STEWARD_UPSTREAM_URL": upstream, "STEWARD_UPSTREAM_API_KEYS": f'["{UPSTREAM_KEY}"]',
                "STEWARD_LOG_LEVEL": "warning", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "steward", "serve", "--port", str(port)], env=environ,
+    proc = subprocess.Popen([sys.executable, "-m", "steward", "serve", "--port", str(port), "--workers",
+                             str(workers)], env=environ,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -61,12 +63,13 @@ def _works(url: str, key: str) -> bool:
             return False
 
 
-def test_revoked_key_refused_by_every_process_within_a_second(database_url: str, simulator: SimulatorServer,
+def test_revoked_key_refused_by_every_process_within_a_second(  # one single-worker server, one with two
+database_url: str, simulator: SimulatorServer,
                                                                 tmp_path: Path) -> None:
     settings = gateway_settings(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY)
     gw: Gateway = provision(settings, {"eng": None})
     with serve(database_url, simulator.url, tmp_path / "a") as (url_a, _), \
-            serve(database_url, simulator.url, tmp_path / "b") as (url_b, _):
+            serve(database_url, simulator.url, tmp_path / "b", workers=2) as (url_b, _):
         key = gw.keys["eng"]
         assert _works(url_a, key) and _works(url_b, key)
         gw.control(lambda plane: plane.identity.set_key_status(gw.key_ids["eng"], "archived"))

@@ -55,8 +55,14 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
             [sys.executable, "-m", "steward", "ship", "--parent-pid", str(os.getpid())])
     config = uvicorn_config("steward.app:create_app", host or settings.host, port or settings.port,
                             log_level=settings.log_level, workers=workers, factory=True)
+    server = uvicorn.Server(config)
     try:
-        uvicorn.Server(config).run()
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            server.run()
     finally:
         if shipper is not None:
             shipper.terminate()
