@@ -37,6 +37,8 @@ class Gateway:
     keys: dict[str, str] = field(default_factory=dict)       # workspace name -> secret
     key_ids: dict[str, str] = field(default_factory=dict)    # workspace name -> key id
     workspace_ids: dict[str, str] = field(default_factory=dict)
+    admin_key: str = ""                                       # the first admin's key (role admin)
+    admin_user_id: str = ""
 
     def client(self, workspace: str = "eng", **kwargs: Any) -> anthropic.Anthropic:
         kwargs.setdefault("max_retries", 0)
@@ -82,13 +84,15 @@ def provision(settings: Settings, workspaces: dict[str, list[str] | None]) -> Ga
     gw = Gateway(url="", settings=settings)
 
     async def action(plane: ControlPlane) -> None:
-        await plane.identity.init_organization("Test Org")
+        done = await plane.init("Test Org", "admin@test.example")
+        gw.admin_key = done.admin_secret or ""
+        gw.admin_user_id = done.admin_user.id if done.admin_user else ""
         for name, allowed in workspaces.items():
-            ws = await plane.identity.create_workspace(name, allowed_models=allowed)
-            created = await plane.identity.create_key(name, f"{name}-test-inference")
-            gw.workspace_ids[name] = ws.id
-            gw.keys[name] = created.secret
-            gw.key_ids[name] = created.key.id
+            ws = await plane.create_workspace(name, allowed_models=allowed)
+            created = await plane.create_key(name, f"{name}-test-inference")
+            gw.workspace_ids[name] = ws["id"]
+            gw.keys[name] = created["secret"]
+            gw.key_ids[name] = created["id"]
 
     gw.control(action)
     return gw

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.asgi import Receive, Scope, Send
+from steward.controlplane.api.app import create_admin_app
+from steward.controlplane.container import AdminServices
 from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.batches import BatchMeter, run_batch_metering
 from steward.dataplane.forward import Forwarder
@@ -75,9 +77,10 @@ class Steward:
         self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo)
         batches = BatchHandlers(self.upstream, self.batch_repo, self.catalog, self.batch_meter,
                                 pipelines.plain, forwarded)
+        admin = create_admin_app(AdminServices.build(self.database, self.settings))
         return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,
                          self.catalog, max_body=self.settings.max_body_bytes,
-                         max_batch_body=self.settings.max_batch_body_bytes)
+                         max_batch_body=self.settings.max_batch_body_bytes, fallback=admin)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coro))

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     batch_meter_interval: float = Field(default=5.0,
                                         description="Seconds between polls of unfinished batches.")
 
+    key_name_pattern: str = Field(
+        default=r"^[a-z0-9]+(-[a-z0-9]+){2,}$",
+        description="Regular expression API key names must match; the default is the seed's "
+                    "{team}-{environment}-{purpose}, e.g. ml-prod-inference.")
+    key_rotation_grace_seconds: int = Field(
+        default=3600, description="Default time the old secret keeps working after a key rotation.")
+    invitation_expiry_days: int = Field(default=7, description="Default lifetime of an invitation, in days.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info",
                                                                     description="Log level.")
     host: str = Field(default="127.0.0.1", description="Address `steward serve` binds.")

@@ -10,6 +10,7 @@ import anthropic
 import pytest
 
 from steward.controlplane.services import ControlPlane
+from steward.errors import InvalidRequestError
 from tests.support import Gateway
 
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -29,9 +30,9 @@ def _refused_within(gateway: Gateway, workspace: str, seconds: float = 1.0) -> s
 
 def test_deactivate_and_reactivate(gateway: Gateway) -> None:
     key_id = gateway.key_ids["eng"]
-    gateway.control(lambda p: p.identity.set_key_status(key_id, "inactive"))
+    gateway.control(lambda p: p.set_key_status(key_id, "inactive"))
     assert "inactive" in _refused_within(gateway, "eng")
-    gateway.control(lambda p: p.identity.set_key_status(key_id, "active"))
+    gateway.control(lambda p: p.set_key_status(key_id, "active"))
     deadline = time.monotonic() + 1
     with gateway.client() as client:
         while True:
@@ -45,22 +46,22 @@ def test_deactivate_and_reactivate(gateway: Gateway) -> None:
 
 def test_revoked_key_cannot_come_back(gateway: Gateway) -> None:
     key_id = gateway.key_ids["eng"]
-    gateway.control(lambda p: p.identity.set_key_status(key_id, "archived"))
+    gateway.control(lambda p: p.set_key_status(key_id, "archived"))
     _refused_within(gateway, "eng")
-    with pytest.raises(Exception, match="archived key cannot be changed"):
-        gateway.control(lambda p: p.identity.set_key_status(key_id, "active"))
+    with pytest.raises(InvalidRequestError, match="archived key cannot be changed"):
+        gateway.control(lambda p: p.set_key_status(key_id, "active"))
 
 
 def test_expired_key_is_refused(gateway: Gateway) -> None:
     async def expire(plane: ControlPlane) -> None:
-        await plane.identity.repo.update_key(gateway.key_ids["eng"],
+        await plane.repo.update_key(gateway.key_ids["eng"],
                                              {"expires_at": datetime.now(UTC) - timedelta(seconds=1)})
     gateway.control(expire)
     assert "expired" in _refused_within(gateway, "eng")
 
 
 def test_archived_workspace_stops_its_keys(gateway: Gateway) -> None:
-    gateway.control(lambda p: p.identity.archive_workspace("marketing"))
+    gateway.control(lambda p: p.archive_workspace("marketing"))
     assert "archived" in _refused_within(gateway, "marketing")
     with gateway.client("eng") as client:
         assert client.messages.create(**BODY).type == "message"  # type: ignore[arg-type]
@@ -72,7 +73,7 @@ def test_keys_are_stored_hashed_and_last_use_is_tracked(gateway: Gateway) -> Non
     secret = gateway.keys["eng"]
     deadline = time.monotonic() + 5
     while True:
-        key = gateway.control(lambda p: p.identity.repo.get_key(gateway.key_ids["eng"]))
+        key = gateway.control(lambda p: p.repo.get_key(gateway.key_ids["eng"]))
         if key.last_used_at is not None or time.monotonic() > deadline:
             break
         time.sleep(0.1)

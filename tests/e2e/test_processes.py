@@ -72,7 +72,7 @@ database_url: str, simulator: SimulatorServer,
             serve(database_url, simulator.url, tmp_path / "b", workers=2) as (url_b, _):
         key = gw.keys["eng"]
         assert _works(url_a, key) and _works(url_b, key)
-        gw.control(lambda plane: plane.identity.set_key_status(gw.key_ids["eng"], "archived"))
+        gw.control(lambda plane: plane.set_key_status(gw.key_ids["eng"], "archived"))
         revoked_at = time.monotonic()
         pending = {url_a, url_b}
         refused_after: dict[str, float] = {}

@@ -40,11 +40,11 @@ def _provision(settings: Settings) -> dict[str, str]:
     async def action() -> dict[str, str]:
         plane = ControlPlane(settings)
         try:
-            await plane.identity.init_organization("Acme Corp")
+            await plane.init("Acme Corp", "admin@acme.example")
             keys = {}
             for name, allowed in WORKSPACES.items():
-                await plane.identity.create_workspace(name, allowed_models=allowed)
-                keys[name] = (await plane.identity.create_key(name, f"{name[:3]}-demo-inference")).secret
+                await plane.create_workspace(name, allowed_models=allowed)
+                keys[name] = (await plane.create_key(name, f"{name[:3]}-demo-inference"))["secret"]
             return keys
         finally:
             await plane.close()

@@ -14,12 +14,21 @@ workspaces_app = typer.Typer(help="Create, list and archive workspaces.", no_arg
 keys_app = typer.Typer(help="Create, list, deactivate and revoke workspace API keys.", no_args_is_help=True)
 
 
-def init(name: Annotated[str, typer.Option(help="Organization name.")] = "My Organization") -> None:
-    """Create the database schema and the organization (idempotent)."""
+def init(name: Annotated[str, typer.Option(help="Organization name.")] = "My Organization",
+         admin_email: Annotated[str, typer.Option(help="Email of the first admin user.")] = "admin@localhost",
+         ) -> None:
+    """Create the database schema, the organization and its first admin (idempotent)."""
     async def action(plane: ControlPlane) -> None:
-        org, created = await plane.identity.init_organization(name)
-        verb = "Created" if created else "Already initialised:"
-        console.print(f"{verb} organization [bold]{org.name}[/bold] ({org.id})")
+        done = await plane.init(name, admin_email)
+        if not done.created:
+            console.print(f"Already initialised: organization [bold]{done.organization.name}[/bold] "
+                          f"({done.organization.id})")
+            return
+        console.print(f"Created organization [bold]{done.organization.name}[/bold] ({done.organization.id})")
+        assert done.admin_user is not None
+        console.print(f"First admin: {done.admin_user.email} ({done.admin_user.id}). Admin key (shown once, "
+                      "store it now; use it as STEWARD_ADMIN_KEY):")
+        print(done.admin_secret)
 
     run_with_control_plane(action)
 
@@ -34,8 +43,8 @@ def workspaces_create(
     models = [m.strip() for m in allowed_models.split(",") if m.strip()] if allowed_models else None
 
     async def action(plane: ControlPlane) -> None:
-        ws = await plane.identity.create_workspace(name, allowed_models=models)
-        console.print(f"Created workspace [bold]{ws.name}[/bold] ({ws.id})")
+        ws = await plane.create_workspace(name, allowed_models=models)
+        console.print(f"Created workspace [bold]{ws['name']}[/bold] ({ws['id']})")
 
     run_with_control_plane(action)
 
@@ -44,9 +53,9 @@ def workspaces_create(
 def workspaces_list(include_archived: bool = False) -> None:
     """List workspaces."""
     async def action(plane: ControlPlane) -> None:
-        org = await plane.identity.organization()
+        org = await plane.admin.organization.current()
         table = Table("id", "name", "allowed models", "created", "archived")
-        for ws in await plane.identity.repo.list_workspaces(org.id, include_archived=include_archived):
+        for ws in await plane.repo.list_workspaces(org.id, include_archived=include_archived):
             table.add_row(ws.id, ws.name, ", ".join(ws.allowed_models or ["(all)"]),
                           ws.created_at.isoformat(timespec="seconds"),
                           ws.archived_at.isoformat(timespec="seconds") if ws.archived_at else "")
@@ -59,8 +68,8 @@ def workspaces_list(include_archived: bool = False) -> None:
 def workspaces_archive(name: str) -> None:
     """Archive a workspace: its keys stop working within a second."""
     async def action(plane: ControlPlane) -> None:
-        ws = await plane.identity.archive_workspace(name)
-        console.print(f"Archived workspace {ws.name} ({ws.id})")
+        ws = await plane.archive_workspace(name)
+        console.print(f"Archived workspace {ws['name']} ({ws['id']})")
 
     run_with_control_plane(action)
 
@@ -74,13 +83,13 @@ def keys_create(
 ) -> None:
     """Create a key. The secret is printed once and never stored."""
     async def action(plane: ControlPlane) -> None:
-        created = await plane.identity.create_key(workspace, name, expires_in_days=expires_in_days)
+        created = await plane.create_key(workspace, name, expires_in_days=expires_in_days)
         if quiet:
-            print(created.secret)
+            print(created["secret"])
             return
-        console.print(f"Created key [bold]{created.key.name}[/bold] ({created.key.id}) in {workspace}")
+        console.print(f"Created key [bold]{created['name']}[/bold] ({created['id']}) in {workspace}")
         console.print("Secret (shown once, store it now):")
-        print(created.secret)
+        print(created["secret"])
 
     run_with_control_plane(action)
 
@@ -90,10 +99,10 @@ def keys_list(workspace: Annotated[str | None, typer.Option(help="Workspace name
               status: Annotated[str | None, typer.Option(help="active, inactive or archived.")] = None) -> None:
     """List keys (hints only, never secrets)."""
     async def action(plane: ControlPlane) -> None:
-        org = await plane.identity.organization()
-        ws_id = (await plane.identity.workspace(workspace)).id if workspace else None
+        org = await plane.admin.organization.current()
+        ws_id = (await plane.workspace(workspace)).id if workspace else None
         table = Table("id", "name", "workspace", "status", "hint", "expires", "last used")
-        for key in await plane.identity.repo.list_keys(org.id, workspace_id=ws_id, status=status):
+        for key in await plane.repo.list_keys(org.id, workspace_id=ws_id, status=status):
             table.add_row(key.id, key.name, key.workspace_id, key.status, key.partial_key_hint,
                           key.expires_at.isoformat(timespec="seconds") if key.expires_at else "",
                           key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "")
@@ -104,8 +113,8 @@ def keys_list(workspace: Annotated[str | None, typer.Option(help="Workspace name
 
 def _set_status(key_id: str, status: str, verb: str) -> None:
     async def action(plane: ControlPlane) -> None:
-        key = await plane.identity.set_key_status(key_id, status)
-        console.print(f"{verb} key {key.name} ({key.id}): status {key.status}")
+        key = await plane.set_key_status(key_id, status)
+        console.print(f"{verb} key {key['name']} ({key['id']}): status {key['status']}")
 
     run_with_control_plane(action)
 

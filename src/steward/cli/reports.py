@@ -21,7 +21,7 @@ def usd(picousd: int) -> str:
 
 
 async def usage_table(plane: ControlPlane) -> Table:
-    org = await plane.identity.organization()
+    org = await plane.admin.organization.current()
     table = Table("workspace", "API calls", "input", "cache write", "cache read", "output", "cost (USD)",
                   title="Usage and cost by workspace")
     total = 0
@@ -36,8 +36,8 @@ async def usage_table(plane: ControlPlane) -> Table:
 
 
 async def audit_table(plane: ControlPlane, limit: int) -> Table:
-    org = await plane.identity.organization()
-    names = {w.id: w.name for w in await plane.identity.repo.list_workspaces(org.id, include_archived=True)}
+    org = await plane.admin.organization.current()
+    names = {w.id: w.name for w in await plane.repo.list_workspaces(org.id, include_archived=True)}
     table = Table("time (UTC)", "call", "workspace", "api_key_id", "model", "in", "out", "tools", "stop", "ms",
                   "decision", title=f"Latest {limit} audit events (newest first; never keys or content)")
     for ev in await plane.records.latest_audit(limit):

@@ -78,7 +78,7 @@ class BatchHandlers:
     async def create(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         ctx.tags = parse_tags(ctx.headers.get("x-steward-tags"))
         payload = parse_json_object(ctx.body)
-        count = check_batch_body(payload, self._catalog, ctx.workspace)
+        count = check_batch_body(payload, self._catalog, ctx.workspace, ctx.key)
         headers = upstream_headers(ctx, self._forwarded)
         async with self._upstream.request("POST", "/v1/messages/batches", headers, ctx.body) as resp:
             data = await resp.read()

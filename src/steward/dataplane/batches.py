@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 
 from steward.dataplane.context import RequestContext
-from steward.dataplane.snapshot import WorkspaceEntry
+from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.dataplane.stages.meter import to_picousd
+from steward.dataplane.stages.model_access import permits
 from steward.dataplane.stages.validate import check_message_params
 from steward.dataplane.upstream import Upstream
 from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
@@ -33,7 +34,8 @@ log = logging.getLogger("steward.batches")
 MAX_BATCH_REQUESTS = 100_000
 
 
-def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: WorkspaceEntry | None) -> int:
+def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: WorkspaceEntry | None,
+                     key: KeyEntry | None = None) -> int:
     """Validate a batch create body like the API does; returns the number of requests."""
     requests = payload.get("requests")
     if not isinstance(requests, list) or not requests:
@@ -57,9 +59,9 @@ def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: Works
         info = catalog.resolve(model)
         if info is None:
             raise NotFoundError(f"requests.{i}.params.model: {model}")
-        if workspace is not None and not (workspace.allows(model) or workspace.allows(info.id)):
-            raise PermissionDeniedError(f"requests.{i}.params.model: {model} is not allowed in workspace "
-                                        f"{workspace.name!r}")
+        if not (permits(workspace, model, info) and permits(key, model, info)):
+            raise PermissionDeniedError(f"requests.{i}.params.model: {model} is not allowed for this key or "
+                                        "its workspace")
     return len(requests)
 
 

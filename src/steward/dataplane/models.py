@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from steward.dataplane.snapshot import WorkspaceEntry
+from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
+from steward.dataplane.stages.model_access import permits
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.governance.catalog import Catalog, ModelInfo
 
@@ -21,12 +22,8 @@ def model_object(info: ModelInfo) -> dict[str, Any]:
     }
 
 
-def _allowed(info: ModelInfo, workspace: WorkspaceEntry | None) -> bool:
-    if info.status == "retired":
-        return False
-    if workspace is None:
-        return True
-    return workspace.allows(info.id) or any(workspace.allows(alias) for alias in info.aliases)
+def _allowed(info: ModelInfo, workspace: WorkspaceEntry | None, key: KeyEntry | None) -> bool:
+    return info.status != "retired" and permits(workspace, info.id, info) and permits(key, info.id, info)
 
 
 def _limit(query: dict[str, str]) -> int:
@@ -36,10 +33,11 @@ def _limit(query: dict[str, str]) -> int:
     return int(raw)
 
 
-def list_models(catalog: Catalog, workspace: WorkspaceEntry | None, query: dict[str, str]) -> dict[str, Any]:
+def list_models(catalog: Catalog, workspace: WorkspaceEntry | None, key: KeyEntry | None,
+                query: dict[str, str]) -> dict[str, Any]:
     """A cursor page (newest first) of the models this workspace may use."""
     limit = _limit(query)
-    models = sorted((m for m in catalog.models() if _allowed(m, workspace)),
+    models = sorted((m for m in catalog.models() if _allowed(m, workspace, key)),
                     key=lambda m: (m.created_at or datetime(1970, 1, 1).date(), m.id), reverse=True)
     ids = [m.id for m in models]
     after, before = query.get("after_id"), query.get("before_id")
@@ -61,8 +59,9 @@ def list_models(catalog: Catalog, workspace: WorkspaceEntry | None, query: dict[
             "last_id": data[-1]["id"] if data else None}
 
 
-def get_model(catalog: Catalog, workspace: WorkspaceEntry | None, model_id: str) -> dict[str, Any]:
+def get_model(catalog: Catalog, workspace: WorkspaceEntry | None, key: KeyEntry | None,
+              model_id: str) -> dict[str, Any]:
     info = catalog.resolve(model_id)
-    if info is None or not _allowed(info, workspace):
+    if info is None or not _allowed(info, workspace, key):
         raise NotFoundError(f"model: {model_id}")
     return model_object(info)

@@ -128,13 +128,13 @@ class DataPlane:
         await self._forwarder.json(ctx, send, "/v1/messages/count_tokens", meter=False)
 
     async def _models(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
-        page = list_models(self._catalog, ctx.workspace, query_params(scope))
+        page = list_models(self._catalog, ctx.workspace, ctx.key, query_params(scope))
         ctx.status = 200
         self._p.plain.complete(ctx)
         await send_json(send, 200, page, ctx.request_id)
 
     async def _model(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
-        model = get_model(self._catalog, ctx.workspace, scope["path"][len("/v1/models/"):])
+        model = get_model(self._catalog, ctx.workspace, ctx.key, scope["path"][len("/v1/models/"):])
         ctx.status = 200
         self._p.plain.complete(ctx)
         await send_json(send, 200, model, ctx.request_id)

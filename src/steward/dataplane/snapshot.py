@@ -29,6 +29,12 @@ class KeyEntry:
     name: str
     status: str
     expires_at: float | None
+    allowed_models: tuple[str, ...] | None = None  # the key's own scope, narrower than its workspace's
+
+    def allows(self, model: str) -> bool:
+        if self.allowed_models is None:
+            return True
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.allowed_models)
 
 
 @dataclass(slots=True, frozen=True)
@@ -65,8 +71,17 @@ def build_snapshot(rows: SnapshotRows) -> Snapshot:
                              tuple(w.allowed_models) if w.allowed_models is not None else None)
         for w in rows.workspaces
     }
-    keys = {k.key_hash: KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, _epoch(k.expires_at))
-            for k in rows.keys}
+    keys: dict[str, KeyEntry] = {}
+    for k in rows.keys:
+        models = (k.scopes or {}).get("models")
+        scope = tuple(models) if isinstance(models, list) else None
+        keys[k.key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, _epoch(k.expires_at), scope)
+        if k.previous_key_hash and k.previous_valid_until:
+            # The secret before the last rotation works until its grace period ends (and never past expiry).
+            until = k.previous_valid_until.timestamp()
+            if k.expires_at is not None:
+                until = min(until, k.expires_at.timestamp())
+            keys[k.previous_key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, until, scope)
     return Snapshot(rows.version, keys, workspaces, {o.id: o.name for o in rows.organizations})
 
 

@@ -11,7 +11,7 @@ import time
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import SnapshotStore
 from steward.errors import AuthenticationError
-from steward.identity.keyformat import hash_key, well_formed
+from steward.identity.keyformat import ADMIN_KEY_PREFIX, hash_key, well_formed
 
 
 class LastUsed:
@@ -47,6 +47,8 @@ class Authenticate:
         secret = _secret(ctx)
         if not secret:
             raise AuthenticationError("x-api-key header is required (or Authorization: Bearer <key>).")
+        if secret.startswith(ADMIN_KEY_PREFIX):
+            raise AuthenticationError("Admin keys cannot call the Messages API; use a workspace API key.")
         if not well_formed(secret):
             raise AuthenticationError("invalid x-api-key: not a Steward API key (wrong format or checksum).")
         snapshot = self._snapshots.current

@@ -7,8 +7,16 @@ PermissionDeniedError (known but not allowed). Cost: two dict lookups and, with 
 from __future__ import annotations
 
 from steward.dataplane.context import RequestContext
+from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.errors import NotFoundError, PermissionDeniedError
-from steward.governance.catalog import Catalog
+from steward.governance.catalog import Catalog, ModelInfo
+
+
+def permits(entry: WorkspaceEntry | KeyEntry | None, model: str, info: ModelInfo) -> bool:
+    """Whether a workspace's or key's model list admits ``model`` (by the name asked, its id or an alias)."""
+    if entry is None or entry.allowed_models is None:
+        return True
+    return any(entry.allows(name) for name in (model, info.id, *info.aliases))
 
 
 class ModelAccess:
@@ -21,10 +29,14 @@ class ModelAccess:
         if info is None:
             raise NotFoundError(f"model: {model}")
         workspace = ctx.workspace
-        if workspace is not None and not (workspace.allows(model) or workspace.allows(info.id)):
+        if workspace is not None and not permits(workspace, model, info):
             raise PermissionDeniedError(
                 f"model: {model} is not allowed in workspace {workspace.name!r} "
                 f"(allowed: {', '.join(workspace.allowed_models or ())}).")
+        key = ctx.key
+        if key is not None and not permits(key, model, info):
+            raise PermissionDeniedError(
+                f"model: {model} is outside this API key's scope (allowed: {', '.join(key.allowed_models or ())}).")
 
     def on_complete(self, ctx: RequestContext) -> None:
         return None

@@ -48,6 +48,11 @@ class ApiKey(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    scopes: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    rotated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # After a rotation the old secret keeps working until ``previous_valid_until`` (the grace period).
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    previous_valid_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ConfigVersion(Base):
