@@ -144,6 +144,7 @@ class InvitationService:
             user = User(id=new_id("user"), org_id=invite.org_id, email=invite.email, name=name.strip(),
                         role=invite.role, added_at=now, removed_at=None)
             unit.add(user)
+            await unit.flush()
             for grant in invite.workspaces or []:
                 unit.add(WorkspaceMember(workspace_id=grant["workspace_id"], user_id=user.id,
                                          workspace_role=grant["workspace_role"], added_at=now))

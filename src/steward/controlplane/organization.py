@@ -57,9 +57,9 @@ class OrganizationService:
                            status="active", key_hash=minted.key_hash, partial_key_hint=minted.hint, scopes=[],
                            created_at=now, expires_at=None, last_used_at=None)
             unit.add(org)
-            await unit.session.flush()
+            await unit.flush()
             unit.add(user)
-            await unit.session.flush()
+            await unit.flush()
             unit.add(key)
             unit.audit(admin_event(system_principal(org.id, label), "admin.organization.init",
                                    target={"organization_id": org.id},

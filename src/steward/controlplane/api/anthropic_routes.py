@@ -34,14 +34,16 @@ class WorkspaceBody(Body):
     tags: dict[str, str] | None = None
     data_residency: dict[str, Any] | None = None
     external_key_id: str | None = None
+    user_profile_id: str | None = None
 
 
 class WorkspaceUpdateBody(Body):
     name: str | None = None
     display_color: str | None = None
-    tags: dict[str, str] | None = None
+    tags: dict[str, str | None] | None = None  # a null value removes that tag
     data_residency: dict[str, Any] | None = None
     external_key_id: str | None = None
+    user_profile_id: str | None = None
 
 
 class MemberBody(Body):
@@ -125,6 +127,9 @@ async def get_workspace(workspace_id: str, who: Who, svc: Svc) -> Json:
 @router.post("/workspaces/{workspace_id}")
 async def update_workspace(workspace_id: str, body: WorkspaceUpdateBody, who: Who, svc: Svc) -> Json:
     changes = body.model_dump(exclude_unset=True, include={"name", "display_color", "tags"})
+    if body.tags is not None:
+        current = (await svc.workspaces.get(who, workspace_id))["tags"]
+        changes["tags"] = {k: v for k, v in {**current, **body.tags}.items() if v is not None}
     return await svc.workspaces.update(who, workspace_id, changes)
 
 

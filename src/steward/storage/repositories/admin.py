@@ -46,6 +46,10 @@ class Unit:
         self.session.add_all(rows)
         self._changed = True
 
+    async def flush(self) -> None:
+        """Write what was added so far (rows that others reference by foreign key go first)."""
+        await self.session.flush()
+
     def audit(self, event: AuditEvent) -> None:
         self.session.add(event)
 

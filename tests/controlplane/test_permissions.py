@@ -1,0 +1,141 @@
+"""The permission matrix (docs/permissions.md), walked end to end: every role against every admin endpoint,
+allowed and refused, over HTTP; and a member of one workspace never reads or changes another's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from steward.controlplane.services import ControlPlane
+from tests.support import Gateway
+
+ALL = {"admin", "admin_ro", "developer_eng", "wsadmin_eng", "billing", "viewer", "user_eng", "claude_code_user"}
+READERS = {"admin", "admin_ro", "viewer"}
+ENG_VIEW = READERS | {"billing", "developer_eng", "wsadmin_eng", "user_eng"}
+ENG_KEY_WRITERS = {"admin", "developer_eng", "wsadmin_eng"}
+
+
+def setup_principals(gateway: Gateway) -> dict[str, Any]:
+    """Users of every role (invited and accepted through the services), their admin keys, and a target user."""
+    people = {"developer_eng": ("developer", "workspace_developer"), "wsadmin_eng": ("developer", "workspace_admin"),
+              "billing": ("billing", None), "viewer": ("viewer", None), "user_eng": ("user", "workspace_user"),
+              "claude_code_user": ("claude_code_user", None), "target": ("user", None)}
+    eng = gateway.workspace_ids["eng"]
+
+    async def action(plane: ControlPlane) -> dict[str, Any]:
+        system = await plane.system()
+        out: dict[str, Any] = {"keys": {"admin": gateway.admin_key}, "users": {}}
+        for name, (role, ws_role) in people.items():
+            grants = [{"workspace_id": eng, "workspace_role": ws_role}] if ws_role else None
+            invite = await plane.admin.invitations.create(system, f"{name}@example.com", role, workspaces=grants)
+            accepted = await plane.admin.invitations.accept(invite["token"], name)
+            if name != "target":  # the target is acted upon, not an actor
+                out["keys"][name] = accepted["secret"]
+            out["users"][name] = accepted["user"]["id"]
+        read_only = await plane.admin.admin_keys.create(system, "read only", user_id=gateway.admin_user_id,
+                                                        scopes=["read_only"])
+        out["keys"]["admin_ro"] = read_only["secret"]
+        return out
+    result: dict[str, Any] = gateway.control(action)
+    return result
+
+
+@pytest.fixture
+def world(gateway: Gateway) -> dict[str, Any]:
+    return setup_principals(gateway)
+
+
+Case = tuple[str, str, Callable[[dict[str, Any], Gateway], dict[str, Any] | None], set[str]]
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+CASES: list[Case] = [
+    ("GET", "/v1/organizations/me", lambda w, g: None, ALL),
+    ("GET", "/v1/organizations/users", lambda w, g: None, READERS),
+    ("GET", "/v1/admin/users/{target}", lambda w, g: None, READERS),
+    ("POST", "/v1/organizations/users/{target}", lambda w, g: {"role": "user"}, {"admin"}),
+    ("GET", "/v1/organizations/invites", lambda w, g: None, READERS),
+    ("POST", "/v1/organizations/invites", lambda w, g: {"email": f"{_unique('x')}@example.com", "role": "user"},
+     {"admin"}),
+    ("GET", "/v1/organizations/workspaces/{eng}", lambda w, g: None, ENG_VIEW),
+    ("GET", "/v1/organizations/workspaces/{marketing}", lambda w, g: None, READERS | {"billing"}),
+    ("POST", "/v1/organizations/workspaces", lambda w, g: {"name": _unique("ws")}, {"admin"}),
+    ("POST", "/v1/organizations/workspaces/{eng}", lambda w, g: {"display_color": "#111111"}, {"admin"}),
+    ("GET", "/v1/organizations/workspaces/{eng}/members", lambda w, g: None, READERS | {"wsadmin_eng"}),
+    ("GET", "/v1/organizations/workspaces/{marketing}/members", lambda w, g: None, READERS),
+    ("PUT", "/v1/admin/workspaces/{eng}/members/{user_eng}", lambda w, g: {"role": "workspace_user"},
+     {"admin", "wsadmin_eng"}),
+    ("GET", "/v1/organizations/api_keys/{eng_key}", lambda w, g: None, READERS | {"developer_eng", "wsadmin_eng"}),
+    ("GET", "/v1/organizations/api_keys/{marketing_key}", lambda w, g: None, READERS),
+    ("POST", "/v1/organizations/api_keys/{eng_key}", lambda w, g: {"name": "eng-test-inference"}, ENG_KEY_WRITERS),
+    ("POST", "/v1/organizations/api_keys/{marketing_key}", lambda w, g: {"name": "marketing-test-inference"},
+     {"admin"}),
+    ("POST", "/v1/admin/keys", lambda w, g: {"workspace_id": g.workspace_ids["eng"], "name": _unique("eng-test")},
+     ENG_KEY_WRITERS),
+    ("POST", "/v1/admin/keys", lambda w, g: {"workspace_id": g.workspace_ids["marketing"],
+                                             "name": _unique("mkt-test")}, {"admin"}),
+    ("POST", "/v1/admin/admin_keys", lambda w, g: {"name": "for target", "user_id": w["users"]["target"]},
+     {"admin"}),
+]
+
+
+def _path(template: str, world: dict[str, Any], gateway: Gateway) -> str:
+    return template.format(target=world["users"]["target"], user_eng=world["users"]["user_eng"],
+                           eng=gateway.workspace_ids["eng"], marketing=gateway.workspace_ids["marketing"],
+                           eng_key=gateway.key_ids["eng"], marketing_key=gateway.key_ids["marketing"])
+
+
+def test_every_role_against_every_endpoint(gateway: Gateway, world: dict[str, Any]) -> None:
+    mismatches = []
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        for method, template, body, allowed in CASES:
+            for role, key in world["keys"].items():
+                response = http.request(method, _path(template, world, gateway), json=body(world, gateway),
+                                        headers={"x-api-key": key})
+                ok = response.status_code == 200
+                if ok != (role in allowed):
+                    mismatches.append((method, template, role, response.status_code, response.text[:120]))
+                if not ok:
+                    error = response.json()
+                    assert response.status_code == 403, (method, template, role, response.text)
+                    assert error["type"] == "error" and error["error"]["type"] == "permission_error"
+                    assert response.headers["request-id"] == error["request_id"]
+    assert not mismatches, "\n".join(map(str, mismatches))
+
+
+def test_lists_are_narrowed_to_the_callers_workspaces(gateway: Gateway, world: dict[str, Any]) -> None:
+    eng, marketing = gateway.workspace_ids["eng"], gateway.workspace_ids["marketing"]
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        def ids(path: str, role: str, **params: Any) -> set[str]:
+            response = http.get(path, params=params, headers={"x-api-key": world["keys"][role]})
+            assert response.status_code == 200, response.text
+            return {item.get("id") for item in response.json()["data"]}
+
+        assert ids("/v1/organizations/api_keys", "developer_eng") == {gateway.key_ids["eng"]}
+        assert ids("/v1/organizations/api_keys", "developer_eng", workspace_id=marketing) == set()
+        assert ids("/v1/organizations/api_keys", "billing") == set()
+        assert ids("/v1/organizations/api_keys", "viewer") == set(gateway.key_ids.values())
+        assert ids("/v1/organizations/workspaces", "developer_eng") == {eng}
+        assert ids("/v1/organizations/workspaces", "claude_code_user") == set()
+        assert ids("/v1/organizations/workspaces", "billing") == {eng, marketing}
+        refused = http.post(f"/v1/admin/keys/{gateway.key_ids['marketing']}/rotate",
+                            headers={"x-api-key": world["keys"]["developer_eng"]})
+        assert refused.status_code == 403
+
+
+def test_read_only_admin_key_and_refusals_are_audited(gateway: Gateway, world: dict[str, Any]) -> None:
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        response = http.post("/v1/organizations/workspaces", json={"name": "nope"},
+                             headers={"x-api-key": world["keys"]["admin_ro"]})
+        assert response.status_code == 403 and "read-only" in response.json()["error"]["message"]
+        request_id = response.headers["request-id"]
+    [event] = gateway.audit([request_id])
+    assert event.event == "admin.refused" and event.decision == "refused" and event.actor == gateway.admin_user_id
+    assert event.data and event.data["target"] == {"method": "POST", "path": "/v1/organizations/workspaces"}
