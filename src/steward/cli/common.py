@@ -66,6 +66,14 @@ async def workspace_id(plane: ControlPlane, name_or_id: str) -> str:
     return (await plane.workspace(name_or_id)).id
 
 
+def run_in_workspace(workspace: str, action: Callable[[ControlPlane, Principal, str], Awaitable[T]]) -> T:
+    """Run ``action`` as the local operator with the id of ``workspace`` (given by name or id)."""
+    async def resolved(plane: ControlPlane, me: Principal) -> T:
+        return await action(plane, me, await workspace_id(plane, workspace))
+
+    return run_as_operator(resolved)
+
+
 def split_csv(value: str | None) -> list[str] | None:
     """``"a, b"`` as ``["a", "b"]``; None (or only commas) as None."""
     items = [item.strip() for item in (value or "").split(",") if item.strip()]

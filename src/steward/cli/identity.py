@@ -1,17 +1,48 @@
-"""``steward init``, ``steward workspaces ...`` and ``steward keys ...``."""
+"""``steward init``, ``steward organization``, ``steward workspaces ...`` and ``steward keys ...``.
+
+Every command calls the Admin API's services as the local operator; none goes through Steward's HTTP API.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from steward.cli.common import console, run_with_control_plane
+from steward.cli.common import (
+    AfterId,
+    Cell,
+    JsonFlag,
+    Limit,
+    console,
+    print_json,
+    print_object,
+    print_page,
+    print_secret,
+    rows_table,
+    run_as_operator,
+    run_in_workspace,
+    run_with_control_plane,
+    split_csv,
+    workspace_id,
+)
+from steward.controlplane.paging import Paging
+from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
 
-workspaces_app = typer.Typer(help="Create, list and archive workspaces.", no_args_is_help=True)
-keys_app = typer.Typer(help="Create, list, deactivate and revoke workspace API keys.", no_args_is_help=True)
+workspaces_app = typer.Typer(help="Create, list, show, change and archive workspaces.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list, rotate, deactivate and revoke workspace API keys.", no_args_is_help=True)
+
+WORKSPACE_COLUMNS: dict[str, Cell] = {
+    "id": "id", "name": "name", "allowed models": lambda w: w["allowed_models"] or ["(all)"],
+    "color": "display_color", "created": "created_at", "archived": "archived_at"}
+KEY_COLUMNS: dict[str, Cell] = {
+    "id": "id", "name": "name", "workspace": "workspace_id", "status": "status", "hint": "partial_key_hint",
+    "models": lambda k: (k["scopes"] or {}).get("models", ["(workspace's)"]), "expires": "expires_at",
+    "last used": "last_used_at", "rotated": "rotated_at"}
+Workspace = Annotated[str, typer.Argument(help="Workspace name or id.")]
+Models = Annotated[str | None, typer.Option(help="Comma-separated model ids or patterns, e.g. claude-haiku-*.")]
 
 
 def init(name: Annotated[str, typer.Option(help="Organization name.")] = "My Organization",
@@ -33,45 +64,70 @@ def init(name: Annotated[str, typer.Option(help="Organization name.")] = "My Org
     run_with_control_plane(action)
 
 
+def organization(as_json: JsonFlag = False) -> None:
+    """Show the organization (id and name)."""
+    print_object(run_as_operator(lambda plane, me: plane.admin.organization.me(me)), as_json)
+
+
 @workspaces_app.command("create")
 def workspaces_create(
     name: str,
     allowed_models: Annotated[str | None, typer.Option(
         help="Comma-separated model ids or patterns this workspace may use (default: all).")] = None,
+    color: Annotated[str | None, typer.Option(help="Display colour, e.g. #6C5BB9.")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a workspace."""
-    models = [m.strip() for m in allowed_models.split(",") if m.strip()] if allowed_models else None
-
-    async def action(plane: ControlPlane) -> None:
-        ws = await plane.create_workspace(name, allowed_models=models)
+    ws = run_as_operator(lambda plane, me: plane.admin.workspaces.create(
+        me, name, display_color=color, allowed_models=split_csv(allowed_models)))
+    if as_json:
+        print_json(ws)
+    else:
         console.print(f"Created workspace [bold]{ws['name']}[/bold] ({ws['id']})")
-
-    run_with_control_plane(action)
 
 
 @workspaces_app.command("list")
-def workspaces_list(include_archived: bool = False) -> None:
+def workspaces_list(include_archived: bool = False, limit: Limit = 100, after_id: AfterId = None,
+                    as_json: JsonFlag = False) -> None:
     """List workspaces."""
-    async def action(plane: ControlPlane) -> None:
-        org = await plane.admin.organization.current()
-        table = Table("id", "name", "allowed models", "created", "archived")
-        for ws in await plane.repo.list_workspaces(org.id, include_archived=include_archived):
-            table.add_row(ws.id, ws.name, ", ".join(ws.allowed_models or ["(all)"]),
-                          ws.created_at.isoformat(timespec="seconds"),
-                          ws.archived_at.isoformat(timespec="seconds") if ws.archived_at else "")
-        console.print(table)
+    page = run_as_operator(lambda plane, me: plane.admin.workspaces.list(
+        me, Paging.of(limit, after_id=after_id), include_archived=include_archived))
+    print_page(page, as_json, WORKSPACE_COLUMNS)
 
-    run_with_control_plane(action)
+
+@workspaces_app.command("get")
+def workspaces_get(workspace: Workspace, as_json: JsonFlag = False) -> None:
+    """Show one workspace."""
+    print_object(run_in_workspace(workspace, lambda plane, me, ws: plane.admin.workspaces.get(me, ws)), as_json)
+
+
+@workspaces_app.command("update")
+def workspaces_update(
+    workspace: Workspace,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    color: Annotated[str | None, typer.Option(help="Display colour, e.g. #6C5BB9.")] = None,
+    allowed_models: Models = None,
+    all_models: Annotated[bool, typer.Option(help="Allow every model again (clears --allowed-models).")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rename a workspace, change its colour or the models it may use."""
+    changes: dict[str, Any] = {"name": name, "display_color": color, "allowed_models": split_csv(allowed_models)}
+    changes = {field: value for field, value in changes.items() if value is not None}
+    if all_models:
+        changes["allowed_models"] = None
+
+    print_object(run_in_workspace(workspace, lambda plane, me, ws: plane.admin.workspaces.update(me, ws, changes)),
+                 as_json)
 
 
 @workspaces_app.command("archive")
-def workspaces_archive(name: str) -> None:
+def workspaces_archive(name: Workspace, as_json: JsonFlag = False) -> None:
     """Archive a workspace: its keys stop working within a second."""
-    async def action(plane: ControlPlane) -> None:
-        ws = await plane.archive_workspace(name)
+    ws = run_with_control_plane(lambda plane: plane.archive_workspace(name))
+    if as_json:
+        print_json(ws)
+    else:
         console.print(f"Archived workspace {ws['name']} ({ws['id']})")
-
-    run_with_control_plane(action)
 
 
 @keys_app.command("create")
@@ -79,59 +135,106 @@ def keys_create(
     workspace: Annotated[str, typer.Option(help="Workspace name or id.")],
     name: Annotated[str, typer.Option(help="Key name, e.g. ml-prod-inference.")],
     expires_in_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
+    models: Models = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the secret.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Create a key. The secret is printed once and never stored."""
-    async def action(plane: ControlPlane) -> None:
-        created = await plane.create_key(workspace, name, expires_in_days=expires_in_days)
-        if quiet:
-            print(created["secret"])
-            return
-        console.print(f"Created key [bold]{created['name']}[/bold] ({created['id']}) in {workspace}")
-        console.print("Secret (shown once, store it now):")
+    """Create a key (--models narrows it below its workspace). The secret is printed once and never stored."""
+    allowed = split_csv(models)
+    scopes = {"models": allowed} if allowed else None
+    created = run_with_control_plane(lambda plane: plane.create_key(
+        workspace, name, expires_in_days=expires_in_days, scopes=scopes))
+    if quiet:
         print(created["secret"])
-
-    run_with_control_plane(action)
+    elif as_json:
+        print_json(created)
+    else:
+        console.print(f"Created key [bold]{created['name']}[/bold] ({created['id']}) in {workspace}")
+        print_secret("Secret", created["secret"])
 
 
 @keys_app.command("list")
 def keys_list(workspace: Annotated[str | None, typer.Option(help="Workspace name or id.")] = None,
-              status: Annotated[str | None, typer.Option(help="active, inactive or archived.")] = None) -> None:
-    """List keys (hints only, never secrets)."""
-    async def action(plane: ControlPlane) -> None:
-        org = await plane.admin.organization.current()
-        ws_id = (await plane.workspace(workspace)).id if workspace else None
-        table = Table("id", "name", "workspace", "status", "hint", "expires", "last used")
-        for key in await plane.repo.list_keys(org.id, workspace_id=ws_id, status=status):
-            table.add_row(key.id, key.name, key.workspace_id, key.status, key.partial_key_hint,
-                          key.expires_at.isoformat(timespec="seconds") if key.expires_at else "",
-                          key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "")
-        console.print(table)
+              status: Annotated[str | None, typer.Option(help="active, inactive, archived or expired.")] = None,
+              created_by: Annotated[str | None, typer.Option(help="Only keys created by this user id.")] = None,
+              limit: Limit = 100, after_id: AfterId = None, as_json: JsonFlag = False) -> None:
+    """List keys (hints only, never secrets), newest first."""
+    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+        ws_id = await workspace_id(plane, workspace) if workspace else None
+        return await plane.admin.keys.list(me, Paging.of(limit, after_id=after_id), workspace_id=ws_id,
+                                           status=status, created_by=created_by)
 
-    run_with_control_plane(action)
+    print_page(run_as_operator(action), as_json, KEY_COLUMNS)
 
 
-def _set_status(key_id: str, status: str, verb: str) -> None:
-    async def action(plane: ControlPlane) -> None:
-        key = await plane.set_key_status(key_id, status)
+@keys_app.command("get")
+def keys_get(key_id: str, as_json: JsonFlag = False) -> None:
+    """Show one key (its hint, never its secret)."""
+    print_object(run_as_operator(lambda plane, me: plane.admin.keys.get(me, key_id)), as_json)
+
+
+@keys_app.command("update")
+def keys_update(key_id: str,
+                name: Annotated[str | None, typer.Option(help="New name (naming convention applies).")] = None,
+                status: Annotated[str | None, typer.Option(help="active, inactive or archived.")] = None,
+                as_json: JsonFlag = False) -> None:
+    """Rename a key or set its status."""
+    print_object(run_as_operator(lambda plane, me: plane.admin.keys.update(me, key_id, name=name, status=status)),
+                 as_json)
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_id: str,
+                grace_seconds: Annotated[int | None, typer.Option(
+                    help="How long the old secret keeps working (default STEWARD_KEY_ROTATION_GRACE_SECONDS).")]
+                = None,
+                as_json: JsonFlag = False) -> None:
+    """Give a key a new secret (printed once); the old one works until the grace period ends."""
+    rotated = run_as_operator(lambda plane, me: plane.admin.keys.rotate(me, key_id,
+                                                                        grace_period_seconds=grace_seconds))
+    if as_json:
+        print_json(rotated)
+        return
+    console.print(f"Rotated key [bold]{rotated['name']}[/bold] ({rotated['id']})")
+    print_secret("New secret", rotated["secret"])
+
+
+@keys_app.command("report")
+def keys_report(rotation_age_days: Annotated[int, typer.Option(min=0, help="Rotation is due after this.")] = 90,
+                unused_days: Annotated[int, typer.Option(min=0, help="Unused for this long.")] = 30,
+                as_json: JsonFlag = False) -> None:
+    """Key hygiene: keys due for rotation and keys unused for a while (active and inactive keys)."""
+    report = run_as_operator(lambda plane, me: plane.admin.keys.report(
+        me, rotation_age_days=rotation_age_days, unused_days=unused_days))
+    if as_json:
+        print_json(report)
+        return
+    console.print(rows_table(report["rotation_due"], KEY_COLUMNS,
+                             f"Not rotated for {rotation_age_days} days or more"))
+    console.print(rows_table(report["unused"], KEY_COLUMNS, f"Unused for {unused_days} days or more"))
+
+
+def _set_status(key_id: str, status: str, verb: str, as_json: bool) -> None:
+    key: Mapping[str, Any] = run_with_control_plane(lambda plane: plane.set_key_status(key_id, status))
+    if as_json:
+        print_json(key)
+    else:
         console.print(f"{verb} key {key['name']} ({key['id']}): status {key['status']}")
-
-    run_with_control_plane(action)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str) -> None:
+def keys_revoke(key_id: str, as_json: JsonFlag = False) -> None:
     """Revoke a key for good (status archived); refused everywhere within a second."""
-    _set_status(key_id, "archived", "Revoked")
+    _set_status(key_id, "archived", "Revoked", as_json)
 
 
 @keys_app.command("deactivate")
-def keys_deactivate(key_id: str) -> None:
+def keys_deactivate(key_id: str, as_json: JsonFlag = False) -> None:
     """Deactivate a key (status inactive); it can be activated again."""
-    _set_status(key_id, "inactive", "Deactivated")
+    _set_status(key_id, "inactive", "Deactivated", as_json)
 
 
 @keys_app.command("activate")
-def keys_activate(key_id: str) -> None:
+def keys_activate(key_id: str, as_json: JsonFlag = False) -> None:
     """Activate an inactive key."""
-    _set_status(key_id, "active", "Activated")
+    _set_status(key_id, "active", "Activated", as_json)
