@@ -87,3 +87,18 @@ def test_every_route_is_documented() -> None:
                   "POST /v1/messages/batches/{id}/cancel", "DELETE /v1/messages/batches/{id}",
                   "GET /v1/messages/batches/{id}/results"):
         assert f"`{route}`" in doc, route
+
+
+def test_every_admin_route_is_documented() -> None:
+    from fastapi.routing import APIRoute
+
+    from steward.controlplane.api import anthropic_routes, seed_routes
+
+    doc = (ROOT / "docs" / "admin-api.md").read_text()
+    for router in (anthropic_routes.router, seed_routes.router):
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            for method in route.methods:
+                path = re.sub(r"\{[^}]+\}", "{}", route.path)
+                documented = {re.sub(r"\{[^}]+\}", "{}", p) for p in re.findall(rf"`{method} (/v1/[^`]+)`", doc)}
+                assert path in documented, (method, route.path)

@@ -110,6 +110,14 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2))
 
 
+def print_result(data: Any, as_json: bool, message: str) -> None:
+    """The outcome of a change: JSON, or one sentence."""
+    if as_json:
+        print_json(data)
+    else:
+        console.print(message)
+
+
 def print_object(data: Mapping[str, Any], as_json: bool, title: str | None = None) -> None:
     """One object: JSON, or a field/value table (secrets are never part of it)."""
     if as_json:

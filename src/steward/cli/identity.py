@@ -19,6 +19,7 @@ from steward.cli.common import (
     print_json,
     print_object,
     print_page,
+    print_result,
     print_secret,
     rows_table,
     run_as_operator,
@@ -80,10 +81,7 @@ def workspaces_create(
     """Create a workspace."""
     ws = run_as_operator(lambda plane, me: plane.admin.workspaces.create(
         me, name, display_color=color, allowed_models=split_csv(allowed_models)))
-    if as_json:
-        print_json(ws)
-    else:
-        console.print(f"Created workspace [bold]{ws['name']}[/bold] ({ws['id']})")
+    print_result(ws, as_json, f"Created workspace [bold]{ws['name']}[/bold] ({ws['id']})")
 
 
 @workspaces_app.command("list")
@@ -124,10 +122,7 @@ def workspaces_update(
 def workspaces_archive(name: Workspace, as_json: JsonFlag = False) -> None:
     """Archive a workspace: its keys stop working within a second."""
     ws = run_with_control_plane(lambda plane: plane.archive_workspace(name))
-    if as_json:
-        print_json(ws)
-    else:
-        console.print(f"Archived workspace {ws['name']} ({ws['id']})")
+    print_result(ws, as_json, f"Archived workspace {ws['name']} ({ws['id']})")
 
 
 @keys_app.command("create")
@@ -216,10 +211,7 @@ def keys_report(rotation_age_days: Annotated[int, typer.Option(min=0, help="Rota
 
 def _set_status(key_id: str, status: str, verb: str, as_json: bool) -> None:
     key: Mapping[str, Any] = run_with_control_plane(lambda plane: plane.set_key_status(key_id, status))
-    if as_json:
-        print_json(key)
-    else:
-        console.print(f"{verb} key {key['name']} ({key['id']}): status {key['status']}")
+    print_result(key, as_json, f"{verb} key {key['name']} ({key['id']}): status {key['status']}")
 
 
 @keys_app.command("revoke")

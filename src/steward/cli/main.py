@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from steward.cli import identity, reports
+from steward.cli import admin_keys, identity, people, reports
 from steward.settings import Settings
 
 app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
@@ -15,6 +15,11 @@ app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude A
 app.command()(identity.init)
 app.add_typer(identity.workspaces_app, name="workspaces")
 app.add_typer(identity.keys_app, name="keys")
+app.command()(identity.organization)
+app.add_typer(people.users_app, name="users")
+app.add_typer(people.invitations_app, name="invitations")
+app.add_typer(people.members_app, name="members")
+app.add_typer(admin_keys.admin_keys_app, name="admin-keys")
 app.command()(reports.usage)
 app.add_typer(reports.audit_app, name="audit")
 

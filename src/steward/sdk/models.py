@@ -1,0 +1,225 @@
+"""The Admin API's objects as pydantic models, and cursor pages that walk every page when iterated.
+
+Models accept fields they do not know (``extra="allow"``), so a newer gateway does not break an older client.
+One-time secrets (``token``, ``secret``) are left out of ``repr`` so they do not end up in logs by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+T = TypeVar("T", bound=BaseModel)
+Query = dict[str, Any]
+
+
+class AdminObject(BaseModel):
+    """Base of every object the Admin API returns."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class User(AdminObject):
+    id: str
+    type: Literal["user"] = "user"
+    email: str
+    name: str
+    role: str
+    added_at: datetime
+    workspace_ids: list[str] = []
+
+
+class InviteWorkspace(AdminObject):
+    workspace_id: str
+    workspace_role: str
+
+
+class Invite(AdminObject):
+    id: str
+    type: Literal["invite"] = "invite"
+    email: str
+    role: str
+    status: str
+    invited_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    rbac_group_ids: list[str] = []
+    workspaces: list[InviteWorkspace] = []
+    token: str | None = Field(default=None, repr=False)
+    """The invitation token: set only in the response of ``invitations.create``."""
+
+
+class DataResidency(AdminObject):
+    workspace_geo: str
+    allowed_inference_geos: str | list[str]
+    default_inference_geo: str
+
+
+class Workspace(AdminObject):
+    id: str
+    type: Literal["workspace"] = "workspace"
+    name: str
+    display_color: str
+    created_at: datetime
+    archived_at: datetime | None = None
+    tags: dict[str, str] = {}
+    data_residency: DataResidency | None = None
+    compartment_id: str | None = None
+    external_key_id: str | None = None
+    user_profile_id: str | None = None
+    allowed_models: list[str] | None = None
+
+
+class WorkspaceMember(AdminObject):
+    type: Literal["workspace_member"] = "workspace_member"
+    user_id: str
+    workspace_id: str
+    workspace_role: str
+
+
+class KeyCreator(AdminObject):
+    id: str
+    type: str
+
+
+class KeyScope(AdminObject):
+    type: str
+    workspace_id: str | None = None
+
+
+class ModelScopes(AdminObject):
+    models: list[str]
+
+
+class APIKey(AdminObject):
+    id: str
+    type: Literal["api_key"] = "api_key"
+    name: str
+    status: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    created_by: KeyCreator | None = None
+    partial_key_hint: str | None = None
+    workspace_id: str | None = None
+    scope: KeyScope | None = None
+    principal: Any = None
+    last_used_at: datetime | None = None
+    rotated_at: datetime | None = None
+    scopes: ModelScopes | None = None
+    secret: str | None = Field(default=None, repr=False)
+    """The key's secret: set only in the responses of ``keys.create`` and ``keys.rotate``."""
+
+
+class AdminKey(AdminObject):
+    id: str
+    type: Literal["admin_key"] = "admin_key"
+    name: str
+    status: str
+    user_id: str
+    scopes: list[str] = []
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    partial_key_hint: str | None = None
+    secret: str | None = Field(default=None, repr=False)
+    """The admin key's secret: set only in the response of ``admin_keys.create``."""
+
+
+class KeyReport(AdminObject):
+    rotation_age_days: int
+    unused_days: int
+    rotation_due: list[APIKey]
+    unused: list[APIKey]
+
+
+class InvitationAcceptance(AdminObject):
+    user: User
+    admin_key: AdminKey
+    secret: str = Field(repr=False)
+
+
+class UserDeleted(AdminObject):
+    id: str
+    type: Literal["user_deleted"] = "user_deleted"
+
+
+class WorkspaceMemberDeleted(AdminObject):
+    type: Literal["workspace_member_deleted"] = "workspace_member_deleted"
+    user_id: str
+    workspace_id: str
+
+
+class _PageBase(BaseModel, Generic[T]):
+    data: list[T]
+    has_more: bool
+    first_id: str | None = None
+    last_id: str | None = None
+    _query: Query = PrivateAttr(default_factory=dict)
+
+    def next_page_query(self) -> Query | None:
+        """The query of the following page, or None on the last one (``before_id`` listings go backwards)."""
+        if not self.has_more:
+            return None
+        if self._query.get("before_id"):
+            return {**self._query, "before_id": self.first_id} if self.first_id else None
+        rest = {k: v for k, v in self._query.items() if k != "before_id"}
+        return {**rest, "after_id": self.last_id} if self.last_id else None
+
+
+class Page(_PageBase[T]):
+    """One page of a listing. Iterating yields every item of this page and of the pages after it."""
+
+    _fetch: Callable[[Query], Page[T]] | None = PrivateAttr(default=None)
+
+    def bind(self, query: Query, fetch: Callable[[Query], Page[T]]) -> Page[T]:
+        """Remember how this page was asked for, so that the next one can be fetched."""
+        self._query, self._fetch = query, fetch
+        return self
+
+    def next_page(self) -> Page[T] | None:
+        """The following page, fetched now, or None when this is the last one."""
+        query = self.next_page_query()
+        return self._fetch(query) if query is not None and self._fetch is not None else None
+
+    def iter_pages(self) -> Iterator[Page[T]]:
+        """This page and every page after it."""
+        page: Page[T] | None = self
+        while page is not None:
+            yield page
+            page = page.next_page()
+
+    # BaseModel iterates over (field, value) pairs; a page iterates over its items, like the official SDK's.
+    def __iter__(self) -> Iterator[T]:  # type: ignore[override]
+        for page in self.iter_pages():
+            yield from page.data
+
+
+class AsyncPage(_PageBase[T]):
+    """One page of a listing from the async client. ``async for`` yields every item of every page."""
+
+    _fetch: Callable[[Query], Awaitable[AsyncPage[T]]] | None = PrivateAttr(default=None)
+
+    def bind(self, query: Query, fetch: Callable[[Query], Awaitable[AsyncPage[T]]]) -> AsyncPage[T]:
+        """Remember how this page was asked for, so that the next one can be fetched."""
+        self._query, self._fetch = query, fetch
+        return self
+
+    async def next_page(self) -> AsyncPage[T] | None:
+        """The following page, fetched now, or None when this is the last one."""
+        query = self.next_page_query()
+        return await self._fetch(query) if query is not None and self._fetch is not None else None
+
+    async def iter_pages(self) -> AsyncIterator[AsyncPage[T]]:
+        """This page and every page after it."""
+        page: AsyncPage[T] | None = self
+        while page is not None:
+            yield page
+            page = await page.next_page()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        async for page in self.iter_pages():
+            for item in page.data:
+                yield item
