@@ -162,3 +162,35 @@ def test_key_names_follow_the_convention(gateway: Gateway) -> None:
         await plane.create_key("eng", "My Key")
     with pytest.raises(InvalidRequestError, match="naming convention"):
         gateway.control(bad)
+
+
+def test_rotation_keeps_identity_and_the_old_secret_for_the_grace_period(gateway: Gateway) -> None:
+    key_id, old = gateway.key_ids["eng"], gateway.keys["eng"]
+    with admin_http(gateway) as http:
+        rotated = http.post(f"/v1/admin/keys/{key_id}/rotate", json={"grace_period_seconds": 2}).json()
+    assert rotated["id"] == key_id and rotated["secret"] != old and rotated["rotated_at"]
+    with anthropic.Anthropic(base_url=gateway.url, api_key=rotated["secret"], max_retries=0) as new_client, \
+            anthropic.Anthropic(base_url=gateway.url, api_key=old, max_retries=0) as old_client:
+        works_soon(new_client)
+        raw = old_client.messages.with_raw_response.create(**BODY)  # still inside the grace period
+        started = time.monotonic()
+        while True:
+            try:
+                old_client.messages.create(**BODY)
+            except anthropic.AuthenticationError:
+                break
+            assert time.monotonic() - started < 3.5, "the old secret outlived its grace period"
+            time.sleep(0.05)
+    [row] = gateway.wait_usage([raw.headers["request-id"]])
+    assert row.api_key_id == key_id  # same identity: budgets and reports follow the key
+
+
+def test_key_report_lists_old_and_unused_keys(gateway: Gateway) -> None:
+    async def age(plane: ControlPlane) -> None:
+        long_ago = datetime.now(UTC) - timedelta(days=120)
+        await plane.repo.update_key(gateway.key_ids["marketing"], {"created_at": long_ago})
+    gateway.control(age)
+    with admin_http(gateway) as http:
+        report = http.get("/v1/admin/keys/report").json()
+    assert [k["id"] for k in report["rotation_due"]] == [gateway.key_ids["marketing"]]
+    assert [k["id"] for k in report["unused"]] == [gateway.key_ids["marketing"]]
