@@ -166,8 +166,7 @@ class AdminKeyService:
         owner = user_id or principal.user_id
         if owner is None:
             raise InvalidRequestError("user_id: required when no user is signed in")
-        if owner != principal.user_id:
-            require(principal, Permission.ADMIN_KEYS_OTHERS)
+        require(principal, Permission.ADMIN_KEYS_SELF if owner == principal.user_id else Permission.ADMIN_KEYS_OTHERS)
         if not set(scopes) <= ADMIN_SCOPES:
             raise InvalidRequestError(f"scopes: allowed values are {sorted(ADMIN_SCOPES)}")
         if not 1 <= len(name) <= 500:
@@ -176,7 +175,7 @@ class AdminKeyService:
             user = await load_user(unit, principal, owner)
             now = datetime.now(UTC)
             minted = mint(ADMIN_KEY_PREFIX)
-            read_only = principal.read_only or "read_only" in scopes
+            read_only = "read_only" in scopes
             key = AdminKey(id=new_id("adminkey"), org_id=user.org_id, user_id=user.id, name=name, status="active",
                            key_hash=minted.key_hash, partial_key_hint=minted.hint,
                            scopes=["read_only"] if read_only else [], created_at=now,
@@ -198,8 +197,8 @@ class AdminKeyService:
             key = await unit.get(AdminKey, key_id)
             if key is None or key.org_id != principal.org_id:
                 raise NotFoundError(f"admin_key: {key_id} not found")
-            if key.user_id != principal.user_id:
-                require(principal, Permission.ADMIN_KEYS_OTHERS)
+            require(principal, Permission.ADMIN_KEYS_SELF if key.user_id == principal.user_id
+                    else Permission.ADMIN_KEYS_OTHERS)
             before = key.status
             key.status = "archived"
             unit.add(key)

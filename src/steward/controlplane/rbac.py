@@ -29,11 +29,13 @@ class Permission(Enum):
     MEMBERS_WRITE = "members.write"
     KEYS_READ = "keys.read"
     KEYS_WRITE = "keys.write"
+    ADMIN_KEYS_SELF = "admin_keys.self"
     ADMIN_KEYS_OTHERS = "admin_keys.others"
 
 
 WRITES = frozenset({Permission.USERS_WRITE, Permission.INVITES_WRITE, Permission.WORKSPACES_WRITE,
-                    Permission.MEMBERS_WRITE, Permission.KEYS_WRITE, Permission.ADMIN_KEYS_OTHERS})
+                    Permission.MEMBERS_WRITE, Permission.KEYS_WRITE, Permission.ADMIN_KEYS_SELF,
+                    Permission.ADMIN_KEYS_OTHERS})
 
 # Organization-wide grants: these roles hold the permission in every workspace.
 ORG_GRANTS: dict[Permission, frozenset[str]] = {
@@ -48,6 +50,7 @@ ORG_GRANTS: dict[Permission, frozenset[str]] = {
     Permission.MEMBERS_WRITE: frozenset({"admin"}),
     Permission.KEYS_READ: frozenset({"admin", "viewer"}),
     Permission.KEYS_WRITE: frozenset({"admin"}),
+    Permission.ADMIN_KEYS_SELF: frozenset(ORG_ROLES),
     Permission.ADMIN_KEYS_OTHERS: frozenset({"admin"}),
 }
 
