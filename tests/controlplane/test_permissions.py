@@ -63,6 +63,7 @@ NOBODY = "user_01nobody0000000000000"
 NO_INVITE = "invite_01nobody00000000000000"
 NO_WS = "wrkspc_01nobody00000000000000"
 MEMBER_ADMINS = {"admin", "wsadmin_eng"}
+BIG_LIMIT = {"limits": [{"type": "requests_per_minute", "value": 100000}]}
 EMPTY = lambda w, g: None  # noqa: E731 - a table of cases reads better with a named empty body
 
 # Every Admin API endpoint. "Allowed" means the permission check passed: the answer is not a 403 (a 404 for a
@@ -131,6 +132,12 @@ CASES: list[Case] = [
     ("PUT", "/v1/admin/keys/{marketing_key}", lambda w, g: {"name": "marketing-test-inference"}, {"admin"}),
     ("POST", "/v1/admin/keys/{eng_key}/rotate", lambda w, g: {"grace_period_seconds": 60}, ENG_KEY_WRITERS),
     ("POST", "/v1/admin/keys/{marketing_key}/rotate", EMPTY, {"admin"}),
+    ("GET", "/v1/organizations/rate_limits", EMPTY, ALL),
+    ("POST", "/v1/organizations/rate_limits/rl_sonnet", lambda w, g: BIG_LIMIT, {"admin"}),
+    ("GET", "/v1/organizations/workspaces/{eng}/rate_limits", EMPTY, ENG_VIEW),
+    ("POST", "/v1/organizations/workspaces/{eng}/rate_limits/rl_sonnet", lambda w, g: BIG_LIMIT, {"admin"}),
+    ("GET", "/v1/admin/keys/{eng_key}/rate_limits", EMPTY, READERS | {"developer_eng", "wsadmin_eng"}),
+    ("POST", "/v1/admin/keys/{eng_key}/rate_limits/rl_sonnet", lambda w, g: BIG_LIMIT, ENG_KEY_WRITERS),
     ("DELETE", "/v1/admin/keys/{eng_key}", EMPTY, ENG_KEY_WRITERS),
     ("POST", "/v1/admin/admin_keys", lambda w, g: {"name": "mine"}, ALL - {"admin_ro"}),
     ("POST", "/v1/admin/admin_keys", lambda w, g: {"name": "for target", "user_id": w["users"]["target"]},
@@ -153,7 +160,7 @@ def test_cases_cover_every_admin_route() -> None:
     from steward.controlplane.api import anthropic_routes, seed_routes
 
     def shape(path: str) -> str:
-        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey)_[A-Za-z0-9]+|\{[^}]+\})", "/{}", path)
+        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl)_[A-Za-z0-9]+|\{[^}]+\})", "/{}", path)
 
     covered = {(m, shape(t)) for m, t, _, _ in CASES}
     for router in (anthropic_routes.router, seed_routes.router):

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from steward.controlplane.invitations import InvitationService
 from steward.controlplane.keys import AdminKeyService, KeyRules, KeyService
 from steward.controlplane.organization import OrganizationService
+from steward.controlplane.rate_limits import RateLimitService
 from steward.controlplane.users import UserService
 from steward.controlplane.workspaces import MemberService, WorkspaceService
+from steward.governance.catalog import Catalog
 from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.repositories.admin import AdminStore
@@ -24,6 +26,7 @@ class AdminServices:
     members: MemberService
     keys: KeyService
     admin_keys: AdminKeyService
+    rate_limits: RateLimitService
 
     @classmethod
     def build(cls, database: Database, settings: Settings) -> AdminServices:
@@ -31,4 +34,5 @@ class AdminServices:
         rules = KeyRules(settings.key_name_pattern, settings.key_rotation_grace_seconds)
         return cls(store, OrganizationService(store), UserService(store),
                    InvitationService(store, settings.invitation_expiry_days), WorkspaceService(store),
-                   MemberService(store), KeyService(store, rules), AdminKeyService(store))
+                   MemberService(store), KeyService(store, rules), AdminKeyService(store),
+                   RateLimitService(store, Catalog.load_default()))

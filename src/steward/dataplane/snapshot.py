@@ -52,12 +52,17 @@ class WorkspaceEntry:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.allowed_models)
 
 
+LimitValues = tuple[tuple[str, int], ...]  # (limiter type, value) pairs
+
+
 @dataclass(slots=True, frozen=True)
 class Snapshot:
     version: int
     keys_by_hash: dict[str, KeyEntry] = field(default_factory=dict)
     workspaces: dict[str, WorkspaceEntry] = field(default_factory=dict)
     organizations: dict[str, str] = field(default_factory=dict)
+    # (scope, scope id, rate-limit group id) -> limiter values configured there
+    limits: dict[tuple[str, str, str], LimitValues] = field(default_factory=dict)
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -82,7 +87,11 @@ def build_snapshot(rows: SnapshotRows) -> Snapshot:
             if k.expires_at is not None:
                 until = min(until, k.expires_at.timestamp())
             keys[k.previous_key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, until, scope)
-    return Snapshot(rows.version, keys, workspaces, {o.id: o.name for o in rows.organizations})
+    limits: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+    for limit in rows.rate_limits:
+        limits.setdefault((limit.scope, limit.scope_id, limit.group_id), []).append((limit.limit_type, limit.value))
+    return Snapshot(rows.version, keys, workspaces, {o.id: o.name for o in rows.organizations},
+                    {where: tuple(sorted(values)) for where, values in limits.items()})
 
 
 class SnapshotStore:

@@ -177,3 +177,35 @@ async def get_api_key(api_key_id: str, who: Who, svc: Svc) -> Json:
 @router.post("/api_keys/{api_key_id}")
 async def update_api_key(api_key_id: str, body: KeyUpdateBody, who: Who, svc: Svc) -> Json:
     return await svc.keys.update(who, api_key_id, name=body.name, status=body.status)
+
+
+class LimitValue(Body):
+    type: str
+    value: int | None
+
+
+class LimitsBody(Body):
+    limits: list[LimitValue]
+
+
+@router.get("/rate_limits")
+async def list_rate_limits(who: Who, svc: Svc, group_type: str | None = None) -> Json:
+    return await svc.rate_limits.list_org(who, group_type=group_type)
+
+
+@router.post("/rate_limits/{rate_limit_id}")
+async def update_rate_limits(rate_limit_id: str, body: LimitsBody, who: Who, svc: Svc) -> Json:
+    """Steward addition: organization limits are set by the organization's admins."""
+    return await svc.rate_limits.update_org(who, rate_limit_id, [v.model_dump() for v in body.limits])
+
+
+@router.get("/workspaces/{workspace_id}/rate_limits")
+async def list_workspace_rate_limits(workspace_id: str, who: Who, svc: Svc, include_inherited: bool = False) -> Json:
+    return await svc.rate_limits.list_workspace(who, workspace_id, include_inherited=include_inherited)
+
+
+@router.post("/workspaces/{workspace_id}/rate_limits/{rate_limit_id}")
+async def update_workspace_rate_limits(workspace_id: str, rate_limit_id: str, body: LimitsBody, who: Who,
+                                       svc: Svc) -> Json:
+    return await svc.rate_limits.update_workspace(who, workspace_id, rate_limit_id,
+                                                  [v.model_dump() for v in body.limits])

@@ -226,3 +226,22 @@ async def list_admin_keys(who: Who, svc: Svc, page: Page) -> Json:
 @router.delete("/admin_keys/{admin_key_id}")
 async def revoke_admin_key(admin_key_id: str, who: Who, svc: Svc) -> Json:
     return await svc.admin_keys.revoke(who, admin_key_id)
+
+
+class LimitValue(Body):
+    type: str
+    value: int | None
+
+
+class LimitsBody(Body):
+    limits: list[LimitValue]
+
+
+@router.get("/keys/{key_id}/rate_limits")
+async def list_key_rate_limits(key_id: str, who: Who, svc: Svc) -> Json:
+    return await svc.rate_limits.list_key(who, key_id)
+
+
+@router.post("/keys/{key_id}/rate_limits/{rate_limit_id}")
+async def update_key_rate_limits(key_id: str, rate_limit_id: str, body: LimitsBody, who: Who, svc: Svc) -> Json:
+    return await svc.rate_limits.update_key(who, key_id, rate_limit_id, [v.model_dump() for v in body.limits])

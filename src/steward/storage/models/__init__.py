@@ -5,8 +5,9 @@ from __future__ import annotations
 from steward.storage.models.base import Base
 from steward.storage.models.batch import BatchRecord
 from steward.storage.models.identity import ApiKey, ConfigVersion, Organization, Workspace
+from steward.storage.models.limits import RateLimit
 from steward.storage.models.people import AdminKey, Invitation, User, WorkspaceMember
 from steward.storage.models.records import AuditEvent, UsageRecord
 
 __all__ = ["AdminKey", "ApiKey", "AuditEvent", "Base", "BatchRecord", "ConfigVersion", "Invitation", "Organization",
-           "UsageRecord", "User", "Workspace", "WorkspaceMember"]
+           "RateLimit", "UsageRecord", "User", "Workspace", "WorkspaceMember"]

@@ -20,13 +20,15 @@ from steward.storage.models import (
     ConfigVersion,
     Invitation,
     Organization,
+    RateLimit,
     User,
     Workspace,
     WorkspaceMember,
 )
 
 T = TypeVar("T")
-Row = Organization | Workspace | ApiKey | User | WorkspaceMember | Invitation | AdminKey | AuditEvent
+Row = (Organization | Workspace | ApiKey | User | WorkspaceMember | Invitation | AdminKey | AuditEvent
+       | RateLimit)
 
 
 class Page(list[T]):
@@ -205,6 +207,16 @@ class Unit:
 
     async def admin_keys_of(self, user_id: str) -> Sequence[AdminKey]:
         result: Sequence[AdminKey] = await self._all(select(AdminKey).where(AdminKey.user_id == user_id))
+        return result
+
+    async def rate_limits(self, org_id: str, *, scope: str | None = None,
+                          scope_id: str | None = None) -> Sequence[RateLimit]:
+        stmt = select(RateLimit).where(RateLimit.org_id == org_id)
+        if scope is not None:
+            stmt = stmt.where(RateLimit.scope == scope)
+        if scope_id is not None:
+            stmt = stmt.where(RateLimit.scope_id == scope_id)
+        result: Sequence[RateLimit] = await self._all(stmt.order_by(RateLimit.group_id, RateLimit.limit_type))
         return result
 
     async def bump_version(self) -> None:

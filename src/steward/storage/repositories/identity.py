@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from steward.storage.models import ApiKey, ConfigVersion, Organization, Workspace
+from steward.storage.models import ApiKey, ConfigVersion, Organization, RateLimit, Workspace
 
 
 @dataclass(slots=True, frozen=True)
@@ -20,6 +20,7 @@ class SnapshotRows:
     organizations: Sequence[Organization]
     workspaces: Sequence[Workspace]
     keys: Sequence[ApiKey]
+    rate_limits: Sequence[RateLimit] = ()
 
 
 class IdentityRepository:
@@ -94,7 +95,8 @@ class IdentityRepository:
             orgs = (await session.execute(select(Organization))).scalars().all()
             workspaces = (await session.execute(select(Workspace))).scalars().all()
             keys = (await session.execute(select(ApiKey).where(ApiKey.status != "archived"))).scalars().all()
-            return SnapshotRows(version, orgs, workspaces, keys)
+            limits = (await session.execute(select(RateLimit))).scalars().all()
+            return SnapshotRows(version, orgs, workspaces, keys, limits)
 
     async def record_last_used(self, last_used: Mapping[str, datetime]) -> None:
         """Write keys' last-use times, keeping the later of stored and given (no version bump)."""
