@@ -24,11 +24,13 @@ from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.router import DataPlane, Pipelines
 from steward.dataplane.snapshot import SnapshotStore
 from steward.dataplane.stages.authenticate import Authenticate, LastUsed
+from steward.dataplane.stages.limit import Limit
 from steward.dataplane.stages.meter import Meter
 from steward.dataplane.stages.model_access import ModelAccess
 from steward.dataplane.stages.record import Record
 from steward.dataplane.stages.validate import Validate
 from steward.dataplane.upstream import AiohttpUpstream, Upstream
+from steward.governance.buckets import InProcessLimiter, Limiter
 from steward.governance.catalog import Catalog
 from steward.settings import Settings
 from steward.storage.engine import Database
@@ -58,6 +60,7 @@ class Steward:
             settings.upstream_url, [k.get_secret_value() for k in settings.upstream_api_keys],
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout, pool_size=settings.upstream_pool_size)
+        self.limiter: Limiter = build_limiter(settings)
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
         self._app: DataPlane | None = None
@@ -70,8 +73,9 @@ class Steward:
         auth = Authenticate(self.snapshots, self.last_used)
         meter = Meter(self.catalog)
         access = ModelAccess(self.catalog)
+        limit = Limit(self.snapshots, self.catalog, self.limiter)
         pipelines = Pipelines(
-            messages=Pipeline([auth, Validate(), access, meter, record]),
+            messages=Pipeline([auth, Validate(), access, limit, meter, record]),
             count_tokens=Pipeline([auth, Validate(count_tokens=True), access, record]),
             plain=Pipeline([auth, record]))
         self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo)
@@ -134,6 +138,7 @@ class Steward:
         with contextlib.suppress(Exception):
             await self.flush_last_used()
         await self.upstream.close()
+        await self.limiter.close()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -162,6 +167,17 @@ class Steward:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def build_limiter(settings: Settings) -> Limiter:
+    """Redis-backed limits when ``STEWARD_REDIS_URL`` is set (shared by every process), else in process."""
+    if settings.redis_url is None:
+        return InProcessLimiter()
+    import redis.asyncio
+
+    from steward.storage.redis_limiter import RedisLimiter
+
+    return RedisLimiter(redis.asyncio.from_url(settings.redis_url), fail_open=settings.rate_limit_fail_open)
 
 
 def create_app(settings: Settings | None = None) -> Steward:

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL; default is a SQLite file in `home` (WAL mode). "
                     "PostgreSQL: postgresql+asyncpg://host/db.")
 
+    redis_url: str | None = Field(
+        default=None, description="Redis URL (redis://host:port/db) for rate limits shared by several processes or "
+                                  "instances; without it limits are kept in process.")
+    rate_limit_fail_open: bool = Field(
+        default=False, description="When Redis is unreachable: admit requests (true) or refuse them (false).")
     upstream_url: str = Field(default="https://api.anthropic.com",
                               description="Base URL of the Anthropic API (or the simulator).")
     upstream_api_keys: list[SecretStr] = Field(

@@ -39,7 +39,12 @@ def upstream_headers(ctx: RequestContext, forwarded: Iterable[str]) -> dict[str,
 
 
 def response_headers(ctx: RequestContext, upstream: UpstreamResponse) -> list[tuple[bytes, bytes]]:
+    """The upstream's passthrough headers, with Steward's own rate-limit headers where Steward limits apply."""
     headers = upstream.passthrough_headers()
+    ours: list[tuple[bytes, bytes]] | None = ctx.extra.get("ratelimit_headers")
+    if ours:
+        names = {name for name, _ in ours}
+        headers = [h for h in headers if h[0] not in names] + ours
     headers.append((b"request-id", ctx.request_id.encode()))
     return headers
 

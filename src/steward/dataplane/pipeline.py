@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from steward.dataplane.context import RequestContext
@@ -12,7 +12,7 @@ log = logging.getLogger("steward.pipeline")
 
 
 class Stage(Protocol):
-    def on_request(self, ctx: RequestContext) -> None: ...
+    def on_request(self, ctx: RequestContext) -> Awaitable[None] | None: ...
 
     def on_complete(self, ctx: RequestContext) -> None: ...
 
@@ -23,9 +23,12 @@ class Pipeline:
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = tuple(stages)
 
-    def admit(self, ctx: RequestContext) -> None:
+    async def admit(self, ctx: RequestContext) -> None:
+        """Run every stage's admission; only stages that need I/O (limits) return an awaitable."""
         for stage in self.stages:
-            stage.on_request(ctx)
+            pending = stage.on_request(ctx)
+            if pending is not None:
+                await pending
 
     def complete(self, ctx: RequestContext) -> None:
         """Idempotent: the first call records, later calls do nothing."""

@@ -96,7 +96,7 @@ class DataPlane:
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
         try:
             ctx.body = await read_body(receive, headers, limit)
-            pipeline.admit(ctx)
+            await pipeline.admit(ctx)
             await action(ctx, scope, receive, send)
         except ClientDisconnected:
             ctx.client_disconnected = True

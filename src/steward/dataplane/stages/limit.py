@@ -1,0 +1,120 @@
+"""Limit: reserve rate-limit capacity at admission, settle with the real usage when the response ends.
+
+Reads the snapshot's limits for the caller's organization, workspace and key in the model's rate-limit group;
+charges one request, the estimated input and ``max_tokens`` for output; refuses with a 429
+``rate_limit_error`` naming the level that ran out, with ``retry-after``; writes the ``anthropic-ratelimit-*``
+headers of the most restrictive bucket of each kind. Cost when no limit is configured: three dict lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from steward.dataplane.context import RequestContext
+from steward.dataplane.snapshot import SnapshotStore
+from steward.errors import RateLimitError
+from steward.governance.buckets import Admission, Bucket, BucketState, Limiter, Reservation
+from steward.governance.catalog import Catalog
+from steward.governance.limit_rules import LIMIT_TYPES, actual_amount, group_of, reserve_amount
+from steward.governance.tokens import estimate_input_tokens
+
+_KIND_WORDS = {"requests": "requests", "input_tokens": "input tokens", "output_tokens": "output tokens",
+               "tokens": "tokens"}
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def ratelimit_headers(states: Sequence[BucketState], now: float) -> list[tuple[bytes, bytes]]:
+    """Per kind, the bucket with the least room left: its limit, remaining and time of full refill."""
+    tightest: dict[str, BucketState] = {}
+    for state in states:
+        kind = state.bucket.kind
+        if kind not in tightest or state.remaining < tightest[kind].remaining:
+            tightest[kind] = state
+    out = []
+    for kind, state in tightest.items():
+        name = "anthropic-ratelimit-" + kind.replace("_", "-")
+        out.append((f"{name}-limit".encode(), str(state.bucket.capacity).encode()))
+        out.append((f"{name}-remaining".encode(), str(state.remaining).encode()))
+        out.append((f"{name}-reset".encode(), _rfc3339(now + state.reset_seconds).encode()))
+    return out
+
+
+class Limit:
+    def __init__(self, snapshots: SnapshotStore, catalog: Catalog, limiter: Limiter, prefix: str = "stw:") -> None:
+        self._snapshots = snapshots
+        self._catalog = catalog
+        self._limiter = limiter
+        self._prefix = prefix
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _buckets(self, ctx: RequestContext) -> list[tuple[Bucket, str]]:
+        key = ctx.key
+        group = group_of(self._catalog, ctx.model or "") if key is not None else None
+        if key is None or group is None:
+            return []
+        limits = self._snapshots.current.limits
+        found = []
+        for level, scope_id in (("organization", key.org_id), ("workspace", key.workspace_id), ("key", key.id)):
+            for limit_type, value in limits.get((level, scope_id, group), ()):
+                kind, period = LIMIT_TYPES[limit_type]
+                bucket_key = f"{self._prefix}{{{key.org_id}}}:{level}:{scope_id}:{group}:{limit_type}"
+                found.append((Bucket(bucket_key, value, period, level, kind), limit_type))
+        return found
+
+    async def on_request(self, ctx: RequestContext) -> None:
+        buckets = self._buckets(ctx)
+        if not buckets:
+            return
+        payload: dict[str, Any] = ctx.payload or {}
+        estimate = estimate_input_tokens(payload)
+        max_tokens = int(payload.get("max_tokens") or 0)
+        reservations = [Reservation(b, max(1, reserve_amount(t, estimated_input=estimate, max_tokens=max_tokens)))
+                        for b, t in buckets]
+        now = time.time()
+        admission = await self._limiter.admit(reservations, now)
+        if not admission.admitted:
+            raise self._refusal(ctx, admission, now)
+        ctx.extra["limits"] = (reservations, [t for _, t in buckets])
+        ctx.extra["ratelimit_headers"] = ratelimit_headers(admission.states, now)
+
+    def _refusal(self, ctx: RequestContext, admission: Admission, now: float) -> RateLimitError:
+        bucket = admission.refused_by
+        if bucket is None:  # the limiter's store is unavailable and the policy is to fail closed
+            return RateLimitError("Rate limits cannot be checked right now; try again shortly.",
+                                  headers={"retry-after": "1"})
+        workspace = f"workspace {ctx.workspace.name}" if ctx.workspace else "workspace"
+        scope = {"organization": "organization", "workspace": workspace, "key": "API key"}[bucket.level]
+        per = "per-day" if bucket.period > 3600 else "per-minute"
+        words = _KIND_WORDS.get(bucket.kind, bucket.kind)
+        headers = dict((k.decode(), v.decode()) for k, v in ratelimit_headers(admission.states, now))
+        if math.isinf(admission.retry_after):
+            headers["x-should-retry"] = "false"
+            return RateLimitError(f"This request needs more {words} than the {scope}'s {per} rate limit allows "
+                                  f"({bucket.capacity}); lower max_tokens or the prompt size.", headers=headers)
+        headers["retry-after"] = str(max(1, math.ceil(admission.retry_after)))
+        return RateLimitError(f"Number of {words} has exceeded the {scope}'s {per} rate limit "
+                              f"({bucket.capacity} {words}). Retry after {headers['retry-after']} s.", headers=headers)
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        held = ctx.extra.get("limits")
+        if held is None:
+            return
+        reservations, limit_types = held
+        usage = ctx.metered.usage if ctx.metered is not None else None
+        returns = []
+        for reservation, limit_type in zip(reservations, limit_types, strict=True):
+            unused = reservation.amount - actual_amount(limit_type, usage)
+            if unused > 0:
+                returns.append(Reservation(reservation.bucket, unused))
+        if returns:
+            task = asyncio.get_running_loop().create_task(self._limiter.settle(returns, time.time()))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)

@@ -1,0 +1,106 @@
+"""Rate limits through the gateway (in-process limiter): set by the Admin API, enforced per level, with
+Anthropic's headers and 429s; the official SDK's retry honours ``retry-after``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from tests.support import Gateway
+
+HAIKU: Any = {"model": "claude-haiku-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def set_limits(gateway: Gateway, path: str, limits: dict[str, int | None]) -> None:
+    body = {"limits": [{"type": k, "value": v} for k, v in limits.items()]}
+    response = httpx.post(f"{gateway.url}{path}", json=body, headers={"x-api-key": gateway.admin_key})
+    assert response.status_code == 200, response.text
+    time.sleep(0.3)  # the snapshot poll interval in tests is 0.1 s
+
+
+def test_workspace_rpm_admits_exactly_the_limit_with_true_headers(gateway: Gateway) -> None:
+    ws = gateway.workspace_ids["marketing"]
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_haiku", {"requests_per_minute": 5})
+    remaining, refused = [], []
+    with gateway.client("marketing") as client:
+        for _ in range(8):
+            try:
+                raw = client.messages.with_raw_response.create(**HAIKU)
+                assert raw.headers["anthropic-ratelimit-requests-limit"] == "5"
+                remaining.append(int(raw.headers["anthropic-ratelimit-requests-remaining"]))
+                assert raw.headers["anthropic-ratelimit-requests-reset"].endswith("Z")
+            except anthropic.RateLimitError as exc:
+                refused.append(exc)
+    assert remaining == [4, 3, 2, 1, 0]
+    assert len(refused) == 3
+    error = refused[0]
+    assert error.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert "workspace marketing" in error.message and "per-minute" in error.message
+    assert 1 <= int(error.response.headers["retry-after"]) <= 12  # 1 request refills every 12 s
+    assert error.response.headers["anthropic-ratelimit-requests-remaining"] == "0"
+
+
+def test_output_tokens_are_reserved_then_settled(gateway: Gateway) -> None:
+    ws = gateway.workspace_ids["eng"]
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_haiku", {"output_tokens_per_minute": 1000})
+    with gateway.client("eng") as client:
+        first = client.messages.with_raw_response.create(**{**HAIKU, "max_tokens": 400},
+                                                          extra_headers={"x-sim-output-tokens": "10"})
+        # Admission reserved max_tokens (400); the response used 10, so 390 come back on settlement.
+        assert first.headers["anthropic-ratelimit-output-tokens-remaining"] == "600"
+        time.sleep(0.05)
+        second = client.messages.with_raw_response.create(**{**HAIKU, "max_tokens": 400},
+                                                           extra_headers={"x-sim-output-tokens": "10"})
+        assert 980 <= 400 + int(second.headers["anthropic-ratelimit-output-tokens-remaining"]) <= 1000
+        with pytest.raises(anthropic.RateLimitError, match="lower max_tokens"):
+            client.messages.create(**{**HAIKU, "max_tokens": 2000})
+
+
+def test_key_and_organization_levels(gateway: Gateway) -> None:
+    set_limits(gateway, f"/v1/admin/keys/{gateway.key_ids['eng']}/rate_limits/rl_haiku", {"requests_per_minute": 2})
+    with gateway.client("eng") as eng:
+        eng.messages.create(**HAIKU)
+        eng.messages.create(**HAIKU)
+        with pytest.raises(anthropic.RateLimitError, match="API key"):
+            eng.messages.create(**HAIKU)
+    set_limits(gateway, "/v1/organizations/rate_limits/rl_haiku", {"requests_per_minute": 1})
+    with gateway.client("marketing") as marketing:
+        marketing.messages.create(**HAIKU)
+        with pytest.raises(anthropic.RateLimitError, match="organization"):
+            marketing.messages.create(**HAIKU)
+    set_limits(gateway, "/v1/organizations/rate_limits/rl_haiku", {"requests_per_minute": None})
+    with gateway.client("marketing") as marketing:
+        assert marketing.messages.create(**HAIKU).type == "message"  # cleared: within the poll interval
+
+
+def test_other_model_groups_and_batches_are_not_limited(gateway: Gateway) -> None:
+    ws = gateway.workspace_ids["eng"]
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_haiku", {"requests_per_minute": 1})
+    with gateway.client("eng") as client:
+        client.messages.create(**HAIKU)
+        for _ in range(3):  # Sonnet is another group
+            client.messages.create(**{**HAIKU, "model": "claude-sonnet-4-6"})
+        batch = client.messages.batches.create(requests=[{"custom_id": "a", "params": HAIKU}])
+        assert batch.id.startswith("msgbatch_")
+
+
+def test_sdk_retry_honours_retry_after(gateway: Gateway) -> None:
+    ws = gateway.workspace_ids["eng"]
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_haiku", {"requests_per_minute": 120})
+    with gateway.client("eng") as client:
+        for _ in range(200):
+            try:
+                client.messages.create(**HAIKU)
+            except anthropic.RateLimitError as exc:
+                assert exc.response.headers["retry-after"] == "1"
+                break
+        else:
+            pytest.fail("the limit was never reached")
+    with gateway.client("eng", max_retries=2) as patient:
+        started = time.monotonic()
+        assert patient.messages.create(**HAIKU).type == "message"
+        assert time.monotonic() - started >= 0.3  # it waited for capacity instead of failing
