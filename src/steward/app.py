@@ -73,7 +73,7 @@ class Steward:
         auth = Authenticate(self.snapshots, self.last_used)
         meter = Meter(self.catalog)
         access = ModelAccess(self.catalog)
-        limit = Limit(self.snapshots, self.catalog, self.limiter)
+        limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix)
         pipelines = Pipelines(
             messages=Pipeline([auth, Validate(), access, limit, meter, record]),
             count_tokens=Pipeline([auth, Validate(count_tokens=True), access, record]),
@@ -173,11 +173,9 @@ def build_limiter(settings: Settings) -> Limiter:
     """Redis-backed limits when ``STEWARD_REDIS_URL`` is set (shared by every process), else in process."""
     if settings.redis_url is None:
         return InProcessLimiter()
-    import redis.asyncio
+    from steward.storage.redis_limiter import RedisLimiter, connect
 
-    from steward.storage.redis_limiter import RedisLimiter
-
-    return RedisLimiter(redis.asyncio.from_url(settings.redis_url), fail_open=settings.rate_limit_fail_open)
+    return RedisLimiter(connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
 
 
 def create_app(settings: Settings | None = None) -> Steward:

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL (redis://host:port/db) for rate limits shared by several processes or "
                                   "instances; without it limits are kept in process.")
+    redis_key_prefix: str = Field(default="stw:", description="Prefix of every Redis key Steward writes.")
     rate_limit_fail_open: bool = Field(
         default=False, description="When Redis is unreachable: admit requests (true) or refuse them (false).")
     upstream_url: str = Field(default="https://api.anthropic.com",

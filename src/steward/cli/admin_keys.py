@@ -15,12 +15,12 @@ from steward.cli.common import (
     Cell,
     JsonFlag,
     Limit,
-    console,
     print_json,
-    print_page,
     print_result,
     print_secret,
     run_as_operator,
+    say,
+    show_page,
 )
 from steward.controlplane.paging import Paging
 
@@ -28,7 +28,7 @@ admin_keys_app = typer.Typer(help="Create, list and revoke admin keys (sk-stw-ad
 
 ADMIN_KEY_COLUMNS: dict[str, Cell] = {
     "id": "id", "name": "name", "user": "user_id", "status": "status", "scopes": "scopes",
-    "hint": "partial_key_hint", "created": "created_at", "expires": "expires_at", "last used": "last_used_at"}
+    "hint": "partial_key_hint", "last used": "last_used_at"}
 
 
 @admin_keys_app.command("create")
@@ -46,16 +46,16 @@ def admin_keys_create(
     if as_json:
         print_json(created)
         return
-    console.print(f"Created admin key [bold]{created['name']}[/bold] ({created['id']}) for {created['user_id']}"
-                  + (", read-only" if created["scopes"] else ""))
+    say(f"Created admin key {created['name']} ({created['id']}) for {created['user_id']}"
+        + (", read-only" if created["scopes"] else ""))
     print_secret("Secret", created["secret"])
 
 
 @admin_keys_app.command("list")
 def admin_keys_list(limit: Limit = 100, after_id: AfterId = None, as_json: JsonFlag = False) -> None:
     """List admin keys (hints only, never secrets), newest first."""
-    page = run_as_operator(lambda plane, me: plane.admin.admin_keys.list(me, Paging.of(limit, after_id=after_id)))
-    print_page(page, as_json, ADMIN_KEY_COLUMNS)
+    show_page(lambda plane, me: plane.admin.admin_keys.list(me, Paging.of(limit, after_id=after_id)), as_json,
+              ADMIN_KEY_COLUMNS)
 
 
 @admin_keys_app.command("revoke")

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
 from steward.errors import StewardError
@@ -29,6 +33,7 @@ err_console = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON (the Admin API's shape).")]
 Limit = Annotated[int, typer.Option(min=1, max=1000, help="Page size (1-1000).")]
 AfterId = Annotated[str | None, typer.Option(help="Start after this id (the previous page's last_id).")]
+_ID = re.compile(r"^([a-z]+_[A-Za-z0-9]+|sk-stw-[a-z0-9]+-[A-Za-z0-9.]+)$")
 # A table column: a field of the object, or a function of the whole object.
 Cell = str | Callable[[Mapping[str, Any]], Any]
 
@@ -49,7 +54,7 @@ def run_with_control_plane(action: Callable[[ControlPlane], Awaitable[T]], *, mi
     try:
         return asyncio.run(_main())
     except StewardError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
+        err_console.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -74,6 +79,22 @@ def run_in_workspace(workspace: str, action: Callable[[ControlPlane, Principal, 
     return run_as_operator(resolved)
 
 
+async def workspace_names(plane: ControlPlane, me: Principal) -> dict[str, str]:
+    """Workspace names by id (archived ones too): tables show names where the API gives ids."""
+    page = await plane.admin.workspaces.list(me, Paging.of(1000), include_archived=True)
+    return {ws["id"]: ws["name"] for ws in page["data"]}
+
+
+def run_listing(action: Callable[[ControlPlane, Principal], Awaitable[T]],
+                as_json: bool) -> tuple[T, dict[str, str]]:
+    """Run ``action`` as the local operator; for a table (not ``--json``) also fetch the workspace names."""
+    async def with_names(plane: ControlPlane, me: Principal) -> tuple[T, dict[str, str]]:
+        result = await action(plane, me)
+        return result, ({} if as_json else await workspace_names(plane, me))
+
+    return run_as_operator(with_names)
+
+
 def split_csv(value: str | None) -> list[str] | None:
     """``"a, b"`` as ``["a", "b"]``; None (or only commas) as None."""
     items = [item.strip() for item in (value or "").split(",") if item.strip()]
@@ -81,11 +102,11 @@ def split_csv(value: str | None) -> list[str] | None:
 
 
 def cell(value: Any) -> str:
-    """One value as table text: timestamps to the second, lists joined, objects as compact JSON."""
+    """One value as table text: timestamps to the minute, lists joined, objects as compact JSON."""
     if value is None:
         return ""
-    if isinstance(value, str) and len(value) > 19 and value[4:5] == "-" and value[10:11] == "T":
-        return value[:19].replace("T", " ")
+    if isinstance(value, str) and len(value) > 16 and value[4:5] == "-" and value[10:11] == "T":
+        return value[:16].replace("T", " ")
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return ", ".join(value)
     if isinstance(value, list | dict):
@@ -93,16 +114,44 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def _named(value: Any, names: Mapping[str, str]) -> Any:
+    """``value`` with every workspace id in it replaced by the workspace's name."""
+    if isinstance(value, str):
+        return names.get(value, value)
+    if isinstance(value, list):
+        return [_named(item, names) for item in value]
+    if isinstance(value, dict):
+        return {key: _named(item, names) for key, item in value.items()}
+    return value
+
+
 def _column(obj: Mapping[str, Any], spec: Cell) -> str:
     return cell(obj.get(spec) if isinstance(spec, str) else spec(obj))
 
 
-def rows_table(rows: list[Mapping[str, Any]], columns: Mapping[str, Cell], title: str | None = None) -> Table:
-    """A table with one row per object; ``columns`` maps a header to a field name or a function."""
-    table = Table(*columns, title=title)
-    for row in rows:
-        table.add_row(*(_column(row, spec) for spec in columns.values()))
+def rows_table(rows: list[dict[str, Any]], columns: Mapping[str, Cell], title: str | None = None,
+               names: Mapping[str, str] | None = None) -> Table:
+    """A table with one row per object; ``columns`` maps a header to a field name or a function.
+
+    Workspace ids show as names when ``names`` has them. Values are plain text (never Rich markup); a column
+    of ids or key hints is never shortened, so it can be copied.
+    """
+    cells = [[_column(_named(row, names or {}), spec) for spec in columns.values()] for row in rows]
+    table = Table(title=title)
+    for index, header in enumerate(columns):
+        values = [line[index] for line in cells]
+        if values and all(_ID.match(value) for value in values):
+            table.add_column(header, no_wrap=True, min_width=max(map(len, values)))
+        else:
+            table.add_column(header)
+    for line in cells:
+        table.add_row(*(Text(value) for value in line))
     return table
+
+
+def say(message: str) -> None:
+    """One sentence on stdout, as plain text (names are not Rich markup), never wrapped (scripts read it whole)."""
+    console.print(message, soft_wrap=True, markup=False)
 
 
 def print_json(data: Any) -> None:
@@ -115,7 +164,7 @@ def print_result(data: Any, as_json: bool, message: str) -> None:
     if as_json:
         print_json(data)
     else:
-        console.print(message)
+        say(message)
 
 
 def print_object(data: Mapping[str, Any], as_json: bool, title: str | None = None) -> None:
@@ -126,21 +175,29 @@ def print_object(data: Mapping[str, Any], as_json: bool, title: str | None = Non
     table = Table("field", "value", title=title)
     for name, value in data.items():
         if name not in ("secret", "token"):
-            table.add_row(name, cell(value))
+            table.add_row(name, Text(cell(value)))
     console.print(table)
 
 
-def print_page(page: Mapping[str, Any], as_json: bool, columns: Mapping[str, Cell], title: str | None = None) -> None:
+def print_page(page: dict[str, Any], as_json: bool, columns: Mapping[str, Cell],
+               names: Mapping[str, str] | None = None) -> None:
     """A page ``{"data", "has_more", "first_id", "last_id"}``: JSON, or a table and where the next page starts."""
     if as_json:
         print_json(page)
         return
-    console.print(rows_table(page["data"], columns, title))
-    if page.get("has_more"):
-        console.print(f"More results: add --after-id {page['last_id']}")
+    console.print(rows_table(page["data"], columns, names=names))
+    if page["has_more"]:
+        say(f"More results: add --after-id {page['last_id']}")
+
+
+def show_page(action: Callable[[ControlPlane, Principal], Awaitable[dict[str, Any]]], as_json: bool,
+              columns: Mapping[str, Cell]) -> None:
+    """Run a listing as the local operator and print its page, workspace ids shown as names in a table."""
+    page, names = run_listing(action, as_json)
+    print_page(page, as_json, columns, names)
 
 
 def print_secret(label: str, secret: str) -> None:
     """A one-time secret: a sentence, then the secret alone on its line (easy to copy or to pipe)."""
-    console.print(f"{label} (shown once, store it now):")
+    say(f"{label} (shown once, store it now):")
     print(secret)

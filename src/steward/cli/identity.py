@@ -24,7 +24,10 @@ from steward.cli.common import (
     rows_table,
     run_as_operator,
     run_in_workspace,
+    run_listing,
     run_with_control_plane,
+    say,
+    show_page,
     split_csv,
     workspace_id,
 )
@@ -41,7 +44,10 @@ WORKSPACE_COLUMNS: dict[str, Cell] = {
 KEY_COLUMNS: dict[str, Cell] = {
     "id": "id", "name": "name", "workspace": "workspace_id", "status": "status", "hint": "partial_key_hint",
     "models": lambda k: (k["scopes"] or {}).get("models", ["(workspace's)"]), "expires": "expires_at",
-    "last used": "last_used_at", "rotated": "rotated_at"}
+    "last used": "last_used_at"}
+REPORT_COLUMNS: dict[str, Cell] = {
+    "id": "id", "name": "name", "workspace": "workspace_id", "status": "status", "hint": "partial_key_hint",
+    "created": "created_at", "rotated": "rotated_at", "last used": "last_used_at"}
 Workspace = Annotated[str, typer.Argument(help="Workspace name or id.")]
 Models = Annotated[str | None, typer.Option(help="Comma-separated model ids or patterns, e.g. claude-haiku-*.")]
 
@@ -53,13 +59,13 @@ def init(name: Annotated[str, typer.Option(help="Organization name.")] = "My Org
     async def action(plane: ControlPlane) -> None:
         done = await plane.init(name, admin_email)
         if not done.created:
-            console.print(f"Already initialised: organization [bold]{done.organization.name}[/bold] "
-                          f"({done.organization.id})")
+            say(f"Already initialised: organization {done.organization.name} "
+                f"({done.organization.id})")
             return
-        console.print(f"Created organization [bold]{done.organization.name}[/bold] ({done.organization.id})")
+        say(f"Created organization {done.organization.name} ({done.organization.id})")
         assert done.admin_user is not None
-        console.print(f"First admin: {done.admin_user.email} ({done.admin_user.id}). Admin key (shown once, "
-                      "store it now; use it as STEWARD_ADMIN_KEY):")
+        say(f"First admin: {done.admin_user.email} ({done.admin_user.id}). Admin key (shown once, "
+            "store it now; use it as STEWARD_ADMIN_KEY):")
         print(done.admin_secret)
 
     run_with_control_plane(action)
@@ -81,7 +87,7 @@ def workspaces_create(
     """Create a workspace."""
     ws = run_as_operator(lambda plane, me: plane.admin.workspaces.create(
         me, name, display_color=color, allowed_models=split_csv(allowed_models)))
-    print_result(ws, as_json, f"Created workspace [bold]{ws['name']}[/bold] ({ws['id']})")
+    print_result(ws, as_json, f"Created workspace {ws['name']} ({ws['id']})")
 
 
 @workspaces_app.command("list")
@@ -144,7 +150,7 @@ def keys_create(
     elif as_json:
         print_json(created)
     else:
-        console.print(f"Created key [bold]{created['name']}[/bold] ({created['id']}) in {workspace}")
+        say(f"Created key {created['name']} ({created['id']}) in {workspace}")
         print_secret("Secret", created["secret"])
 
 
@@ -159,7 +165,7 @@ def keys_list(workspace: Annotated[str | None, typer.Option(help="Workspace name
         return await plane.admin.keys.list(me, Paging.of(limit, after_id=after_id), workspace_id=ws_id,
                                            status=status, created_by=created_by)
 
-    print_page(run_as_operator(action), as_json, KEY_COLUMNS)
+    show_page(action, as_json, KEY_COLUMNS)
 
 
 @keys_app.command("get")
@@ -190,7 +196,8 @@ def keys_rotate(key_id: str,
     if as_json:
         print_json(rotated)
         return
-    console.print(f"Rotated key [bold]{rotated['name']}[/bold] ({rotated['id']})")
+    grace = f"{grace_seconds} s" if grace_seconds is not None else "the default grace period"
+    say(f"Rotated key {rotated['name']} ({rotated['id']}); the old secret keeps working for {grace}")
     print_secret("New secret", rotated["secret"])
 
 
@@ -199,14 +206,14 @@ def keys_report(rotation_age_days: Annotated[int, typer.Option(min=0, help="Rota
                 unused_days: Annotated[int, typer.Option(min=0, help="Unused for this long.")] = 30,
                 as_json: JsonFlag = False) -> None:
     """Key hygiene: keys due for rotation and keys unused for a while (active and inactive keys)."""
-    report = run_as_operator(lambda plane, me: plane.admin.keys.report(
-        me, rotation_age_days=rotation_age_days, unused_days=unused_days))
+    report, names = run_listing(lambda plane, me: plane.admin.keys.report(
+        me, rotation_age_days=rotation_age_days, unused_days=unused_days), as_json)
     if as_json:
         print_json(report)
         return
-    console.print(rows_table(report["rotation_due"], KEY_COLUMNS,
-                             f"Not rotated for {rotation_age_days} days or more"))
-    console.print(rows_table(report["unused"], KEY_COLUMNS, f"Unused for {unused_days} days or more"))
+    console.print(rows_table(report["rotation_due"], REPORT_COLUMNS,
+                             f"Not rotated for {rotation_age_days} days or more", names))
+    console.print(rows_table(report["unused"], REPORT_COLUMNS, f"Unused for {unused_days} days or more", names))
 
 
 def _set_status(key_id: str, status: str, verb: str, as_json: bool) -> None:

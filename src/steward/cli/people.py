@@ -15,15 +15,15 @@ from steward.cli.common import (
     Cell,
     JsonFlag,
     Limit,
-    console,
     print_json,
     print_object,
-    print_page,
     print_result,
     print_secret,
     run_as_operator,
     run_in_workspace,
     run_with_control_plane,
+    say,
+    show_page,
     workspace_id,
 )
 from steward.controlplane.paging import Paging
@@ -55,9 +55,8 @@ def users_list(email: Annotated[str | None, typer.Option(help="Only this email a
                role: Annotated[list[str] | None, typer.Option(help="Only this role (repeatable).")] = None,
                limit: Limit = 100, after_id: AfterId = None, as_json: JsonFlag = False) -> None:
     """List the organization's users."""
-    page = run_as_operator(lambda plane, me: plane.admin.users.list(
-        me, Paging.of(limit, after_id=after_id), email=email, roles=role))
-    print_page(page, as_json, USER_COLUMNS)
+    show_page(lambda plane, me: plane.admin.users.list(
+        me, Paging.of(limit, after_id=after_id), email=email, roles=role), as_json, USER_COLUMNS)
 
 
 @users_app.command("get")
@@ -94,7 +93,8 @@ def invitations_create(
     role: OrgRole,
     workspace: Annotated[list[str] | None, typer.Option(
         help="Workspace name or id to join, optionally with :workspace_role (repeatable).")] = None,
-    expires_in_days: Annotated[int | None, typer.Option(help="Lifetime of the invitation (default 7).")] = None,
+    expires_in_days: Annotated[int | None, typer.Option(
+        help="Lifetime in days (default STEWARD_INVITATION_EXPIRY_DAYS, 7).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Invite someone; the one-time token is printed once (they run `steward invitations accept`)."""
@@ -107,8 +107,8 @@ def invitations_create(
     if as_json:
         print_json(invite)
         return
-    console.print(f"Invited {invite['email']} as {invite['role']} ({invite['id']}), "
-                  f"valid until {invite['expires_at']}")
+    say(f"Invited {invite['email']} as {invite['role']} ({invite['id']}), "
+        f"valid until {invite['expires_at']}")
     print_secret("Invitation token", invite["token"])
 
 
@@ -118,9 +118,9 @@ def invitations_list(status: Annotated[str | None, typer.Option(
                      email: Annotated[str | None, typer.Option(help="Only this email address.")] = None,
                      limit: Limit = 100, after_id: AfterId = None, as_json: JsonFlag = False) -> None:
     """List invitations, newest first (a revoked invitation has the status deleted)."""
-    page = run_as_operator(lambda plane, me: plane.admin.invitations.list(
-        me, Paging.of(limit, after_id=after_id), statuses=[status] if status else None, email=email))
-    print_page(page, as_json, INVITE_COLUMNS)
+    show_page(lambda plane, me: plane.admin.invitations.list(
+        me, Paging.of(limit, after_id=after_id), statuses=[status] if status else None, email=email),
+        as_json, INVITE_COLUMNS)
 
 
 @invitations_app.command("get")
@@ -147,8 +147,8 @@ def invitations_accept(token: Annotated[str, typer.Option(help="The invitation t
         print_json(accepted)
         return
     user = accepted["user"]
-    console.print(f"Welcome {user['name']}: user {user['id']} ({user['email']}), role {user['role']}, "
-                  f"workspaces {', '.join(user['workspace_ids']) or '(none)'}")
+    say(f"Welcome {user['name']}: user {user['id']} ({user['email']}), role {user['role']}, "
+        f"workspaces {', '.join(user['workspace_ids']) or '(none)'}")
     print_secret(f"Admin key {accepted['admin_key']['id']}", accepted["secret"])
 
 
@@ -158,16 +158,18 @@ def members_add(workspace: Workspace, user_id: Annotated[str, typer.Option(help=
     """Add a user to a workspace with a workspace role."""
     member = run_in_workspace(workspace, lambda plane, me, ws: plane.admin.members.add(me, ws, user_id, role))
     print_result(member, as_json,
-                 f"Added {member['user_id']} to {member['workspace_id']} as {member['workspace_role']}")
+                 f"Added {member['user_id']} to {workspace} as {member['workspace_role']}")
 
 
 @members_app.command("list")
 def members_list(workspace: Workspace, limit: Limit = 100, after_id: AfterId = None,
                  as_json: JsonFlag = False) -> None:
     """List a workspace's members."""
-    page = run_in_workspace(workspace, lambda plane, me, ws: plane.admin.members.list(
-        me, ws, Paging.of(limit, after_id=after_id)))
-    print_page(page, as_json, MEMBER_COLUMNS)
+    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+        return await plane.admin.members.list(me, await workspace_id(plane, workspace),
+                                              Paging.of(limit, after_id=after_id))
+
+    show_page(action, as_json, MEMBER_COLUMNS)
 
 
 @members_app.command("get")
@@ -181,11 +183,11 @@ def members_get(workspace: Workspace, user_id: UserId, as_json: JsonFlag = False
 def members_update(workspace: Workspace, user_id: UserId, role: WorkspaceRole, as_json: JsonFlag = False) -> None:
     """Change a member's workspace role."""
     member = run_in_workspace(workspace, lambda plane, me, ws: plane.admin.members.update(me, ws, user_id, role))
-    print_result(member, as_json, f"{member['user_id']} is now {member['workspace_role']} in {member['workspace_id']}")
+    print_result(member, as_json, f"{member['user_id']} is now {member['workspace_role']} in {workspace}")
 
 
 @members_app.command("remove")
 def members_remove(workspace: Workspace, user_id: UserId, as_json: JsonFlag = False) -> None:
     """Remove a user from a workspace."""
     removed = run_in_workspace(workspace, lambda plane, me, ws: plane.admin.members.remove(me, ws, user_id))
-    print_result(removed, as_json, f"Removed {removed['user_id']} from {removed['workspace_id']}")
+    print_result(removed, as_json, f"Removed {removed['user_id']} from {workspace}")

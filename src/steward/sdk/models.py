@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 T = TypeVar("T", bound=BaseModel)
 Query = dict[str, Any]
 
+OrgRole = Literal["admin", "developer", "billing", "viewer", "user", "claude_code_user"]
+WorkspaceRole = Literal["workspace_admin", "workspace_developer", "workspace_user", "workspace_billing"]
+InviteStatus = Literal["pending", "accepted", "expired", "revoked", "deleted"]
+KeyStatus = Literal["active", "inactive", "archived", "expired"]
+
 
 class AdminObject(BaseModel):
     """Base of every object the Admin API returns."""

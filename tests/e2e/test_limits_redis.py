@@ -1,0 +1,71 @@
+"""Rate limits shared by four gateway processes through real Redis: a burst of 300 concurrent requests
+against a 50-requests-per-minute workspace limit admits 50 (plus what the bucket refills during the burst)."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+import redis
+
+from steward.simulator.server import SimulatorServer
+from tests.conftest import UPSTREAM_KEY
+from tests.e2e.test_processes import serve
+from tests.support import gateway_settings, provision
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+HAIKU: Any = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    value = f"stw-test-{uuid.uuid4().hex[:12]}:"
+    yield value
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"{value}*"):
+        client.delete(key)
+    client.close()
+
+
+def test_four_processes_share_one_limit(database_url: str, simulator: SimulatorServer, tmp_path: Path,
+                                        prefix: str) -> None:
+    gw = provision(gateway_settings(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY), {"eng": None})
+    env = {"STEWARD_REDIS_URL": REDIS_URL, "STEWARD_REDIS_KEY_PREFIX": prefix}
+    with ExitStack() as stack:
+        urls = [stack.enter_context(serve(database_url, simulator.url, tmp_path / f"g{i}", **env))[0]
+                for i in range(4)]
+        limit = httpx.post(f"{urls[0]}/v1/organizations/workspaces/{gw.workspace_ids['eng']}/rate_limits/rl_haiku",
+                           json={"limits": [{"type": "requests_per_minute", "value": 50}]},
+                           headers={"x-api-key": gw.admin_key})
+        assert limit.status_code == 200, limit.text
+        time.sleep(0.6)  # every process reloads its snapshot (0.25 s poll)
+        clients = [anthropic.Anthropic(base_url=url, api_key=gw.keys["eng"], max_retries=0) for url in urls]
+
+        def one(i: int) -> int:
+            try:
+                clients[i % 4].messages.create(**HAIKU)
+                return 200
+            except anthropic.RateLimitError:
+                return 429
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            statuses = list(pool.map(one, range(300)))
+        elapsed = time.monotonic() - started
+        for client in clients:
+            client.close()
+    admitted = statuses.count(200)
+    refilled = math.ceil(elapsed * 50 / 60)
+    assert statuses.count(429) + admitted == 300
+    assert 50 <= admitted <= 50 + refilled, (admitted, elapsed)
+    stored = redis.Redis.from_url(REDIS_URL)
+    assert any(True for _ in stored.scan_iter(match=f"{prefix}*"))  # the buckets really live in Redis
+    stored.close()
