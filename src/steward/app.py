@@ -24,6 +24,7 @@ from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.router import DataPlane, Pipelines
 from steward.dataplane.snapshot import SnapshotStore
 from steward.dataplane.stages.authenticate import Authenticate, LastUsed
+from steward.dataplane.stages.budget import Budget, alert_record
 from steward.dataplane.stages.limit import Limit
 from steward.dataplane.stages.meter import Meter
 from steward.dataplane.stages.model_access import ModelAccess
@@ -31,6 +32,7 @@ from steward.dataplane.stages.record import Record
 from steward.dataplane.stages.validate import Validate
 from steward.dataplane.upstream import AiohttpUpstream, Upstream
 from steward.governance.buckets import InProcessLimiter, Limiter
+from steward.governance.budgets import Budgets, InProcessBudgets
 from steward.governance.catalog import Catalog
 from steward.settings import Settings
 from steward.storage.engine import Database
@@ -61,6 +63,7 @@ class Steward:
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout, pool_size=settings.upstream_pool_size)
         self.limiter: Limiter = build_limiter(settings)
+        self.budgets: Budgets = build_budgets(settings)
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
         self._app: DataPlane | None = None
@@ -74,8 +77,11 @@ class Steward:
         meter = Meter(self.catalog)
         access = ModelAccess(self.catalog)
         limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix)
+        budget = Budget(self.snapshots, self.catalog, self.budgets,
+                        lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
+                        prefix=self.settings.redis_key_prefix)
         pipelines = Pipelines(
-            messages=Pipeline([auth, Validate(), access, limit, meter, record]),
+            messages=Pipeline([auth, Validate(), access, limit, meter, budget, record]),
             count_tokens=Pipeline([auth, Validate(count_tokens=True), access, record]),
             plain=Pipeline([auth, record]))
         self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo)
@@ -139,6 +145,7 @@ class Steward:
             await self.flush_last_used()
         await self.upstream.close()
         await self.limiter.close()
+        await self.budgets.close()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -176,6 +183,16 @@ def build_limiter(settings: Settings) -> Limiter:
     from steward.storage.redis_limiter import RedisLimiter, connect
 
     return RedisLimiter(connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
+
+
+def build_budgets(settings: Settings) -> Budgets:
+    """Spend counters in Redis when ``STEWARD_REDIS_URL`` is set (exact across instances), else in process."""
+    if settings.redis_url is None:
+        return InProcessBudgets()
+    from steward.storage.redis_budgets import RedisBudgets
+    from steward.storage.redis_limiter import connect
+
+    return RedisBudgets(connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
 
 
 def create_app(settings: Settings | None = None) -> Steward:

@@ -171,12 +171,13 @@ def test_admin_keys_are_created_for_a_user_and_revoked(session: Session) -> None
 
 
 def test_workspaces_are_changed_by_name_or_id_and_archived(session: Session) -> None:
-    listing = session.output("steward workspaces list")
-    assert "claude-haiku-*, claude-sonnet-4-6" in listing and "#3D405B" in listing and "(all)" in listing
     assert session.json("steward organization --json")["name"] == "Acme"
-    archived = session.output("steward workspaces list --include-archived")
-    assert "marketing" in archived and re.search(r"marketing .* \d{4}-\d\d-\d\d \d\d:\d\d\s*│\s*$", archived,
-                                                 re.MULTILINE)
+    eng = session.json("steward workspaces get eng --json")
+    assert eng["id"] == session.values["ENG_ID"] and eng["allowed_models"] is None
+    listing = session.output("steward workspaces list --include-archived")
+    assert "claude-haiku-*, claude-sonnet-4-6" in listing and "#3D405B" in listing and "(all)" in listing
+    archived = re.compile(r"marketing .* \d{4}-\d\d-\d\d \d\d:\d\d\s*│\s*$", re.MULTILINE)
+    assert archived.search(listing) and "mkt" not in listing
 
 
 @pytest.mark.xfail(strict=True, reason="email filters are case-sensitive while stored emails are lowercased "

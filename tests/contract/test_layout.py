@@ -94,10 +94,10 @@ def test_every_route_is_documented() -> None:
 def test_every_admin_route_is_documented() -> None:
     from fastapi.routing import APIRoute
 
-    from steward.controlplane.api import anthropic_routes, seed_routes
+    from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes
 
     doc = (ROOT / "docs" / "admin-api.md").read_text()
-    for router in (anthropic_routes.router, seed_routes.router):
+    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:

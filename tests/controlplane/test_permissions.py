@@ -62,6 +62,8 @@ def _unique(prefix: str) -> str:
 NOBODY = "user_01nobody0000000000000"
 NO_INVITE = "invite_01nobody00000000000000"
 NO_WS = "wrkspc_01nobody00000000000000"
+NO_SPL = "spl_01nobody00000000000000"
+NO_REQ = "splreq_01nobody000000000000"
 MEMBER_ADMINS = {"admin", "wsadmin_eng"}
 BIG_LIMIT = {"limits": [{"type": "requests_per_minute", "value": 100000}]}
 EMPTY = lambda w, g: None  # noqa: E731 - a table of cases reads better with a named empty body
@@ -138,6 +140,20 @@ CASES: list[Case] = [
     ("POST", "/v1/organizations/workspaces/{eng}/rate_limits/rl_sonnet", lambda w, g: BIG_LIMIT, {"admin"}),
     ("GET", "/v1/admin/keys/{eng_key}/rate_limits", EMPTY, READERS | {"developer_eng", "wsadmin_eng"}),
     ("POST", "/v1/admin/keys/{eng_key}/rate_limits/rl_sonnet", lambda w, g: BIG_LIMIT, ENG_KEY_WRITERS),
+    ("POST", "/v1/organizations/spend_limits", lambda w, g: {"scope": {"type": "user", "user_id": _unique("u")},
+                                                             "period": "monthly", "amount": "100000"}, {"admin"}),
+    ("GET", "/v1/organizations/spend_limits", EMPTY, ALL),
+    ("GET", "/v1/organizations/spend_limits/effective", EMPTY, ALL),
+    ("GET", "/v1/organizations/spend_limits/" + NO_SPL, EMPTY, ALL),
+    ("POST", "/v1/organizations/spend_limits/" + NO_SPL, lambda w, g: {"amount": "1"}, {"admin"}),
+    ("DELETE", "/v1/organizations/spend_limits/" + NO_SPL, EMPTY, {"admin"}),
+    ("POST", "/v1/organizations/spend_limit_increase_requests", lambda w, g: {"spend_limit_id": NO_SPL,
+                                                                             "amount": "5"},
+     {"admin", "developer_eng", "wsadmin_eng", "billing"}),
+    ("GET", "/v1/organizations/spend_limit_increase_requests", EMPTY, ALL),
+    ("GET", "/v1/organizations/spend_limit_increase_requests/" + NO_REQ, EMPTY, ALL),
+    ("POST", f"/v1/organizations/spend_limit_increase_requests/{NO_REQ}/approve", EMPTY, {"admin"}),
+    ("POST", f"/v1/organizations/spend_limit_increase_requests/{NO_REQ}/deny", EMPTY, {"admin"}),
     ("DELETE", "/v1/admin/keys/{eng_key}", EMPTY, ENG_KEY_WRITERS),
     ("POST", "/v1/admin/admin_keys", lambda w, g: {"name": "mine"}, ALL - {"admin_ro"}),
     ("POST", "/v1/admin/admin_keys", lambda w, g: {"name": "for target", "user_id": w["users"]["target"]},
@@ -157,13 +173,13 @@ def _path(template: str, world: dict[str, Any], gateway: Gateway) -> str:
 def test_cases_cover_every_admin_route() -> None:
     from fastapi.routing import APIRoute
 
-    from steward.controlplane.api import anthropic_routes, seed_routes
+    from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes
 
     def shape(path: str) -> str:
-        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl)_[A-Za-z0-9]+|\{[^}]+\})", "/{}", path)
+        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl|spl|splreq)_[A-Za-z0-9]+|\{[^}]+\})", "/{}", path)
 
     covered = {(m, shape(t)) for m, t, _, _ in CASES}
-    for router in (anthropic_routes.router, seed_routes.router):
+    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:

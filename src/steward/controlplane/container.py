@@ -8,6 +8,8 @@ from steward.controlplane.invitations import InvitationService
 from steward.controlplane.keys import AdminKeyService, KeyRules, KeyService
 from steward.controlplane.organization import OrganizationService
 from steward.controlplane.rate_limits import RateLimitService
+from steward.controlplane.spend_limits import SpendLimitService
+from steward.controlplane.spend_requests import IncreaseRequestService
 from steward.controlplane.users import UserService
 from steward.controlplane.workspaces import MemberService, WorkspaceService
 from steward.governance.catalog import Catalog
@@ -27,6 +29,8 @@ class AdminServices:
     keys: KeyService
     admin_keys: AdminKeyService
     rate_limits: RateLimitService
+    spend_limits: SpendLimitService
+    increase_requests: IncreaseRequestService
 
     @classmethod
     def build(cls, database: Database, settings: Settings) -> AdminServices:
@@ -35,4 +39,5 @@ class AdminServices:
         return cls(store, OrganizationService(store), UserService(store),
                    InvitationService(store, settings.invitation_expiry_days), WorkspaceService(store),
                    MemberService(store), KeyService(store, rules), AdminKeyService(store),
-                   RateLimitService(store, Catalog.load_default()))
+                   RateLimitService(store, Catalog.load_default()), SpendLimitService(store),
+                   IncreaseRequestService(store))

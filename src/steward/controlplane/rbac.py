@@ -29,12 +29,15 @@ class Permission(Enum):
     MEMBERS_WRITE = "members.write"
     KEYS_READ = "keys.read"
     KEYS_WRITE = "keys.write"
+    SPEND_REQUEST = "spend_limits.request_increase"
+    SPEND_REVIEW = "spend_limits.review"
     ADMIN_KEYS_SELF = "admin_keys.self"
     ADMIN_KEYS_OTHERS = "admin_keys.others"
 
 
 WRITES = frozenset({Permission.USERS_WRITE, Permission.INVITES_WRITE, Permission.WORKSPACES_WRITE,
                     Permission.MEMBERS_WRITE, Permission.KEYS_WRITE, Permission.ADMIN_KEYS_SELF,
+                    Permission.SPEND_REQUEST, Permission.SPEND_REVIEW,
                     Permission.ADMIN_KEYS_OTHERS})
 
 # Organization-wide grants: these roles hold the permission in every workspace.
@@ -51,6 +54,8 @@ ORG_GRANTS: dict[Permission, frozenset[str]] = {
     Permission.KEYS_READ: frozenset({"admin", "viewer"}),
     Permission.KEYS_WRITE: frozenset({"admin"}),
     Permission.ADMIN_KEYS_SELF: frozenset(ORG_ROLES),
+    Permission.SPEND_REQUEST: frozenset({"admin", "developer", "billing"}),
+    Permission.SPEND_REVIEW: frozenset({"admin"}),
     Permission.ADMIN_KEYS_OTHERS: frozenset({"admin"}),
 }
 

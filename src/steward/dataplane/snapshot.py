@@ -12,9 +12,12 @@ import fnmatch
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from steward.governance.spend_rules import PERIODS, PICO_PER_CENT, window
 from steward.storage.repositories.identity import IdentityRepository, SnapshotRows
+
+DEFAULT_THRESHOLDS = (50, 80, 95)
 
 log = logging.getLogger("steward.snapshot")
 
@@ -56,6 +59,22 @@ LimitValues = tuple[tuple[str, int], ...]  # (limiter type, value) pairs
 
 
 @dataclass(slots=True, frozen=True)
+class SpendEntry:
+    """A spend limit as the data plane enforces it, with the spend recorded when the snapshot was taken."""
+
+    id: str
+    org_id: str
+    scope: str
+    scope_id: str
+    period: str
+    cap_picousd: int
+    hard: bool
+    thresholds: tuple[int, ...]
+    loaded_label: str          # the period the recorded spend belongs to
+    loaded_spent: int          # pico-USD recorded in that period when the snapshot was built
+
+
+@dataclass(slots=True, frozen=True)
 class Snapshot:
     version: int
     keys_by_hash: dict[str, KeyEntry] = field(default_factory=dict)
@@ -63,13 +82,26 @@ class Snapshot:
     organizations: dict[str, str] = field(default_factory=dict)
     # (scope, scope id, rate-limit group id) -> limiter values configured there
     limits: dict[tuple[str, str, str], LimitValues] = field(default_factory=dict)
+    # (scope, scope id) -> spend limits there
+    spend: dict[tuple[str, str], tuple[SpendEntry, ...]] = field(default_factory=dict)
 
 
 def _epoch(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-def build_snapshot(rows: SnapshotRows) -> Snapshot:
+def _spend_entries(rows: SnapshotRows, labels: dict[str, str]) -> dict[tuple[str, str], tuple[SpendEntry, ...]]:
+    grouped: dict[tuple[str, str], list[SpendEntry]] = {}
+    for limit in rows.spend_limits:
+        entry = SpendEntry(limit.id, limit.org_id, limit.scope, limit.scope_id, limit.period,
+                           limit.amount_cents * PICO_PER_CENT, limit.hard,
+                           tuple(limit.thresholds or DEFAULT_THRESHOLDS), labels[limit.period],
+                           rows.spent.get(limit.id, 0))
+        grouped.setdefault((limit.scope, limit.scope_id), []).append(entry)
+    return {where: tuple(entries) for where, entries in grouped.items()}
+
+
+def build_snapshot(rows: SnapshotRows, labels: dict[str, str] | None = None) -> Snapshot:
     """Turn database rows into the lookup tables the hot path uses."""
     workspaces = {
         w.id: WorkspaceEntry(w.id, w.org_id, w.name, w.archived_at is not None,
@@ -91,7 +123,8 @@ def build_snapshot(rows: SnapshotRows) -> Snapshot:
     for limit in rows.rate_limits:
         limits.setdefault((limit.scope, limit.scope_id, limit.group_id), []).append((limit.limit_type, limit.value))
     return Snapshot(rows.version, keys, workspaces, {o.id: o.name for o in rows.organizations},
-                    {where: tuple(sorted(values)) for where, values in limits.items()})
+                    {where: tuple(sorted(values)) for where, values in limits.items()},
+                    _spend_entries(rows, labels or {}))
 
 
 class SnapshotStore:
@@ -105,7 +138,10 @@ class SnapshotStore:
 
     async def refresh(self) -> Snapshot:
         """Load a fresh snapshot now."""
-        self.current = build_snapshot(await self._repo.snapshot_rows())
+        now = datetime.now(UTC)
+        windows = {period: window(period, now) for period in PERIODS}
+        rows = await self._repo.snapshot_rows({p: w.start for p, w in windows.items()})
+        self.current = build_snapshot(rows, {p: w.label for p, w in windows.items()})
         for listener in self._listeners:
             listener(self.current)
         return self.current

@@ -1,9 +1,7 @@
-"""``AdminClient`` and ``AsyncAdminClient``, and their transports over httpx.
-
-Both transports share the request building, the retry policy and the error mapping (``ClientOptions``); they
-differ only in how they send and sleep. The key and URL defaults come from ``STEWARD_ADMIN_KEY`` and
-``STEWARD_BASE_URL``: read here, on the client side (as the official SDK reads ``ANTHROPIC_API_KEY``), not
-through the server's settings. Nothing here knows an endpoint: the resources describe the calls.
+"""``AdminClient`` and ``AsyncAdminClient`` and their httpx transports, which share request building, retries
+and error mapping (``ClientOptions``) and differ only in how they send and sleep. No endpoint is known here.
+``STEWARD_ADMIN_KEY`` and ``STEWARD_BASE_URL`` are read here, on the client side (as the official SDK reads
+``ANTHROPIC_API_KEY``), not through the server's settings, which the SDK must not import.
 """
 
 from __future__ import annotations

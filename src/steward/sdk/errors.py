@@ -1,22 +1,20 @@
 """Exceptions the Admin API client raises, mapped once from HTTP responses and httpx failures.
 
-Tree (HTTP status)::
-
-    AdminAPIError                   any refusal or failure; status None when no response arrived
-    ├── MissingAdminKeyError        no admin key configured (raised before anything is sent)
-    ├── APIConnectionError          no response: connection refused or reset, DNS failure
-    │   └── APITimeoutError         the request timed out
-    ├── BadRequestError             400, 413
-    ├── AuthenticationError         401
-    ├── PermissionDeniedError       403
-    ├── NotFoundError               404
-    ├── ConflictError               409
-    ├── RateLimitError              429
-    └── InternalServerError         500 and above
-
-The class comes from the HTTP status, never from the message text. ``type``, ``message`` and ``request_id``
+The class comes from the HTTP status, never from the message text; ``type``, ``message`` and ``request_id``
 come from Anthropic's error envelope ``{"type": "error", "error": {"type", "message"}, "request_id"}``.
 """
+
+# AdminAPIError                   any refusal or failure; status None when no response arrived
+# ├── MissingAdminKeyError        no admin key configured (raised before anything is sent)
+# ├── APIConnectionError          no response: connection refused or reset, DNS failure
+# │   └── APITimeoutError         the request timed out
+# ├── BadRequestError             400, 413
+# ├── AuthenticationError         401
+# ├── PermissionDeniedError       403
+# ├── NotFoundError               404
+# ├── ConflictError               409
+# ├── RateLimitError              429
+# └── InternalServerError         500 and above
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ does no I/O.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, Protocol, Self, TypeVar, cast, overload
@@ -94,6 +95,14 @@ def path(template: str, *ids: str) -> str:
     return template.format(*(quote(value, safe="") for value in ids))
 
 
+def _like(build: Callable[..., Any], method: Callable[..., Any]) -> None:
+    """Give the sending method the describing one's name, docstring and signature (without ``self``)."""
+    functools.update_wrapper(method, build)
+    signature = inspect.signature(build)
+    method.__dict__["__signature__"] = signature.replace(parameters=list(signature.parameters.values())[1:],
+                                                         return_annotation=inspect.Signature.empty)
+
+
 def compact(**fields: Any) -> dict[str, Any]:
     """A JSON body or query without the arguments left at None or NOT_GIVEN."""
     return {k: v for k, v in fields.items() if v is not None and not isinstance(v, NotGiven)}
@@ -122,11 +131,13 @@ class endpoint(Generic[P, R]):
         if sender.asynchronous:
             async def run_async(*args: P.args, **kwargs: P.kwargs) -> R:
                 return cast(R, await sender.send(build(obj, *args, **kwargs)))
-            return functools.wraps(build)(run_async)
+            _like(build, run_async)
+            return run_async
 
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             return cast(R, sender.send(build(obj, *args, **kwargs)))
-        return functools.wraps(build)(run)
+        _like(build, run)
+        return run
 
 
 class listing(Generic[P, T]):
@@ -157,7 +168,8 @@ class listing(Generic[P, T]):
                     page: AsyncPage[T] = await sender.send(described.page(query, AsyncPage))
                     return page.bind(query, fetch)
                 return await fetch(described.query)
-            return functools.wraps(build)(list_async)
+            _like(build, list_async)
+            return list_async
 
         def list_sync(*args: P.args, **kwargs: P.kwargs) -> Page[T]:
             described = build(obj, *args, **kwargs)
@@ -166,4 +178,5 @@ class listing(Generic[P, T]):
                 page: Page[T] = sender.send(described.page(query, Page))
                 return page.bind(query, fetch)
             return fetch(described.query)
-        return functools.wraps(build)(list_sync)
+        _like(build, list_sync)
+        return list_sync

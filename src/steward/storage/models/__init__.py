@@ -8,6 +8,8 @@ from steward.storage.models.identity import ApiKey, ConfigVersion, Organization,
 from steward.storage.models.limits import RateLimit
 from steward.storage.models.people import AdminKey, Invitation, User, WorkspaceMember
 from steward.storage.models.records import AuditEvent, UsageRecord
+from steward.storage.models.spend import SpendLimit, SpendLimitIncreaseRequest
 
 __all__ = ["AdminKey", "ApiKey", "AuditEvent", "Base", "BatchRecord", "ConfigVersion", "Invitation", "Organization",
-           "RateLimit", "UsageRecord", "User", "Workspace", "WorkspaceMember"]
+           "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "UsageRecord", "User", "Workspace",
+           "WorkspaceMember"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from steward.storage.models import (
@@ -21,6 +22,9 @@ from steward.storage.models import (
     Invitation,
     Organization,
     RateLimit,
+    SpendLimit,
+    SpendLimitIncreaseRequest,
+    UsageRecord,
     User,
     Workspace,
     WorkspaceMember,
@@ -28,7 +32,7 @@ from steward.storage.models import (
 
 T = TypeVar("T")
 Row = (Organization | Workspace | ApiKey | User | WorkspaceMember | Invitation | AdminKey | AuditEvent
-       | RateLimit)
+       | RateLimit | SpendLimit | SpendLimitIncreaseRequest)
 
 
 class Page(list[T]):
@@ -218,6 +222,33 @@ class Unit:
             stmt = stmt.where(RateLimit.scope_id == scope_id)
         result: Sequence[RateLimit] = await self._all(stmt.order_by(RateLimit.group_id, RateLimit.limit_type))
         return result
+
+    async def spend_limits_page(self, org_id: str, *, limit: int, before_id: str | None,
+                                after_id: str | None) -> Page[SpendLimit]:
+        stmt = select(SpendLimit).where(SpendLimit.org_id == org_id)
+        return await self._page(stmt, SpendLimit.id, limit=limit, before_id=before_id, after_id=after_id)
+
+    async def spend_limit_for(self, org_id: str, scope: str, scope_id: str, period: str) -> SpendLimit | None:
+        result: SpendLimit | None = await self._first(select(SpendLimit).where(
+            SpendLimit.org_id == org_id, SpendLimit.scope == scope, SpendLimit.scope_id == scope_id,
+            SpendLimit.period == period))
+        return result
+
+    async def increase_requests_page(self, org_id: str, *, status: str | None, limit: int, before_id: str | None,
+                                     after_id: str | None) -> Page[SpendLimitIncreaseRequest]:
+        stmt = select(SpendLimitIncreaseRequest).where(SpendLimitIncreaseRequest.org_id == org_id)
+        if status:
+            stmt = stmt.where(SpendLimitIncreaseRequest.status == status)
+        return await self._page(stmt, SpendLimitIncreaseRequest.id, limit=limit, before_id=before_id,
+                                after_id=after_id, newest_first=True)
+
+    async def recorded_spend(self, limit: SpendLimit, since: datetime) -> int:
+        """Pico-USD of usage recorded for the limit's scope since ``since``."""
+        column = {"workspace": UsageRecord.workspace_id, "api_key": UsageRecord.api_key_id,
+                  "user": UsageRecord.user_id, "organization": UsageRecord.org_id}[limit.scope]
+        stmt = select(func.coalesce(func.sum(UsageRecord.cost_picousd), 0)).where(
+            UsageRecord.org_id == limit.org_id, column == limit.scope_id, UsageRecord.created_at >= since)
+        return int(await self.session.scalar(stmt) or 0)
 
     async def bump_version(self) -> None:
         await self.session.execute(update(ConfigVersion).where(ConfigVersion.id == 1)

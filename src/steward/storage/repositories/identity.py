@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from steward.storage.models import ApiKey, ConfigVersion, Organization, RateLimit, Workspace
+from steward.storage.models import (
+    ApiKey,
+    ConfigVersion,
+    Organization,
+    RateLimit,
+    SpendLimit,
+    UsageRecord,
+    Workspace,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -21,6 +29,8 @@ class SnapshotRows:
     workspaces: Sequence[Workspace]
     keys: Sequence[ApiKey]
     rate_limits: Sequence[RateLimit] = ()
+    spend_limits: Sequence[SpendLimit] = ()
+    spent: dict[str, int] = field(default_factory=dict)  # spend limit id -> pico-USD recorded since period start
 
 
 class IdentityRepository:
@@ -88,15 +98,28 @@ class IdentityRepository:
             value = await session.scalar(select(ConfigVersion.version).where(ConfigVersion.id == 1))
             return int(value or 0)
 
-    async def snapshot_rows(self) -> SnapshotRows:
-        """Every organization, workspace and non-archived key, with the version they belong to."""
+    async def snapshot_rows(self, period_starts: Mapping[str, datetime] | None = None) -> SnapshotRows:
+        """Every organization, workspace, non-archived key and limit, with the version they belong to, and
+        for each spend limit the spend recorded since its period started (``period_starts`` by period)."""
+        period_starts = period_starts or {}
         async with self._sessions.begin() as session:
             version = int(await session.scalar(select(ConfigVersion.version)) or 0)
             orgs = (await session.execute(select(Organization))).scalars().all()
             workspaces = (await session.execute(select(Workspace))).scalars().all()
             keys = (await session.execute(select(ApiKey).where(ApiKey.status != "archived"))).scalars().all()
             limits = (await session.execute(select(RateLimit))).scalars().all()
-            return SnapshotRows(version, orgs, workspaces, keys, limits)
+            spend = (await session.execute(select(SpendLimit))).scalars().all()
+            spent = {s.id: await self._spent(session, s, period_starts[s.period]) for s in spend} \
+                if spend else {}
+            return SnapshotRows(version, orgs, workspaces, keys, limits, spend, spent)
+
+    @staticmethod
+    async def _spent(session: AsyncSession, limit: SpendLimit, since: datetime) -> int:
+        column = {"workspace": UsageRecord.workspace_id, "api_key": UsageRecord.api_key_id,
+                  "user": UsageRecord.user_id, "organization": UsageRecord.org_id}[limit.scope]
+        stmt = select(func.coalesce(func.sum(UsageRecord.cost_picousd), 0)).where(
+            UsageRecord.org_id == limit.org_id, column == limit.scope_id, UsageRecord.created_at >= since)
+        return int(await session.scalar(stmt) or 0)
 
     async def record_last_used(self, last_used: Mapping[str, datetime]) -> None:
         """Write keys' last-use times, keeping the later of stored and given (no version bump)."""

@@ -1,0 +1,162 @@
+"""Spend limits (create, list, get, update, delete, the effective view) and increase requests (a member asks,
+an admin approves or denies). Amounts are cents as decimal strings, like Anthropic's API; every change is
+audited and bumps the config version, so gateways enforce it within the snapshot poll interval."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from steward.controlplane.audit import admin_event
+from steward.controlplane.paging import Paging
+from steward.controlplane.principal import Principal
+from steward.controlplane.rbac import Permission, require
+from steward.controlplane.shapes import page_object, rfc3339
+from steward.errors import ConflictError, InvalidRequestError, NotFoundError
+from steward.governance.spend_rules import PERIODS, PICO_PER_CENT, window
+from steward.ids import new_id
+from steward.storage.models import ApiKey, SpendLimit, SpendLimitIncreaseRequest, Workspace
+from steward.storage.repositories.admin import AdminStore, Unit
+
+SCOPE_ID_FIELD = {"workspace": "workspace_id", "api_key": "api_key_id", "user": "user_id"}
+
+
+def _cents(value: Any, field: str = "amount") -> int:
+    if not isinstance(value, str) or not value.isdigit():
+        raise InvalidRequestError(f"{field}: a non-negative integer number of cents as a decimal string, "
+                                  'e.g. "50000" for $500.00')
+    return int(value)
+
+
+def _thresholds(value: Any) -> list[int]:
+    if value is None:
+        return [50, 80, 95]
+    if not isinstance(value, list) or not all(isinstance(v, int) and 0 < v <= 100 for v in value):
+        raise InvalidRequestError("alert_thresholds: a list of percentages between 1 and 100")
+    return sorted(set(value))
+
+
+def limit_object(limit: SpendLimit) -> dict[str, Any]:
+    scope: dict[str, Any] = {"type": limit.scope}
+    if limit.scope in SCOPE_ID_FIELD:
+        scope[SCOPE_ID_FIELD[limit.scope]] = limit.scope_id
+    return {"id": limit.id, "type": "spend_limit", "amount": str(limit.amount_cents), "currency": "USD",
+            "is_enabled": True, "period": limit.period, "scope": scope, "created_at": rfc3339(limit.created_at),
+            "updated_at": rfc3339(limit.updated_at), "hard": limit.hard, "alert_thresholds": limit.thresholds}
+
+
+def request_object(req: SpendLimitIncreaseRequest, limit: SpendLimit | None) -> dict[str, Any]:
+    return {"id": req.id, "type": "spend_limit_increase_request", "status": req.status,
+            "spend_limit_id": req.spend_limit_id, "amount": str(req.amount_cents),
+            "period": limit.period if limit else None, "reason": req.reason,
+            "actor": {"type": "user_actor", "user_id": req.requested_by} if req.requested_by else None,
+            "created_at": rfc3339(req.created_at), "resolved_at": rfc3339(req.resolved_at),
+            "resolved_by": {"type": "user_actor", "user_id": req.resolved_by} if req.resolved_by else None,
+            "spend_limit": limit_object(limit) if limit else None}
+
+
+class SpendLimitService:
+    def __init__(self, store: AdminStore) -> None:
+        self._store = store
+
+    async def _scope(self, unit: Unit, principal: Principal, scope: dict[str, Any]) -> tuple[str, str]:
+        kind = scope.get("type")
+        if kind == "organization":
+            return "organization", principal.org_id
+        if kind not in SCOPE_ID_FIELD or not isinstance(scope.get(SCOPE_ID_FIELD[kind]), str):
+            raise InvalidRequestError("scope: {type: organization} or {type: workspace|api_key|user, "
+                                      "workspace_id|api_key_id|user_id}")
+        scope_id = scope[SCOPE_ID_FIELD[kind]]
+        row: Workspace | ApiKey | None = None
+        if kind == "workspace":
+            row = await unit.get(Workspace, scope_id)
+        elif kind == "api_key":
+            row = await unit.get(ApiKey, scope_id)
+        if kind != "user" and (row is None or row.org_id != principal.org_id):
+            raise NotFoundError(f"{kind}: {scope_id} not found")
+        return kind, scope_id
+
+    async def _load(self, unit: Unit, principal: Principal, limit_id: str) -> SpendLimit:
+        limit = await unit.get(SpendLimit, limit_id)
+        if limit is None or limit.org_id != principal.org_id:
+            raise NotFoundError(f"spend_limit: {limit_id} not found")
+        return limit
+
+    async def create(self, principal: Principal, scope: dict[str, Any], period: str, amount: str, *,
+                     hard: bool = True, alert_thresholds: list[int] | None = None) -> dict[str, Any]:
+        require(principal, Permission.WORKSPACES_WRITE)
+        if period not in PERIODS:
+            raise InvalidRequestError(f"period: one of {', '.join(PERIODS)}")
+        cents, thresholds = _cents(amount), _thresholds(alert_thresholds)
+        async with self._store.unit() as unit:
+            kind, scope_id = await self._scope(unit, principal, scope)
+            if await unit.spend_limit_for(principal.org_id, kind, scope_id, period) is not None:
+                raise ConflictError(f"A {period} spend limit for this {kind} already exists; update it instead.")
+            now = datetime.now(UTC)
+            limit = SpendLimit(id=new_id("spl"), org_id=principal.org_id, scope=kind, scope_id=scope_id,
+                               period=period, amount_cents=cents, hard=hard, thresholds=thresholds, created_at=now,
+                               updated_at=now)
+            unit.add(limit)
+            unit.audit(admin_event(principal, "admin.spend_limits.create", target={"spend_limit_id": limit.id},
+                                   workspace_id=scope_id if kind == "workspace" else None,
+                                   after=limit_object(limit)))
+            return limit_object(limit)
+
+    async def list(self, principal: Principal, paging: Paging) -> dict[str, Any]:
+        require(principal, Permission.ORG_READ)
+        async with self._store.unit() as unit:
+            page = await unit.spend_limits_page(principal.org_id, limit=paging.limit, before_id=paging.before_id,
+                                                after_id=paging.after_id)
+            return page_object([limit_object(x) for x in page], page.has_more)
+
+    async def get(self, principal: Principal, limit_id: str) -> dict[str, Any]:
+        require(principal, Permission.ORG_READ)
+        async with self._store.unit() as unit:
+            return limit_object(await self._load(unit, principal, limit_id))
+
+    async def update(self, principal: Principal, limit_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        require(principal, Permission.WORKSPACES_WRITE)
+        async with self._store.unit() as unit:
+            limit = await self._load(unit, principal, limit_id)
+            before = limit_object(limit)
+            self._apply(limit, changes)
+            unit.add(limit)
+            unit.audit(admin_event(principal, "admin.spend_limits.update", target={"spend_limit_id": limit.id},
+                                   before=before, after=limit_object(limit)))
+            return limit_object(limit)
+
+    @staticmethod
+    def _apply(limit: SpendLimit, changes: dict[str, Any]) -> None:
+        if changes.get("amount") is not None:
+            limit.amount_cents = _cents(changes["amount"])
+        if changes.get("hard") is not None:
+            limit.hard = bool(changes["hard"])
+        if changes.get("alert_thresholds") is not None:
+            limit.thresholds = _thresholds(changes["alert_thresholds"])
+        limit.updated_at = datetime.now(UTC)
+
+    async def delete(self, principal: Principal, limit_id: str) -> dict[str, Any]:
+        require(principal, Permission.WORKSPACES_WRITE)
+        async with self._store.unit() as unit:
+            limit = await self._load(unit, principal, limit_id)
+            unit.audit(admin_event(principal, "admin.spend_limits.delete", target={"spend_limit_id": limit.id},
+                                   before=limit_object(limit)))
+            await unit.delete(limit)
+        return {"id": limit_id, "type": "spend_limit_deleted"}
+
+    async def effective(self, principal: Principal) -> dict[str, Any]:
+        """Each limit with the spend recorded in its current period (shipped records; not in-flight ones)."""
+        require(principal, Permission.ORG_READ)
+        now = datetime.now(UTC)
+        rows = []
+        async with self._store.unit() as unit:
+            page = await unit.spend_limits_page(principal.org_id, limit=1000, before_id=None, after_id=None)
+            for limit in page:
+                span = window(limit.period, now)
+                spent = await unit.recorded_spend(limit, span.start)
+                cents = f"{spent / PICO_PER_CENT:.4f}".rstrip("0").rstrip(".")
+                rows.append({"spend_limit_id": limit.id, "scope": limit_object(limit)["scope"],
+                             "period": limit.period, "amount": str(limit.amount_cents), "currency": "USD",
+                             "period_to_date_spend": cents, "period_start": rfc3339(span.start),
+                             "period_end": rfc3339(span.end), "hard": limit.hard})
+        return {"data": rows, "has_more": False, "next_page": None}

@@ -1,0 +1,140 @@
+"""Budget: reserve the worst-case cost against every hard spend limit in force, settle with the real cost.
+
+Reads the snapshot's spend limits for the caller's organization, workspace, API key and end user
+(``metadata.user_id``); reserves atomically (all limits or none) so that no number of concurrent requests or
+instances can push spend past a hard cap; refuses with Anthropic's answer for a self-set limit (400
+``invalid_request_error`` with the date access returns). On completion moves the reservation to the real
+cost and reports each alert threshold crossed, once per period. Cost with no limit: four dict lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+from datetime import UTC, datetime
+
+from steward.dataplane.context import RequestContext
+from steward.dataplane.snapshot import SnapshotStore, SpendEntry
+from steward.dataplane.stages.meter import to_picousd
+from steward.errors import SpendLimitReachedError
+from steward.governance.budgets import Budgets, Counter, Crossing
+from steward.governance.catalog import Catalog
+from steward.governance.spend_rules import regain_text, window, worst_case_picousd
+from steward.governance.tokens import estimate_input_tokens
+from steward.ids import new_id
+
+log = logging.getLogger("steward.budget")
+AlertSink = Callable[[SpendEntry, Crossing, int], None]
+_SCOPE_WORDS = {"organization": "organization", "workspace": "workspace", "api_key": "API key", "user": "user"}
+
+
+class Budget:
+    def __init__(self, snapshots: SnapshotStore, catalog: Catalog, budgets: Budgets, alert: AlertSink,
+                 prefix: str = "stw:") -> None:
+        self._snapshots = snapshots
+        self._catalog = catalog
+        self._budgets = budgets
+        self._alert = alert
+        self._prefix = prefix
+        self._initialized: set[str] = set()
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _entries(self, ctx: RequestContext) -> list[SpendEntry]:
+        key = ctx.key
+        if key is None:
+            return []
+        spend = self._snapshots.current.spend
+        if not spend:
+            return []
+        found: list[SpendEntry] = []
+        for where in (("organization", key.org_id), ("workspace", key.workspace_id), ("api_key", key.id),
+                      ("user", ctx.user_id or "")):
+            found.extend(spend.get(where, ()))
+        return found
+
+    def _counter(self, entry: SpendEntry, now: datetime) -> tuple[Counter, int]:
+        span = window(entry.period, now)
+        key = f"{self._prefix}{{{entry.org_id}}}:spend:{entry.id}:{span.label}"
+        ttl = (span.end - span.start).total_seconds() + 86400
+        start = entry.loaded_spent if entry.loaded_label == span.label else 0
+        return Counter(key, max(1, entry.cap_picousd), ttl), start
+
+    async def _ensure(self, counters: list[tuple[Counter, int]]) -> None:
+        for counter, spent in counters:
+            if counter.key not in self._initialized:
+                await self._budgets.initialize(counter, spent)  # first writer wins across processes
+                self._initialized.add(counter.key)
+
+    async def on_request(self, ctx: RequestContext) -> None:
+        entries = self._entries(ctx)
+        if not entries:
+            return
+        now = datetime.now(UTC)
+        counters = [(self._counter(e, now), e) for e in entries]
+        await self._ensure([c for c, _ in counters])
+        hard = [(c, e) for (c, _), e in counters if e.hard]
+        amount = 0
+        if hard:
+            amount = worst_case_picousd(self._catalog, ctx.model or "", ctx.payload or {},
+                                        estimate_input_tokens(ctx.payload or {}), now,
+                                        caching=b'"cache_control"' in ctx.body)
+            admission = await self._budgets.reserve([c for c, _ in hard], amount)
+            if not admission.admitted:
+                raise self._refusal(admission.refused_by, hard, now)
+        ctx.extra["budget"] = ([c for (c, _), _ in counters], [c for c, _ in hard], amount,
+                               {c.key: e for (c, _), e in counters})
+
+    @staticmethod
+    def _refusal(refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],
+                 now: datetime) -> SpendLimitReachedError:
+        if refused is None:
+            return SpendLimitReachedError("Spend limits cannot be checked right now; try again shortly.")
+        entry = next(e for c, e in hard if c.key == refused.key)
+        scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
+        end = window(entry.period, now).end
+        return SpendLimitReachedError(f"You have reached your specified {scope} API usage limits. "
+                                      f"You will regain access on {regain_text(end)}.")
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        held = ctx.extra.get("budget")
+        if held is None:
+            return
+        counters, hard, amount, entries = held
+        cost = ctx.extra.get("cost")
+        actual = to_picousd(cost.total) if cost is not None else 0
+        task = asyncio.get_running_loop().create_task(self._settle(counters, hard, amount, actual, entries))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _settle(self, counters: list[Counter], hard: list[Counter], amount: int, actual: int,
+                      entries: dict[str, SpendEntry]) -> None:
+        """Each limit settles on its own (settlement needs no all-or-nothing) with its own thresholds."""
+        hard_keys = {c.key for c in hard}
+        for counter in counters:
+            entry = entries[counter.key]
+            reserved = amount if counter.key in hard_keys else 0
+            for crossing in await self._budgets.settle([counter], reserved, actual, thresholds=entry.thresholds):
+                try:
+                    self._alert(entry, crossing, actual)
+                except Exception:  # an alert must never break settlement
+                    log.exception("could not record a spend alert")
+
+
+def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int) -> dict[str, Any]:
+    """A journal record (audit event ``spend.alert``) for a threshold crossed: once per limit and period."""
+    now = datetime.now(UTC)
+    scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
+    cap_usd = entry.cap_picousd / 10**12
+    return {"audit": {
+        "id": new_id("activity"), "created_at": now.isoformat(), "event": "spend.alert", "org_id": entry.org_id,
+        "request_id": None, "workspace_id": entry.scope_id if entry.scope == "workspace" else None,
+        "api_key_id": entry.scope_id if entry.scope == "api_key" else None, "actor": "steward",
+        "model": None, "input_tokens": None, "output_tokens": None, "tools_used": None, "stop_reason": None,
+        "latency_ms": None, "status": None, "decision": "allowed",
+        "reason": f"{scope} {entry.scope_id} reached {crossing.threshold}% of its {entry.period} "
+                  f"{'hard' if entry.hard else 'soft'} limit (${cap_usd:,.2f})",
+        "data": {"spend_limit_id": entry.id, "threshold": crossing.threshold, "period": entry.period,
+                 "period_label": window(entry.period, now).label, "cap_usd": f"{cap_usd:.2f}",
+                 "request_cost_picousd": request_cost}}}

@@ -1,0 +1,211 @@
+"""Redis spend counters on a real Redis (STEWARD_TEST_REDIS_URL, default 127.0.0.1:6379/0): layout and
+expiry, NOSCRIPT recovery, identical answers to the in-process backend (amounts far past 2**53 included),
+exactness of reservations and of threshold reports across four processes, and the fail-closed / fail-open
+policy when Redis is unreachable. The shared semantics suite is in tests/governance/test_budgets.py. Each
+test uses its own key prefix and deletes its keys afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from steward.governance.budgets import MAX_PICOUSD, BudgetAdmission, Counter, InProcessBudgets
+from steward.storage.redis_budgets import RedisBudgets
+from steward.storage.redis_limiter import connect
+
+REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+USD = 10**12
+DAY = 86_400.0
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"stw-test-{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+async def redis(prefix: str) -> AsyncIterator[Redis]:
+    client = connect(REDIS_URL, max_connections=32)
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+def ws_counter(prefix: str, cap_usd: int = 50, ttl: float = 2 * DAY) -> Counter:
+    return Counter(f"{prefix}{{org_1}}:spend:wrkspc_1:2026-11-29", cap_usd * USD, ttl)
+
+
+async def test_a_counter_is_a_hash_of_integer_strings_that_expires(redis: Redis, prefix: str) -> None:
+    budgets = RedisBudgets(redis)
+    counter = ws_counter(prefix)
+    await budgets.initialize(counter, 12_345_678_901_234_567)  # past 2**53: still written digit for digit
+    assert 2 * DAY * 1000 - 1000 < await redis.pttl(counter.key) <= 2 * DAY * 1000
+    await redis.pexpire(counter.key, 5_000)
+    await budgets.reserve([counter], 7 * USD)
+    assert await redis.hgetall(counter.key) == {b"spent": b"12345678901234567", b"reserved": b"7000000000000"}
+    assert await redis.pttl(counter.key) > 5_000  # every write keeps the counter for another ttl
+    await budgets.settle([counter], 7 * USD, 5 * USD, thresholds=(50,))
+    assert await redis.hgetall(counter.key) == {b"spent": b"12350678901234567", b"reserved": b"0",
+                                                b"fired:50": b"1"}
+
+
+async def test_refusals_and_zero_amounts_write_nothing(redis: Redis, prefix: str) -> None:
+    budgets = RedisBudgets(redis)
+    counter = ws_counter(prefix)
+    assert not (await budgets.reserve([counter], 51 * USD)).admitted
+    assert (await budgets.reserve([counter], 0)).admitted
+    assert await budgets.settle([counter], USD, 0) == []
+    assert [(s.spent, s.reserved) for s in await budgets.state([counter])] == [(0, 0)]
+    assert await redis.exists(counter.key) == 0
+
+
+async def test_scripts_are_reloaded_after_a_script_flush(redis: Redis, prefix: str) -> None:
+    budgets = RedisBudgets(redis)
+    counter = ws_counter(prefix)
+    await redis.script_flush()  # what a Redis restart or failover does to cached scripts
+    assert await budgets.initialize(counter, USD)
+    await redis.script_flush()
+    assert (await budgets.reserve([counter], USD)).states[0].reserved == USD
+    await redis.script_flush()
+    await budgets.settle([counter], USD, 24 * USD)
+    await redis.script_flush()
+    assert [(s.spent, s.reserved) for s in await budgets.state([counter])] == [(25 * USD, 0)]
+    assert budgets.unavailable_count == 0
+
+
+async def test_redis_and_in_process_give_the_same_answers(redis: Redis, prefix: str) -> None:
+    # Random initializations, reservations (one counter sometimes twice) and settlements with caps from
+    # a cent to the largest accepted, so the Lua limb arithmetic meets every carry and borrow.
+    rng = random.Random(11)
+    caps = [10**10, 50 * USD, 9_007 * USD, 10**18 + 7, MAX_PICOUSD]
+    counters = [Counter(f"{prefix}{{org_1}}:c{i}", cap, DAY) for i, cap in enumerate(caps)]
+    remote, local = RedisBudgets(redis), InProcessBudgets()
+    outcomes: set[bool] = set()
+    crossings = 0
+    for _ in range(600):
+        chosen = [rng.choice(counters) for _ in range(rng.randint(1, 3))]
+        smallest = min(c.cap for c in chosen)
+        amount = rng.choice([0, 1, rng.randint(0, smallest // 3), rng.randint(0, smallest)])
+        roll = rng.random()
+        if roll < 0.05:
+            spent = rng.randint(0, chosen[0].cap)
+            assert await remote.initialize(chosen[0], spent) == await local.initialize(chosen[0], spent)
+        elif roll < 0.45:
+            actual = rng.choice([0, amount, rng.randint(0, smallest // 4)])
+            thresholds = rng.sample([10, 25, 50, 80, 95, 100, 150, 1000], rng.randint(0, 4))
+            found = await remote.settle(chosen, amount, actual, thresholds)
+            assert found == await local.settle(chosen, amount, actual, thresholds)
+            crossings += len(found)
+        else:
+            answer = await remote.reserve(chosen, amount)
+            assert answer == await local.reserve(chosen, amount)
+            outcomes.add(answer.admitted)
+    assert await remote.state(counters) == await local.state(counters)
+    assert outcomes == {True, False} and crossings > 10
+
+
+CHILD = """
+import asyncio, sys
+from steward.governance.budgets import Counter
+from steward.storage.redis_budgets import RedisBudgets
+from steward.storage.redis_limiter import connect
+
+USD = 10**12
+
+async def main(url, prefix, mode, count):
+    budgets = RedisBudgets(connect(url, max_connections=32))
+    org = Counter(prefix + "{org_1}:spend:org:2026-11", (1_000 if mode == "reserve" else 200) * USD, 86400.0)
+    ws = Counter(prefix + "{org_1}:spend:wrkspc_1:2026-11", 50 * USD, 86400.0)
+    await budgets.state([org, ws])  # connected and scripts loaded before the race
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if mode == "reserve":
+        answers = await asyncio.gather(*(budgets.reserve([org, ws], USD) for _ in range(count)))
+        print(sum(a.admitted for a in answers), flush=True)
+    else:
+        found = await asyncio.gather(*(budgets.settle([org, ws], USD, USD, (25, 50, 80, 95)) for _ in range(count)))
+        print(" ".join(f"{c.counter.key.split(':')[-2]}/{c.threshold}" for f in found for c in f), flush=True)
+    print(budgets.unavailable_count, flush=True)
+    await budgets.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+
+async def _race(prefix: str, mode: str, count: int) -> list[str]:
+    """Run ``count`` operations in each of four processes, started together; their first output lines."""
+    children = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, REDIS_URL, prefix, mode, str(count),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE) for _ in range(4)]
+    for child in children:  # start the race only when all four are connected
+        assert child.stdout is not None
+        assert await asyncio.wait_for(child.stdout.readline(), 15) == b"ready\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        await child.stdin.drain()
+    outputs = [await asyncio.wait_for(child.communicate(), 15) for child in children]
+    assert all(child.returncode == 0 for child in children)
+    lines = [out.decode().split("\n") for out, _ in outputs]
+    assert all(line[1] == "0" for line in lines)  # no process saw Redis unavailable
+    return [line[0] for line in lines]
+
+
+async def test_four_processes_admit_exactly_the_cap(redis: Redis, prefix: str) -> None:
+    admitted = await _race(prefix, "reserve", 50)  # 200 reservations of $1 against a $50 cap
+    assert sum(map(int, admitted)) == 50
+    org = await redis.hgetall(f"{prefix}{{org_1}}:spend:org:2026-11")
+    assert org[b"reserved"] == str(50 * USD).encode()  # refused requests reserved nothing anywhere
+
+
+async def test_four_processes_report_each_threshold_once(redis: Redis, prefix: str) -> None:
+    budgets = RedisBudgets(redis)
+    org = Counter(f"{prefix}{{org_1}}:spend:org:2026-11", 200 * USD, DAY)
+    ws = Counter(f"{prefix}{{org_1}}:spend:wrkspc_1:2026-11", 50 * USD, DAY)
+    assert sum([(await budgets.reserve([org, ws], USD)).admitted for _ in range(50)]) == 50
+    reports = " ".join(await _race(prefix, "settle", 13)).split()  # 52 settlements of $1: 2 release nothing
+    assert sorted(reports) == ["org/25", "wrkspc_1/25", "wrkspc_1/50", "wrkspc_1/80", "wrkspc_1/95"]
+    assert [(s.spent, s.reserved) for s in await budgets.state([org, ws])] == [(52 * USD, 0)] * 2
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _unreachable() -> Redis:
+    return Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+
+
+@pytest.mark.parametrize("fail_open", [False, True])
+async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pytest.LogCaptureFixture) -> None:
+    budgets = RedisBudgets(_unreachable(), fail_open=fail_open)
+    counter = Counter("stw-test-down:{org_1}:spend:wrkspc_1:2026-11", 50 * USD, DAY)
+    with caplog.at_level(logging.WARNING, logger="steward.budgets"):
+        first = await budgets.reserve([counter], USD)
+        second = await budgets.reserve([counter], USD)
+        assert await budgets.initialize(counter, USD) is False  # swallowed
+        assert await budgets.settle([counter], USD, USD) == []  # swallowed
+        with pytest.raises((RedisError, OSError)):
+            await budgets.state([counter])  # a view has no policy to fall back on
+    assert first == second == BudgetAdmission(fail_open, (), None)
+    assert budgets.unavailable_count == 5
+    assert len([r for r in caplog.records if r.name == "steward.budgets"]) == 1  # at most once a minute
+    await budgets.close()
