@@ -64,8 +64,11 @@ def test_members(gateway: Gateway, admin: steward.AdminClient) -> None:
 
     changed = admin.workspaces.members.update(eng, me, role="workspace_admin")
     assert changed.workspace_role == "workspace_admin"
+    # The seed's short role names mean the workspace role.
+    short = admin.workspaces.members.update(eng, me, role="developer")  # type: ignore[arg-type]
+    assert short.workspace_role == "workspace_developer"
     with pytest.raises(BadRequestError):
-        admin.workspaces.members.update(eng, me, role="developer")  # type: ignore[arg-type]
+        admin.workspaces.members.update(eng, me, role="owner")  # type: ignore[arg-type]
 
     removed = admin.workspaces.members.remove(eng, me)
     assert (removed.type, removed.user_id, removed.workspace_id) == ("workspace_member_deleted", me, eng)

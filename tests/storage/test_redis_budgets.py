@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from steward.governance.budgets import MAX_PICOUSD, BudgetAdmission, Counter, InProcessBudgets
+from steward.governance.budgets import MAX_PICOUSD, BudgetAdmission, Counter, Crossing, InProcessBudgets
 from steward.storage.redis_budgets import RedisBudgets
 from steward.storage.redis_limiter import connect
 
@@ -52,14 +52,14 @@ def ws_counter(prefix: str, cap_usd: int = 50, ttl: float = 2 * DAY) -> Counter:
 
 async def test_a_counter_is_a_hash_of_integer_strings_that_expires(redis: Redis, prefix: str) -> None:
     budgets = RedisBudgets(redis)
-    counter = ws_counter(prefix)
+    counter = ws_counter(prefix, cap_usd=20_000)
     await budgets.initialize(counter, 12_345_678_901_234_567)  # past 2**53: still written digit for digit
     assert 2 * DAY * 1000 - 1000 < await redis.pttl(counter.key) <= 2 * DAY * 1000
     await redis.pexpire(counter.key, 5_000)
     await budgets.reserve([counter], 7 * USD)
     assert await redis.hgetall(counter.key) == {b"spent": b"12345678901234567", b"reserved": b"7000000000000"}
     assert await redis.pttl(counter.key) > 5_000  # every write keeps the counter for another ttl
-    await budgets.settle([counter], 7 * USD, 5 * USD, thresholds=(50,))
+    assert await budgets.settle([counter], 7 * USD, 5 * USD, thresholds=(50, 80)) == [Crossing(counter, 50)]
     assert await redis.hgetall(counter.key) == {b"spent": b"12350678901234567", b"reserved": b"0",
                                                 b"fired:50": b"1"}
 

@@ -71,7 +71,9 @@ class InvitationService:
         grants = _workspace_grants(role, workspaces)
         async with self._store.unit() as unit:
             for grant in grants:
-                await load_workspace(unit, principal, grant["workspace_id"])
+                ws = await load_workspace(unit, principal, grant["workspace_id"])
+                if ws.archived_at is not None:
+                    raise InvalidRequestError(f"Workspace {ws.name!r} is archived.")
             if await unit.user_by_email(principal.org_id, email) is not None:
                 raise ConflictError(f"{email} is already a member of the organization.")
             now = datetime.now(UTC)
@@ -99,7 +101,8 @@ class InvitationService:
         wanted = ["deleted" if s == "revoked" else s for s in statuses] if statuses else None
         now = datetime.now(UTC)
         async with self._store.unit() as unit:
-            page = await unit.invitations_page(principal.org_id, email=email, roles=roles, statuses=wanted, now=now,
+            page = await unit.invitations_page(principal.org_id, email=email.strip().lower() if email else None,
+                                               roles=roles, statuses=wanted, now=now,
                                                limit=paging.limit, before_id=paging.before_id,
                                                after_id=paging.after_id)
             return page_object([invite_object(i, now) for i in page], page.has_more)

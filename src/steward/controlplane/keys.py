@@ -87,6 +87,8 @@ class KeyService:
 
     async def list(self, principal: Principal, paging: Paging, *, workspace_id: str | None = None,
                    status: str | None = None, created_by: str | None = None) -> dict[str, Any]:
+        if status is not None and status not in (*SETTABLE_STATUSES, "expired"):
+            raise InvalidRequestError(f"status: Input should be one of {', '.join((*SETTABLE_STATUSES, 'expired'))}")
         visible = visible_workspaces(principal, Permission.KEYS_READ)
         if workspace_id is not None:
             visible = [workspace_id] if visible is None or workspace_id in visible else []
@@ -109,7 +111,7 @@ class KeyService:
             raise InvalidRequestError(f"status: Input should be one of {', '.join(SETTABLE_STATUSES)}")
         async with self._store.unit() as unit:
             key = await self._load(unit, principal, key_id, Permission.KEYS_WRITE)
-            if key.status == "archived" and status not in (None, "archived"):
+            if key.status == "archived" and (name is not None or status not in (None, "archived")):
                 raise InvalidRequestError("An archived key cannot be changed.")
             before = {"name": key.name, "status": key.status}
             key.name = name if name is not None else key.name

@@ -36,8 +36,11 @@ class UserService:
     async def list(self, principal: Principal, paging: Paging, *, email: str | None = None,
                    roles: Sequence[str] | None = None) -> dict[str, Any]:
         require(principal, Permission.USERS_READ)
+        for role in roles or ():
+            check_org_role(role)
         async with self._store.unit() as unit:
-            page = await unit.users_page(principal.org_id, email=email, roles=roles, limit=paging.limit,
+            wanted = email.strip().lower() if email else None
+            page = await unit.users_page(principal.org_id, email=wanted, roles=roles, limit=paging.limit,
                                          before_id=paging.before_id, after_id=paging.after_id)
             data = [user_object(u, [m.workspace_id for m in await unit.memberships(u.id)]) for u in page]
         return page_object(data, page.has_more)

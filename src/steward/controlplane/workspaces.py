@@ -34,6 +34,9 @@ def _check_fields(name: str | None, color: str | None, tags: dict[str, str] | No
 
 
 def check_workspace_role(role: str) -> str:
+    """A workspace role; the seed's short names (``developer``, ``admin``...) mean the workspace role."""
+    if f"workspace_{role}" in WORKSPACE_ROLES:
+        return f"workspace_{role}"
     if role not in WORKSPACE_ROLES:
         raise InvalidRequestError(f"workspace_role: Input should be one of {', '.join(WORKSPACE_ROLES)}")
     return role
@@ -59,7 +62,7 @@ class WorkspaceService:
                 raise ConflictError(f"A workspace named {name!r} already exists.")
             ws = Workspace(id=new_id("wrkspc"), org_id=principal.org_id, name=name, display_color=display_color,
                            created_at=datetime.now(UTC), archived_at=None, tags=tags or None,
-                           allowed_models=list(allowed_models) if allowed_models else None)
+                           allowed_models=list(allowed_models) if allowed_models is not None else None)
             unit.add(ws)
             unit.audit(admin_event(principal, "admin.workspaces.create", target={"workspace_id": ws.id},
                                    workspace_id=ws.id, after={"name": name, "allowed_models": ws.allowed_models}))
@@ -81,6 +84,8 @@ class WorkspaceService:
 
     async def update(self, principal: Principal, workspace_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         require(principal, Permission.WORKSPACES_WRITE)
+        if "name" in changes and changes["name"] is None:
+            raise InvalidRequestError("name: Input should be a valid string (a workspace always has a name)")
         _check_fields(changes.get("name"), changes.get("display_color"), changes.get("tags"))
         async with self._store.unit() as unit:
             ws = await load_workspace(unit, principal, workspace_id)
@@ -115,9 +120,11 @@ class MemberService:
 
     async def add(self, principal: Principal, workspace_id: str, user_id: str, role: str) -> dict[str, Any]:
         require(principal, Permission.MEMBERS_WRITE, workspace_id)
-        check_workspace_role(role)
+        role = check_workspace_role(role)
         async with self._store.unit() as unit:
             ws = await load_workspace(unit, principal, workspace_id)
+            if ws.archived_at is not None:
+                raise InvalidRequestError(f"Workspace {ws.name!r} is archived.")
             await load_user(unit, principal, user_id)
             if await unit.get(WorkspaceMember, (ws.id, user_id)) is not None:
                 raise ConflictError(f"user {user_id} is already a member of workspace {ws.id}")
@@ -151,7 +158,7 @@ class MemberService:
 
     async def update(self, principal: Principal, workspace_id: str, user_id: str, role: str) -> dict[str, Any]:
         require(principal, Permission.MEMBERS_WRITE, workspace_id)
-        check_workspace_role(role)
+        role = check_workspace_role(role)
         async with self._store.unit() as unit:
             member = await self._member(unit, principal, workspace_id, user_id)
             before = member.workspace_role

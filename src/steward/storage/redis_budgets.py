@@ -129,7 +129,8 @@ for i = 1, #KEYS do
     spent, reserved = add(spent, actual), sub0(reserved, give)
     redis.call('HSET', key, 'spent', str(spent), 'reserved', str(reserved))
     if m > 0 then
-      local cap, fired, percent = dec(ARGV[3 + m + 2 * i - 1]), redis.call('HMGET', key, unpack(fields)), times(spent, 100)
+      local cap, percent = dec(ARGV[3 + m + 2 * i - 1]), times(spent, 100)
+      local fired = redis.call('HMGET', key, unpack(fields))
       for j = 1, m do
         local threshold = tonumber(ARGV[3 + j])
         if not fired[j] and not less(percent, times(cap, threshold)) then

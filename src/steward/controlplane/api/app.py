@@ -50,7 +50,11 @@ def create_admin_app(svc: AdminServices) -> FastAPI:
     @app.middleware("http")
     async def with_request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.request_id = request_id()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # the last resort: answer in the envelope and keep the connection (no re-raise)
+            log.exception("unhandled admin API error")
+            return _error_response(request, StewardError("Internal error in the gateway."))
         response.headers.setdefault("request-id", request.state.request_id)
         return response
 
@@ -73,11 +77,6 @@ def create_admin_app(svc: AdminServices) -> FastAPI:
         if exc.status_code == 404:
             return _error_response(request, NotFoundError(f"Not found: {request.method} {request.url.path}"))
         return _error_response(request, InvalidRequestError(str(exc.detail)))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled admin API error")
-        return _error_response(request, StewardError("Internal error in the gateway."))
 
     app.include_router(anthropic_routes.router)
     app.include_router(seed_routes.router)

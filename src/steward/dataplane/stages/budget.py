@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import SnapshotStore, SpendEntry
@@ -64,8 +64,10 @@ class Budget:
     async def _ensure(self, counters: list[tuple[Counter, int]]) -> None:
         for counter, spent in counters:
             if counter.key not in self._initialized:
+                failures = getattr(self._budgets, "unavailable_count", 0)
                 await self._budgets.initialize(counter, spent)  # first writer wins across processes
-                self._initialized.add(counter.key)
+                if getattr(self._budgets, "unavailable_count", 0) == failures:  # remember only a real answer
+                    self._initialized.add(counter.key)
 
     async def on_request(self, ctx: RequestContext) -> None:
         entries = self._entries(ctx)
@@ -83,6 +85,8 @@ class Budget:
             admission = await self._budgets.reserve([c for c, _ in hard], amount)
             if not admission.admitted:
                 raise self._refusal(admission.refused_by, hard, now)
+            if not admission.states:  # admitted by the fail-open policy: nothing was reserved to release
+                amount = 0
         ctx.extra["budget"] = ([c for (c, _), _ in counters], [c for c, _ in hard], amount,
                                {c.key: e for (c, _), e in counters})
 
