@@ -180,7 +180,8 @@ def build_limiter(settings: Settings) -> Limiter:
     """Redis-backed limits when ``STEWARD_REDIS_URL`` is set (shared by every process), else in process."""
     if settings.redis_url is None:
         return InProcessLimiter()
-    from steward.storage.redis_limiter import RedisLimiter, connect
+    from steward.storage.redis_client import connect
+    from steward.storage.redis_limiter import RedisLimiter
 
     return RedisLimiter(connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
 
@@ -190,7 +191,7 @@ def build_budgets(settings: Settings) -> Budgets:
     if settings.redis_url is None:
         return InProcessBudgets()
     from steward.storage.redis_budgets import RedisBudgets
-    from steward.storage.redis_limiter import connect
+    from steward.storage.redis_client import connect
 
     return RedisBudgets(connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
 

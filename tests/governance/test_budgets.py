@@ -22,7 +22,7 @@ from steward.governance.budgets import (
     check_thresholds,
 )
 from steward.storage.redis_budgets import RedisBudgets
-from steward.storage.redis_limiter import connect
+from steward.storage.redis_client import connect
 
 REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 USD = 10**12  # pico-USD

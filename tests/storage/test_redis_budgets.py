@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from steward.governance.budgets import MAX_PICOUSD, BudgetAdmission, Counter, Crossing, InProcessBudgets
 from steward.storage.redis_budgets import RedisBudgets
-from steward.storage.redis_limiter import connect
+from steward.storage.redis_client import connect
 
 REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 USD = 10**12
@@ -123,7 +123,7 @@ CHILD = """
 import asyncio, sys
 from steward.governance.budgets import Counter
 from steward.storage.redis_budgets import RedisBudgets
-from steward.storage.redis_limiter import connect
+from steward.storage.redis_client import connect
 
 USD = 10**12
 

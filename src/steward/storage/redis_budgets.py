@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,12 +31,12 @@ from steward.governance.budgets import (
     check_amount,
     check_thresholds,
 )
+from steward.storage.redis_client import RedisBacked
 
 __all__ = ["RedisBudgets"]
 
 log = logging.getLogger("steward.budgets")
 
-WARNING_INTERVAL = 60.0  # seconds between two "Redis unavailable" warnings
 
 # Exact non-negative integers as {high, low} limbs of base 10**9; every limb stays far below 2**53.
 _DECIMAL = """
@@ -164,7 +163,10 @@ def _states(counters: Sequence[Counter], values: Sequence[Any]) -> tuple[Counter
     return tuple(CounterState(c, int(values[2 * i]), int(values[2 * i + 1])) for i, c in enumerate(counters))
 
 
-class RedisBudgets:
+class RedisBudgets(RedisBacked):
+    subject = "budget"
+    gate = "reservation"
+
     """Counters in Redis: exact across processes because each operation is one atomic ``EVALSHA``.
 
     Reads and writes only the counter hashes it is given, whose keys must share one ``{hash tag}`` on a Redis
@@ -177,14 +179,11 @@ class RedisBudgets:
     """
 
     def __init__(self, redis: Redis, *, fail_open: bool = False) -> None:
-        self._redis = redis
+        super().__init__(redis, fail_open=fail_open, logger=log)
         self._initialize = redis.register_script(INITIALIZE_LUA)
         self._reserve = redis.register_script(RESERVE_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
         self._state = redis.register_script(STATE_LUA)
-        self.fail_open = fail_open
-        self.unavailable_count = 0
-        self._warned_at = -math.inf
 
     async def initialize(self, counter: Counter, spent: int) -> bool:
         """Set the starting spend of a counter that does not exist yet; False if it does or Redis fails."""
@@ -246,15 +245,4 @@ class RedisBudgets:
             raise
         return list(_states(counters, reply))
 
-    async def close(self) -> None:
-        """Close the Redis client and its connections."""
-        await self._redis.aclose()
 
-    def _unavailable(self, operation: str, exc: Exception) -> None:
-        self.unavailable_count += 1
-        clock = time.monotonic()
-        if clock - self._warned_at >= WARNING_INTERVAL:
-            self._warned_at = clock
-            policy = "admits" if self.fail_open else "refuses"
-            log.warning("Redis unavailable during budget %s; reservation %s while it lasts (%d failures so far): %r",
-                        operation, policy, self.unavailable_count, exc)

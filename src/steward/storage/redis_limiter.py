@@ -13,8 +13,6 @@ an interval refill twice; it only refills a little late.
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,12 +20,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from steward.governance.buckets import EPSILON, IDLE_PERIODS, Admission, Reservation, admitted, refused
+from steward.storage.redis_client import RedisBacked
 
 __all__ = ["RedisLimiter"]
 
 log = logging.getLogger("steward.limits")
 
-WARNING_INTERVAL = 60.0  # seconds between two "Redis unavailable" warnings
 
 # Shared by both scripts: `current` is buckets.observe (nil when Redis holds no such bucket: never used, or
 # expired, which it only is once full). Floats travel as strings; %.17g round-trips a double exactly.
@@ -112,7 +110,10 @@ def _parse(reservations: Sequence[Reservation], reply: Any) -> Admission:
     return refused(reservations, [float(x) for x in reply[3:]], int(reply[1]), float(reply[2]))
 
 
-class RedisLimiter:
+class RedisLimiter(RedisBacked):
+    subject = "rate-limit"
+    gate = "admission"
+
     """Buckets in Redis: exact across processes because each admission is one atomic ``EVALSHA``.
 
     Reads and writes only the bucket hashes named by the reservations, whose keys must share one
@@ -126,12 +127,9 @@ class RedisLimiter:
     """
 
     def __init__(self, redis: Redis, *, fail_open: bool = False) -> None:
-        self._redis = redis
+        super().__init__(redis, fail_open=fail_open, logger=log)
         self._admit = redis.register_script(ADMIT_LUA)
         self._settle = redis.register_script(SETTLE_LUA)
-        self.fail_open = fail_open
-        self.unavailable_count = 0
-        self._warned_at = -math.inf
 
     async def admit(self, reservations: Sequence[Reservation], now: float) -> Admission:
         """Deduct every reservation, or none, in one atomic script; see ``Admission``."""
@@ -157,28 +155,4 @@ class RedisLimiter:
         except (RedisError, OSError) as exc:
             self._unavailable("settlement", exc)
 
-    async def close(self) -> None:
-        """Close the Redis client and its connections."""
-        await self._redis.aclose()
 
-    def _unavailable(self, operation: str, exc: Exception) -> None:
-        self.unavailable_count += 1
-        clock = time.monotonic()
-        if clock - self._warned_at >= WARNING_INTERVAL:
-            self._warned_at = clock
-            policy = "admits" if self.fail_open else "refuses"
-            log.warning("Redis unavailable during rate-limit %s; admission %s while it lasts (%d failures so far): %r",
-                        operation, policy, self.unavailable_count, exc)
-
-
-def connect(url: str, *, max_connections: int = 64) -> Redis:
-    """A client for rate limiting: a blocking pool (waits for a free connection instead of failing), short
-    timeouts and one retry, so that an unreachable Redis turns into the fail policy quickly."""
-    from redis.asyncio import BlockingConnectionPool
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
-    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=2.0,
-                                           socket_timeout=1.0, socket_connect_timeout=1.0,
-                                           retry=Retry(NoBackoff(), 1))
-    return Redis.from_pool(pool)

@@ -6,20 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 
+from steward.controlplane.api.bodies import Body, KeyUpdateBody, LimitsBody, RoleBody
 from steward.controlplane.api.deps import Page, Svc, Who, listed
 
 router = APIRouter(prefix="/v1/organizations")
 Json = dict[str, Any]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RoleBody(Body):
-    role: str
 
 
 class InviteBody(Body):
@@ -53,11 +45,6 @@ class MemberBody(Body):
 
 class MemberUpdateBody(Body):
     workspace_role: str
-
-
-class KeyUpdateBody(Body):
-    name: str | None = None
-    status: str | None = None
 
 
 @router.get("/me")
@@ -177,15 +164,6 @@ async def get_api_key(api_key_id: str, who: Who, svc: Svc) -> Json:
 @router.post("/api_keys/{api_key_id}")
 async def update_api_key(api_key_id: str, body: KeyUpdateBody, who: Who, svc: Svc) -> Json:
     return await svc.keys.update(who, api_key_id, name=body.name, status=body.status)
-
-
-class LimitValue(Body):
-    type: str
-    value: int | None
-
-
-class LimitsBody(Body):
-    limits: list[LimitValue]
 
 
 @router.get("/rate_limits")

@@ -6,16 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict
 
+from steward.controlplane.api.bodies import Body, KeyUpdateBody, LimitsBody, RoleBody
 from steward.controlplane.api.deps import Page, Svc, Who, listed
 
 router = APIRouter(prefix="/v1/admin")
 Json = dict[str, Any]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class InvitationBody(Body):
@@ -28,10 +24,6 @@ class InvitationBody(Body):
 class AcceptBody(Body):
     token: str
     name: str
-
-
-class RoleBody(Body):
-    role: str
 
 
 class WorkspaceBody(Body):
@@ -58,11 +50,6 @@ class KeyBody(Body):
     name: str
     expires_in_days: int | None = None
     scopes: dict[str, Any] | None = None
-
-
-class KeyUpdateBody(Body):
-    name: str | None = None
-    status: str | None = None
 
 
 class RotateBody(Body):
@@ -226,15 +213,6 @@ async def list_admin_keys(who: Who, svc: Svc, page: Page) -> Json:
 @router.delete("/admin_keys/{admin_key_id}")
 async def revoke_admin_key(admin_key_id: str, who: Who, svc: Svc) -> Json:
     return await svc.admin_keys.revoke(who, admin_key_id)
-
-
-class LimitValue(Body):
-    type: str
-    value: int | None
-
-
-class LimitsBody(Body):
-    limits: list[LimitValue]
 
 
 @router.get("/keys/{key_id}/rate_limits")

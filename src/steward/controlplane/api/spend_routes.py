@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
 
+from steward.controlplane.api.bodies import Body
 from steward.controlplane.api.deps import Page, Svc, Who
 
 router = APIRouter(prefix="/v1/organizations")
 Json = dict[str, Any]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class SpendLimitBody(Body):
