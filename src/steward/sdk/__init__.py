@@ -1,6 +1,8 @@
-"""Python client for Steward's Admin API (``/v1/admin/...``): ``AdminClient`` and ``AsyncAdminClient``.
+"""Python client for Steward's Admin API (``/v1/admin/...``): ``AdminClient`` and ``AsyncAdminClient``; plus
+the client-side ``RateLimitedClient`` and ``UsageTracker`` (``ratelimited.py``, ``tracker.py``).
 
-Only the HTTP contract is shared with the server; nothing here imports the gateway's own modules.
+The admin client shares only the HTTP contract with the server. The client-side helpers use the pure
+``steward.governance`` rules (token estimate, buckets, pricing catalog) so that they price like the gateway.
 """
 
 from __future__ import annotations
