@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from steward.cli import admin_keys, identity, people, reports
+from steward.cli import admin_keys, identity, limits, people, reports
 from steward.settings import Settings
 
 app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
@@ -20,6 +20,9 @@ app.add_typer(people.users_app, name="users")
 app.add_typer(people.invitations_app, name="invitations")
 app.add_typer(people.members_app, name="members")
 app.add_typer(admin_keys.admin_keys_app, name="admin-keys")
+app.add_typer(limits.rate_limits_app, name="rate-limits")
+app.add_typer(limits.spend_limits_app, name="spend-limits")
+app.add_typer(limits.spend_requests_app, name="spend-requests")
 app.command()(reports.usage)
 app.add_typer(reports.audit_app, name="audit")
 

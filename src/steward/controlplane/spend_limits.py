@@ -5,6 +5,7 @@ audited and bumps the config version, so gateways enforce it within the snapshot
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from steward.controlplane.audit import admin_event
@@ -18,6 +19,7 @@ from steward.ids import new_id
 from steward.storage.models import ApiKey, SpendLimit, SpendLimitIncreaseRequest, Workspace
 from steward.storage.repositories.admin import AdminStore, Unit
 
+# A "user" scope is an end user: the opaque ``metadata.user_id`` that clients send, not a Steward account.
 SCOPE_ID_FIELD = {"workspace": "workspace_id", "api_key": "api_key_id", "user": "user_id"}
 
 
@@ -154,7 +156,7 @@ class SpendLimitService:
             for limit in page:
                 span = window(limit.period, now)
                 spent = await unit.recorded_spend(limit, span.start)
-                cents = f"{spent / PICO_PER_CENT:.4f}".rstrip("0").rstrip(".")
+                cents = format(Decimal(spent) / PICO_PER_CENT, "f")  # exact: cents with up to 10 decimals
                 rows.append({"spend_limit_id": limit.id, "scope": limit_object(limit)["scope"],
                              "period": limit.period, "amount": str(limit.amount_cents), "currency": "USD",
                              "period_to_date_spend": cents, "period_start": rfc3339(span.start),

@@ -17,6 +17,8 @@ from steward.ids import new_id
 from steward.storage.models import SpendLimit, SpendLimitIncreaseRequest
 from steward.storage.repositories.admin import AdminStore, Unit
 
+STATUSES = ("pending", "approved", "denied")
+
 
 class IncreaseRequestService:
     def __init__(self, store: AdminStore) -> None:
@@ -53,6 +55,8 @@ class IncreaseRequestService:
 
     async def list(self, principal: Principal, paging: Paging, *, status: str | None = None) -> dict[str, Any]:
         require(principal, Permission.ORG_READ)
+        if status is not None and status not in STATUSES:
+            raise InvalidRequestError(f"status: Input should be one of {', '.join(STATUSES)}")
         async with self._store.unit() as unit:
             page = await unit.increase_requests_page(principal.org_id, status=status, limit=paging.limit,
                                                      before_id=paging.before_id, after_id=paging.after_id)

@@ -31,9 +31,8 @@ from steward.sdk.errors import (
 from steward.sdk.resources.admin_keys import AdminKeys
 from steward.sdk.resources.base import Call
 from steward.sdk.resources.invitations import Invitations
-from steward.sdk.resources.keys import Keys
+from steward.sdk.resources.limits import KeysWithLimits, RateLimits, SpendLimits, WorkspacesWithLimits
 from steward.sdk.resources.users import Users
-from steward.sdk.resources.workspaces import Workspaces
 
 R = TypeVar("R")
 
@@ -205,8 +204,9 @@ class AsyncTransport:
 
 
 class AdminClient:
-    """Steward's Admin API: ``invitations``, ``users``, ``workspaces`` (and ``workspaces.members``), ``keys``,
-    ``admin_keys``. ``max_retries`` applies to 429, 5xx and connection failures."""
+    """Steward's Admin API: ``invitations``, ``users``, ``workspaces`` (with ``members`` and ``rate_limits``),
+    ``keys`` (with ``rate_limits``), ``admin_keys``, ``rate_limits``, ``spend_limits`` (with
+    ``increase_requests``). ``max_retries`` applies to 429, 5xx and connection failures."""
 
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None,
                  timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, max_retries: int = DEFAULT_MAX_RETRIES,
@@ -217,9 +217,11 @@ class AdminClient:
         sender = SyncTransport(self._http, self.options)
         self.invitations = Invitations(sender)
         self.users = Users(sender)
-        self.workspaces = Workspaces(sender)
-        self.keys = Keys(sender)
+        self.workspaces = WorkspacesWithLimits(sender)
+        self.keys = KeysWithLimits(sender)
         self.admin_keys = AdminKeys(sender)
+        self.rate_limits = RateLimits(sender)
+        self.spend_limits = SpendLimits(sender)
 
     def close(self) -> None:
         """Close the connection pool (not one passed in as ``http_client``)."""
@@ -246,9 +248,11 @@ class AsyncAdminClient:
         sender = AsyncTransport(self._http, self.options)
         self.invitations = Invitations(sender)
         self.users = Users(sender)
-        self.workspaces = Workspaces(sender)
-        self.keys = Keys(sender)
+        self.workspaces = WorkspacesWithLimits(sender)
+        self.keys = KeysWithLimits(sender)
         self.admin_keys = AdminKeys(sender)
+        self.rate_limits = RateLimits(sender)
+        self.spend_limits = SpendLimits(sender)
 
     async def close(self) -> None:
         """Close the connection pool (not one passed in as ``http_client``)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -19,6 +20,10 @@ OrgRole = Literal["admin", "developer", "billing", "viewer", "user", "claude_cod
 WorkspaceRole = Literal["workspace_admin", "workspace_developer", "workspace_user", "workspace_billing"]
 InviteStatus = Literal["pending", "accepted", "expired", "revoked", "deleted"]
 KeyStatus = Literal["active", "inactive", "archived", "expired"]
+SpendPeriod = Literal["daily", "weekly", "monthly"]
+IncreaseRequestStatus = Literal["pending", "approved", "denied"]
+RateLimitType = Literal["requests_per_minute", "input_tokens_per_minute", "input_tokens_per_minute_cache_aware",
+                        "output_tokens_per_minute", "tokens_per_minute", "tokens_per_day"]
 
 
 class AdminObject(BaseModel):
@@ -155,6 +160,139 @@ class WorkspaceMemberDeleted(AdminObject):
     type: Literal["workspace_member_deleted"] = "workspace_member_deleted"
     user_id: str
     workspace_id: str
+
+
+class RateLimitGroup(AdminObject):
+    id: str
+    type: str
+    display_name: str | None = None
+
+
+class RateLimitValue(AdminObject):
+    type: str
+    value: int
+
+
+class RateLimitEntry(AdminObject):
+    """The organization's limits for one rate-limit group (``rl_sonnet``: every Sonnet model)."""
+
+    type: Literal["rate_limit"] = "rate_limit"
+    id: str
+    group: RateLimitGroup
+    limits: list[RateLimitValue] = []
+    models: list[str] | None = None
+
+
+class RateLimitSource(AdminObject):
+    type: str
+
+
+class ScopedRateLimitValue(AdminObject):
+    type: str
+    value: int
+    org_limit: int | None = None
+    source: RateLimitSource
+    """Where the value is set: ``workspace`` or ``key``, or ``organization`` when inherited."""
+
+
+class WorkspaceRateLimitEntry(AdminObject):
+    type: Literal["workspace_rate_limit"] = "workspace_rate_limit"
+    workspace_id: str
+    rate_limit_id: str
+    group: RateLimitGroup
+    limits: list[ScopedRateLimitValue] = []
+    models: list[str] | None = None
+
+
+class KeyRateLimitEntry(AdminObject):
+    type: Literal["key_rate_limit"] = "key_rate_limit"
+    api_key_id: str
+    rate_limit_id: str
+    group: RateLimitGroup
+    limits: list[ScopedRateLimitValue] = []
+    models: list[str] | None = None
+
+
+class SpendLimitScope(AdminObject):
+    type: str
+    workspace_id: str | None = None
+    api_key_id: str | None = None
+    user_id: str | None = None
+
+
+def _usd(cents: str) -> Decimal:
+    return Decimal(cents) / 100
+
+
+class SpendLimit(AdminObject):
+    id: str
+    type: Literal["spend_limit"] = "spend_limit"
+    amount: str
+    """Cents as a decimal string: ``"50000"`` is $500.00."""
+    currency: str = "USD"
+    is_enabled: bool = True
+    period: str
+    scope: SpendLimitScope
+    created_at: datetime
+    updated_at: datetime
+    hard: bool = True
+    alert_thresholds: list[int] = []
+
+    @property
+    def amount_usd(self) -> Decimal:
+        """The cap in dollars."""
+        return _usd(self.amount)
+
+
+class SpendLimitDeleted(AdminObject):
+    id: str
+    type: Literal["spend_limit_deleted"] = "spend_limit_deleted"
+
+
+class EffectiveSpendLimit(AdminObject):
+    """A spend limit with what its scope has spent in the current period (cents, possibly fractional)."""
+
+    spend_limit_id: str
+    scope: SpendLimitScope
+    period: str
+    amount: str
+    currency: str = "USD"
+    period_to_date_spend: str
+    period_start: datetime
+    period_end: datetime
+    hard: bool = True
+
+    @property
+    def amount_usd(self) -> Decimal:
+        """The cap in dollars."""
+        return _usd(self.amount)
+
+    @property
+    def spent_usd(self) -> Decimal:
+        """The period's recorded spend in dollars."""
+        return _usd(self.period_to_date_spend)
+
+
+class UserActor(AdminObject):
+    type: str
+    user_id: str | None = None
+
+
+class SpendLimitIncreaseRequest(AdminObject):
+    id: str
+    type: Literal["spend_limit_increase_request"] = "spend_limit_increase_request"
+    status: str
+    spend_limit_id: str
+    amount: str
+    """The cap asked for, in cents as a decimal string."""
+    period: str | None = None
+    reason: str | None = None
+    actor: UserActor | None = None
+    """Who asked (None when the local operator did, through the CLI)."""
+    created_at: datetime
+    resolved_at: datetime | None = None
+    resolved_by: UserActor | None = None
+    spend_limit: SpendLimit | None = None
 
 
 class _PageBase(BaseModel, Generic[T]):
