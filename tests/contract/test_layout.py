@@ -104,3 +104,10 @@ def test_every_admin_route_is_documented() -> None:
                 path = re.sub(r"\{[^}]+\}", "{}", route.path)
                 documented = {re.sub(r"\{[^}]+\}", "{}", p) for p in re.findall(rf"`{method} (/v1/[^`]+)`", doc)}
                 assert path in documented, (method, route.path)
+
+
+def test_sdk_uses_only_the_pure_domain() -> None:
+    for path, imports in _package_imports("sdk").items():
+        bad = {i for i in imports if i.startswith("steward.")
+               and not i.startswith(("steward.sdk", "steward.governance"))}
+        assert not bad, f"{path} imports {bad}"
