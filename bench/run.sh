@@ -10,6 +10,8 @@
 # 127.0.0.1 only; each load run is bounded in time (DURATION) and count (the harness's MAX_REQ).
 #
 # Environment: CONCS="1 8 32 64" DURATION=10 WARMUP=3 STREAM_TOO=1 PEERS=../shared/peers-bench
+#              LIMITS=inprocess|redis: also enforce rate limits (org + workspace + key buckets, never reached)
+#              in process or through Redis on 127.0.0.1:6379, to measure admission overhead
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -50,6 +52,16 @@ export STEWARD_HOME="$WORK/steward" STEWARD_UPSTREAM_URL="http://127.0.0.1:18080
 "$STEWARD" init --name "Bench Org" >/dev/null
 "$STEWARD" workspaces create bench >/dev/null
 KEY="$("$STEWARD" keys create --workspace bench --name bench-load-test -q)"
+if [[ -n "${LIMITS:-}" ]]; then
+    KEY_ID="$("$STEWARD" keys list --workspace bench --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
+    "$STEWARD" rate-limits set rl_sonnet --type requests_per_minute --value 100000000 >/dev/null
+    "$STEWARD" rate-limits set rl_sonnet --type output_tokens_per_minute --value 1000000000 --workspace bench >/dev/null
+    "$STEWARD" rate-limits set rl_sonnet --type input_tokens_per_minute_cache_aware --value 1000000000 \
+        --key "$KEY_ID" >/dev/null
+    if [[ "$LIMITS" == redis ]]; then
+        export STEWARD_REDIS_URL="redis://127.0.0.1:6379/0" STEWARD_REDIS_KEY_PREFIX="stw-bench-$STAMP:"
+    fi
+fi
 taskset -c "${GATEWAY_CPU:-0}" "$STEWARD" serve --port 9100 > "$WORK/steward.log" 2>&1 &
 echo $! > "$GW_PID"
 for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:9100/healthz && break; sleep 0.1; done
@@ -57,11 +69,11 @@ for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:9100/healthz && 
 {
     echo "# Steward benchmark $STAMP"
     echo "# $(nproc) cores, $(uname -r), $("$PYTHON" --version), gateway pinned to CPU ${GATEWAY_CPU:-0}"
-    echo "# command: CONCS=\"$CONCS\" DURATION=$DURATION bench/run.sh"
+    echo "# command: CONCS=\"$CONCS\" DURATION=$DURATION LIMITS=${LIMITS:-} bench/run.sh"
     for stream in 0 ${STREAM_TOO:+1}; do
         STREAM=$stream CONCS="$CONCS" PIDFILE="$PB/mock/run/nginx.pid" "$PB/run.sh" direct \
             http://127.0.0.1:18080/v1/messages
-        STREAM=$stream CONCS="$CONCS" PID="$(cat "$GW_PID")" "$PB/run.sh" steward \
+        STREAM=$stream CONCS="$CONCS" PID="$(cat "$GW_PID")" TAG="limits=${LIMITS:-none}" "$PB/run.sh" steward \
             http://127.0.0.1:9100/v1/messages "$KEY"
     done
     echo

@@ -76,7 +76,8 @@ class Steward:
         auth = Authenticate(self.snapshots, self.last_used)
         meter = Meter(self.catalog)
         access = ModelAccess(self.catalog)
-        limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix)
+        limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
+                      default_wait=self.settings.rate_limit_max_wait)
         budget = Budget(self.snapshots, self.catalog, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix)

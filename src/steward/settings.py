@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default=None, description="Redis URL (redis://host:port/db) for rate limits shared by several processes or "
                                   "instances; without it limits are kept in process.")
     redis_key_prefix: str = Field(default="stw:", description="Prefix of every Redis key Steward writes.")
+    rate_limit_max_wait: float = Field(
+        default=0.0, description="Seconds a request may wait for rate-limit capacity before a 429 (0 to 60); a "
+                                 "request can ask for its own with the x-steward-max-wait header.")
     rate_limit_fail_open: bool = Field(
         default=False, description="When Redis is unreachable: admit requests (true) or refuse them (false).")
     upstream_url: str = Field(default="https://api.anthropic.com",

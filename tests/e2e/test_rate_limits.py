@@ -104,3 +104,21 @@ def test_sdk_retry_honours_retry_after(gateway: Gateway) -> None:
         started = time.monotonic()
         assert patient.messages.create(**HAIKU).type == "message"
         assert time.monotonic() - started >= 0.3  # it waited for capacity instead of failing
+
+
+def test_waiting_for_capacity_instead_of_refusing(gateway: Gateway) -> None:
+    ws = gateway.workspace_ids["eng"]
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_haiku", {"requests_per_minute": 120})
+    with gateway.client("eng") as client:
+        for _ in range(200):  # drain the bucket
+            try:
+                client.messages.create(**HAIKU)
+            except anthropic.RateLimitError:
+                break
+        started = time.monotonic()
+        waited = client.messages.create(**HAIKU, extra_headers={"x-steward-max-wait": "5"})
+        assert waited.type == "message" and time.monotonic() - started >= 0.3  # it waited, then was admitted
+        with pytest.raises(anthropic.RateLimitError):  # a wait shorter than the refill is still a 429
+            client.messages.create(**HAIKU, extra_headers={"x-steward-max-wait": "0.01"})
+        with pytest.raises(anthropic.BadRequestError, match="x-steward-max-wait"):
+            client.messages.create(**HAIKU, extra_headers={"x-steward-max-wait": "soon"})

@@ -169,6 +169,10 @@ class InProcessLimiter:
 
     async def settle(self, returns: Sequence[Reservation], now: float) -> None:
         """Give unused tokens back, never above capacity; buckets it does not hold are already full."""
+        self.settle_now(returns, now)
+
+    def settle_now(self, returns: Sequence[Reservation], now: float) -> None:
+        """``settle`` without a coroutine: the hot path calls this directly (no task per request)."""
         for r in returns:
             stored = self._buckets.get(r.bucket.key)
             if r.amount > 0 and stored is not None:

@@ -3,12 +3,15 @@
 Reads the snapshot's limits for the caller's organization, workspace and key in the model's rate-limit group;
 charges one request, the estimated input and ``max_tokens`` for output; refuses with a 429
 ``rate_limit_error`` naming the level that ran out, with ``retry-after``; writes the ``anthropic-ratelimit-*``
-headers of the most restrictive bucket of each kind. Cost when no limit is configured: three dict lookups.
+headers of the most restrictive bucket of each kind. With ``x-steward-max-wait: N`` (or the
+``STEWARD_RATE_LIMIT_MAX_WAIT`` default) a request waits up to N seconds for capacity, in arrival order, before
+a 429. Cost when no limit is configured: three dict lookups.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -17,18 +20,20 @@ from typing import Any
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import SnapshotStore
-from steward.errors import RateLimitError
-from steward.governance.buckets import Admission, Bucket, BucketState, Limiter, Reservation
+from steward.errors import InvalidRequestError, RateLimitError
+from steward.governance.buckets import Admission, Bucket, BucketState, InProcessLimiter, Limiter, Reservation
 from steward.governance.catalog import Catalog
 from steward.governance.limit_rules import LIMIT_TYPES, actual_amount, group_of, reserve_amount
 from steward.governance.tokens import estimate_input_tokens
 
+MAX_WAIT_SECONDS = 60.0
 _KIND_WORDS = {"requests": "requests", "input_tokens": "input tokens", "output_tokens": "output tokens",
                "tokens": "tokens"}
 
 
-def _rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+@functools.lru_cache(maxsize=4096)
+def _rfc3339(second: int) -> bytes:
+    return datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds").replace("+00:00", "Z").encode()
 
 
 def ratelimit_headers(states: Sequence[BucketState], now: float) -> list[tuple[bytes, bytes]]:
@@ -43,13 +48,16 @@ def ratelimit_headers(states: Sequence[BucketState], now: float) -> list[tuple[b
         name = "anthropic-ratelimit-" + kind.replace("_", "-")
         out.append((f"{name}-limit".encode(), str(state.bucket.capacity).encode()))
         out.append((f"{name}-remaining".encode(), str(state.remaining).encode()))
-        out.append((f"{name}-reset".encode(), _rfc3339(now + state.reset_seconds).encode()))
+        out.append((f"{name}-reset".encode(), _rfc3339(math.ceil(now + state.reset_seconds))))
     return out
 
 
 class Limit:
-    def __init__(self, snapshots: SnapshotStore, catalog: Catalog, limiter: Limiter, prefix: str = "stw:") -> None:
+    def __init__(self, snapshots: SnapshotStore, catalog: Catalog, limiter: Limiter, prefix: str = "stw:",
+                 default_wait: float = 0.0) -> None:
         self._snapshots = snapshots
+        self._default_wait = min(max(default_wait, 0.0), MAX_WAIT_SECONDS)
+        self._queues: dict[str, asyncio.Lock] = {}
         self._catalog = catalog
         self._limiter = limiter
         self._prefix = prefix
@@ -81,9 +89,34 @@ class Limit:
         now = time.time()
         admission = await self._limiter.admit(reservations, now)
         if not admission.admitted:
+            admission = await self._wait(ctx, reservations, admission)
+            now = time.time()
+        if not admission.admitted:
             raise self._refusal(ctx, admission, now)
         ctx.extra["limits"] = (reservations, [t for _, t in buckets])
         ctx.extra["ratelimit_headers"] = ratelimit_headers(admission.states, now)
+
+    def _max_wait(self, ctx: RequestContext) -> float:
+        raw = ctx.headers.get("x-steward-max-wait")
+        if raw is None:
+            return self._default_wait
+        try:
+            return min(max(float(raw), 0.0), MAX_WAIT_SECONDS)
+        except ValueError:
+            raise InvalidRequestError("x-steward-max-wait: a number of seconds (0 to 60)") from None
+
+    async def _wait(self, ctx: RequestContext, reservations: list[Reservation], admission: Admission) -> Admission:
+        """Wait for capacity instead of refusing, up to the allowed time. Waiters for the same bucket queue on
+        one FIFO lock, so they are admitted in arrival order (within this process)."""
+        deadline = time.monotonic() + self._max_wait(ctx)
+        while not admission.admitted and admission.refused_by is not None \
+                and time.monotonic() + admission.retry_after <= deadline:
+            # One lock per bucket key, kept for the life of the process: bounded by the limits configured.
+            lock = self._queues.setdefault(admission.refused_by.key, asyncio.Lock())
+            async with lock:
+                await asyncio.sleep(admission.retry_after)
+                admission = await self._limiter.admit(reservations, time.time())
+        return admission
 
     def _refusal(self, ctx: RequestContext, admission: Admission, now: float) -> RateLimitError:
         bucket = admission.refused_by
@@ -114,7 +147,11 @@ class Limit:
             unused = reservation.amount - actual_amount(limit_type, usage)
             if unused > 0:
                 returns.append(Reservation(reservation.bucket, unused))
-        if returns:
-            task = asyncio.get_running_loop().create_task(self._limiter.settle(returns, time.time()))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        if not returns:
+            return
+        if isinstance(self._limiter, InProcessLimiter):  # no I/O: settle in place, no task per request
+            self._limiter.settle_now(returns, time.time())
+            return
+        task = asyncio.get_running_loop().create_task(self._limiter.settle(returns, time.time()))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
