@@ -84,10 +84,12 @@ class Steward:
         pipelines = Pipelines(
             messages=Pipeline([auth, Validate(), access, limit, meter, budget, record]),
             count_tokens=Pipeline([auth, Validate(count_tokens=True), access, record]),
-            plain=Pipeline([auth, record]))
+            plain=Pipeline([auth, record]),
+            batches=Pipeline([auth, Limit(self.snapshots, self.catalog, self.limiter,
+                                          prefix=self.settings.redis_key_prefix, batches=True), record]))
         self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo)
         batches = BatchHandlers(self.upstream, self.batch_repo, self.catalog, self.batch_meter,
-                                pipelines.plain, forwarded)
+                                pipelines.batches, forwarded, self.snapshots)
         admin = create_admin_app(AdminServices.build(self.database, self.settings))
         return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,
                          self.catalog, max_body=self.settings.max_body_bytes,

@@ -122,3 +122,32 @@ def test_waiting_for_capacity_instead_of_refusing(gateway: Gateway) -> None:
         assert waited.headers["anthropic-ratelimit-requests-remaining"] == "0"
         with pytest.raises(anthropic.BadRequestError, match="x-steward-max-wait"):
             client.messages.create(**HAIKU, extra_headers={"x-steward-max-wait": "soon"})
+
+
+def test_batches_have_their_own_limits(gateway: Gateway) -> None:
+    ws = gateway.workspace_ids["marketing"]
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_haiku", {"requests_per_minute": 1})
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_batch", {"queued_requests": 3})
+    items = [{"custom_id": f"q{i}", "params": HAIKU} for i in range(2)]
+    with gateway.client("marketing") as client:
+        client.messages.create(**HAIKU)  # the real-time bucket is now empty...
+        first = client.messages.batches.create(requests=items)  # ...and batches do not count against it
+        with pytest.raises(anthropic.RateLimitError, match="queued batch requests"):
+            client.messages.batches.create(requests=items)  # 2 queued + 2 > 3
+        deadline = time.monotonic() + 10
+        while client.messages.batches.retrieve(first.id).processing_status != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        list(client.messages.batches.results(first.id))  # metered: its requests are no longer queued
+        assert client.messages.batches.create(requests=items).id.startswith("msgbatch_")
+    set_limits(gateway, f"/v1/organizations/workspaces/{ws}/rate_limits/rl_batch", {"requests_per_minute": 2,
+                                                                                    "queued_requests": None})
+    with gateway.client("marketing") as client:
+        client.messages.batches.list()
+        client.messages.batches.list()
+        with pytest.raises(anthropic.RateLimitError):  # every batch endpoint counts against the batch RPM
+            client.messages.batches.list()
+    with httpx.Client(base_url=gateway.url, headers={"x-api-key": gateway.admin_key}) as http:
+        wrong = http.post(f"/v1/organizations/workspaces/{ws}/rate_limits/rl_batch",
+                          json={"limits": [{"type": "output_tokens_per_minute", "value": 5}]})
+        assert wrong.status_code == 400 and "Message Batches" in wrong.json()["error"]["message"]

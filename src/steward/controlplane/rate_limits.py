@@ -17,7 +17,7 @@ from steward.controlplane.rbac import Permission, require
 from steward.controlplane.workspaces import load_workspace
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.governance.catalog import Catalog
-from steward.governance.limit_rules import LIMIT_TYPES, LimitGroup, limit_groups
+from steward.governance.limit_rules import BATCH_GROUP, LIMIT_TYPES, QUEUED_REQUESTS, LimitGroup, limit_groups
 from steward.ids import new_id
 from steward.storage.models import ApiKey, RateLimit
 from steward.storage.repositories.admin import AdminStore, Unit
@@ -34,13 +34,14 @@ def _group_json(group: LimitGroup) -> dict[str, Any]:
     return out
 
 
-def check_changes(changes: Sequence[dict[str, Any]]) -> list[tuple[str, int | None]]:
-    """``[{type, value}]`` validated: known limiter types, positive integers or null (clear)."""
+def check_changes(changes: Sequence[dict[str, Any]], group: LimitGroup) -> list[tuple[str, int | None]]:
+    """``[{type, value}]`` validated: limiter types the group knows, positive integers or null (clear)."""
+    allowed = ("requests_per_minute", QUEUED_REQUESTS) if group.id == BATCH_GROUP else tuple(LIMIT_TYPES)
     out = []
     for change in changes:
         kind, value = change.get("type"), change.get("value")
-        if kind not in LIMIT_TYPES:
-            raise InvalidRequestError(f"limits.type: one of {', '.join(LIMIT_TYPES)}")
+        if kind not in allowed:
+            raise InvalidRequestError(f"limits.type: for {group.display_name}, one of {', '.join(allowed)}")
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise InvalidRequestError("limits.value: a positive integer, or null to clear")
         out.append((str(kind), value))
@@ -93,7 +94,7 @@ class RateLimitService:
 
     async def _apply(self, unit: Unit, principal: Principal, scope: str, scope_id: str, group: LimitGroup,
                      changes: Sequence[dict[str, Any]]) -> None:
-        wanted = check_changes(changes)
+        wanted = check_changes(changes, group)
         rows = {r.limit_type: r for r in await unit.rate_limits(principal.org_id, scope=scope, scope_id=scope_id)
                 if r.group_id == group.id}
         before = {k: r.value for k, r in rows.items()}

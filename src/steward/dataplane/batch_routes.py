@@ -15,10 +15,12 @@ from steward.dataplane.context import RequestContext
 from steward.dataplane.forward import response_headers, upstream_headers
 from steward.dataplane.http import query_params, send_bytes, send_json
 from steward.dataplane.pipeline import Pipeline
+from steward.dataplane.snapshot import SnapshotStore
 from steward.dataplane.stages.validate import parse_json_object, parse_tags
 from steward.dataplane.upstream import Upstream
-from steward.errors import InvalidRequestError, NotFoundError
+from steward.errors import InvalidRequestError, NotFoundError, RateLimitError
 from steward.governance.catalog import Catalog
+from steward.governance.limit_rules import BATCH_GROUP, QUEUED_REQUESTS
 from steward.storage.models import BatchRecord
 from steward.storage.repositories.batches import BatchRepository
 
@@ -34,7 +36,8 @@ def base_url(scope: Scope, headers: dict[str, str]) -> str:
 
 class BatchHandlers:
     def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Catalog, meter: BatchMeter,
-                 pipeline: Pipeline, forwarded_headers: tuple[str, ...]) -> None:
+                 pipeline: Pipeline, forwarded_headers: tuple[str, ...], snapshots: SnapshotStore) -> None:
+        self._snapshots = snapshots
         self._upstream = upstream
         self._repo = repo
         self._catalog = catalog
@@ -79,6 +82,7 @@ class BatchHandlers:
         ctx.tags = parse_tags(ctx.headers.get("x-steward-tags"))
         payload = parse_json_object(ctx.body)
         count = check_batch_body(payload, self._catalog, ctx.workspace, ctx.key)
+        await self._check_queue(ctx, count)
         headers = upstream_headers(ctx, self._forwarded)
         async with self._upstream.request("POST", "/v1/messages/batches", headers, ctx.body) as resp:
             data = await resp.read()
@@ -89,6 +93,24 @@ class BatchHandlers:
             data = orjson.dumps(rewrite_results_url(batch, base_url(scope, ctx.headers)))
         self._pipeline.complete(ctx)
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))
+
+    async def _check_queue(self, ctx: RequestContext, count: int) -> None:
+        """Queued-requests limits of the batch group: requests in unfinished batches plus these ones."""
+        key = ctx.key
+        if key is None:
+            return
+        limits = self._snapshots.current.limits
+        for level, scope_id, narrowing in (("organization", key.org_id, {}),
+                                           ("workspace", key.workspace_id, {"workspace_id": key.workspace_id}),
+                                           ("key", key.id, {"api_key_id": key.id})):
+            for limit_type, value in limits.get((level, scope_id, BATCH_GROUP), ()):
+                if limit_type != QUEUED_REQUESTS:
+                    continue
+                queued = await self._repo.queued_requests(key.org_id, **narrowing)
+                if queued + count > value:
+                    raise RateLimitError(
+                        f"This batch would bring the {level}'s queued batch requests to {queued + count}, over "
+                        f"its limit of {value}; wait for running batches to end.", headers={"retry-after": "60"})
 
     async def list(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         query = query_params(scope)

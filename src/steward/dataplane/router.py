@@ -37,7 +37,8 @@ Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
 class Pipelines:
     messages: Pipeline
     count_tokens: Pipeline
-    plain: Pipeline  # authenticate + record: models and batches
+    plain: Pipeline  # authenticate + record: models
+    batches: Pipeline  # authenticate + the batch group's request rate + record
 
 
 class DataPlane:
@@ -56,8 +57,8 @@ class DataPlane:
             ("POST", "/v1/messages"): ("messages", pipelines.messages, self._messages),
             ("POST", "/v1/messages/count_tokens"): ("count_tokens", pipelines.count_tokens, self._count),
             ("GET", "/v1/models"): ("models.list", pipelines.plain, self._models),
-            ("POST", "/v1/messages/batches"): ("batches.create", pipelines.plain, batches.create),
-            ("GET", "/v1/messages/batches"): ("batches.list", pipelines.plain, batches.list),
+            ("POST", "/v1/messages/batches"): ("batches.create", pipelines.batches, batches.create),
+            ("GET", "/v1/messages/batches"): ("batches.list", pipelines.batches, batches.list),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,7 +86,7 @@ class DataPlane:
         if path.startswith("/v1/messages/batches/"):
             found = self._batches.route(method, path)
             if found is not None:
-                return found[0], self._p.plain, found[1]
+                return found[0], self._p.batches, found[1]
         return None
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, endpoint: str, pipeline: Pipeline,

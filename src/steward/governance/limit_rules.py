@@ -25,6 +25,7 @@ LIMIT_TYPES: dict[str, tuple[str, float]] = {
     "tokens_per_day": ("tokens", PER_DAY),
 }
 BATCH_GROUP = "rlg_batch"
+QUEUED_REQUESTS = "queued_requests"  # batch group only: requests waiting in unfinished batches (not a bucket)
 LEVELS = ("organization", "workspace", "key")
 
 

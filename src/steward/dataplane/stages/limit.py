@@ -23,7 +23,7 @@ from steward.dataplane.snapshot import SnapshotStore
 from steward.errors import InvalidRequestError, RateLimitError
 from steward.governance.buckets import Admission, Bucket, BucketState, InProcessLimiter, Limiter, Reservation
 from steward.governance.catalog import Catalog
-from steward.governance.limit_rules import LIMIT_TYPES, actual_amount, group_of, reserve_amount
+from steward.governance.limit_rules import BATCH_GROUP, LIMIT_TYPES, actual_amount, group_of, reserve_amount
 from steward.governance.tokens import estimate_input_tokens
 
 MAX_WAIT_SECONDS = 60.0
@@ -54,8 +54,9 @@ def ratelimit_headers(states: Sequence[BucketState], now: float) -> list[tuple[b
 
 class Limit:
     def __init__(self, snapshots: SnapshotStore, catalog: Catalog, limiter: Limiter, prefix: str = "stw:",
-                 default_wait: float = 0.0) -> None:
+                 default_wait: float = 0.0, *, batches: bool = False) -> None:
         self._snapshots = snapshots
+        self._batches = batches  # the Message Batches group: its own request rate, never real-time limits
         self._default_wait = min(max(default_wait, 0.0), MAX_WAIT_SECONDS)
         self._queues: dict[str, asyncio.Lock] = {}
         self._catalog = catalog
@@ -63,15 +64,22 @@ class Limit:
         self._prefix = prefix
         self._pending: set[asyncio.Task[None]] = set()
 
+    def _group(self, ctx: RequestContext) -> str | None:
+        if self._batches:
+            return BATCH_GROUP
+        return group_of(self._catalog, ctx.model or "")
+
     def _buckets(self, ctx: RequestContext) -> list[tuple[Bucket, str]]:
         key = ctx.key
-        group = group_of(self._catalog, ctx.model or "") if key is not None else None
+        group = self._group(ctx) if key is not None else None
         if key is None or group is None:
             return []
         limits = self._snapshots.current.limits
         found = []
         for level, scope_id in (("organization", key.org_id), ("workspace", key.workspace_id), ("key", key.id)):
             for limit_type, value in limits.get((level, scope_id, group), ()):
+                if limit_type not in LIMIT_TYPES or (self._batches and limit_type != "requests_per_minute"):
+                    continue  # queued-requests limits are checked by the batch handler, not as buckets
                 kind, period = LIMIT_TYPES[limit_type]
                 bucket_key = f"{self._prefix}{{{key.org_id}}}:{level}:{scope_id}:{group}:{limit_type}"
                 found.append((Bucket(bucket_key, value, period, level, kind), limit_type))

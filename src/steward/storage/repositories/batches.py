@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from steward.storage.models import BatchRecord
@@ -41,6 +41,18 @@ class BatchRepository:
         if before_id and not after_id:
             rows.reverse()
         return rows
+
+    async def queued_requests(self, org_id: str, *, workspace_id: str | None = None,
+                              api_key_id: str | None = None) -> int:
+        """Requests in this scope's batches that have not ended (not yet metered, not deleted)."""
+        stmt = select(func.coalesce(func.sum(BatchRecord.request_count), 0)).where(
+            BatchRecord.org_id == org_id, BatchRecord.metered_at.is_(None), BatchRecord.deleted_at.is_(None))
+        if workspace_id is not None:
+            stmt = stmt.where(BatchRecord.workspace_id == workspace_id)
+        if api_key_id is not None:
+            stmt = stmt.where(BatchRecord.api_key_id == api_key_id)
+        async with self._sessions() as session:
+            return int(await session.scalar(stmt) or 0)
 
     async def unmetered(self, limit: int = 100) -> Sequence[BatchRecord]:
         async with self._sessions() as session:
