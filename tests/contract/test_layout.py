@@ -30,7 +30,7 @@ def _package_imports(package: str) -> dict[Path, set[str]]:
 
 def test_storage_imports_no_other_plane() -> None:
     # Storage may implement the pure domain's interfaces (governance: e.g. the Limiter protocol), nothing else.
-    allowed = ("steward.storage", "steward.governance.buckets", "steward.governance.budgets")
+    allowed = ("steward.storage", "steward.governance.buckets", "steward.governance.budgets", "steward.metrics")
     for path, imports in _package_imports("storage").items():
         bad = {i for i in imports if i.startswith("steward.") and not i.startswith(allowed)}
         assert not bad, f"{path} imports {bad}"
@@ -94,10 +94,10 @@ def test_every_route_is_documented() -> None:
 def test_every_admin_route_is_documented() -> None:
     from fastapi.routing import APIRoute
 
-    from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes
+    from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes, webhook_routes
 
     doc = (ROOT / "docs" / "admin-api.md").read_text()
-    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router):
+    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:

@@ -151,3 +151,19 @@ def test_batches_have_their_own_limits(gateway: Gateway) -> None:
         wrong = http.post(f"/v1/organizations/workspaces/{ws}/rate_limits/rl_batch",
                           json={"limits": [{"type": "output_tokens_per_minute", "value": 5}]})
         assert wrong.status_code == 400 and "Message Batches" in wrong.json()["error"]["message"]
+
+
+def test_redis_down_fails_closed_and_says_so(database_url: str, simulator: Any, tmp_path: Any) -> None:
+    from steward.serving import free_port
+    from tests.conftest import UPSTREAM_KEY
+    from tests.support import start_gateway
+
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    with start_gateway(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY, redis_url=dead_redis) as gw:
+        set_limits(gw, f"/v1/organizations/workspaces/{gw.workspace_ids['eng']}/rate_limits/rl_haiku",
+                   {"requests_per_minute": 100})
+        with gw.client("eng") as client, pytest.raises(anthropic.RateLimitError, match="cannot be checked"):
+            client.messages.create(**HAIKU)
+        metrics = httpx.get(f"{gw.url}/metrics").text
+    assert 'steward_store_unavailable_total{operation="admission",store="rate-limit"}' in metrics
+    assert 'steward_requests_total{endpoint="messages",status="429"}' in metrics

@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from steward.asgi import ASGIApp, Receive, Scope, Send
 from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.context import RequestContext
@@ -20,6 +22,7 @@ from steward.dataplane.http import (
     header_map,
     query_params,
     read_body,
+    send_bytes,
     send_error,
     send_json,
 )
@@ -28,6 +31,7 @@ from steward.dataplane.pipeline import Pipeline
 from steward.errors import NotFoundError, StewardError
 from steward.governance.catalog import Catalog
 from steward.ids import request_id
+from steward.metrics import render as render_metrics
 
 log = logging.getLogger("steward.dataplane")
 Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
@@ -75,6 +79,8 @@ class DataPlane:
             await self._run(scope, receive, send, endpoint, pipeline, action)
         elif path in ("/healthz", "/readyz"):
             await send_json(send, 200, {"status": "ok"}, request_id())
+        elif path == "/metrics" and method == "GET":
+            await send_bytes(send, 200, render_metrics(), [(b"content-type", CONTENT_TYPE_LATEST.encode())])
         elif self._fallback is not None:
             await self._fallback(scope, receive, send)
         else:

@@ -10,6 +10,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from steward.metrics import STORE_UNAVAILABLE
+
 WARNING_INTERVAL = 60.0  # seconds between two "Redis unavailable" warnings of one store
 
 
@@ -37,6 +39,7 @@ class RedisBacked:
 
     def _unavailable(self, operation: str, exc: Exception) -> None:
         self.unavailable_count += 1
+        STORE_UNAVAILABLE.labels(self.subject, operation).inc()
         clock = time.monotonic()
         if clock - self._warned_at >= WARNING_INTERVAL:
             self._warned_at = clock

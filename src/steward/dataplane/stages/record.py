@@ -14,6 +14,7 @@ from typing import Any
 from steward.dataplane.context import RequestContext
 from steward.dataplane.stages.meter import to_picousd
 from steward.ids import new_id
+from steward.metrics import JOURNAL_FAILURES, REFUSALS, REQUESTS
 from steward.workers.journal import Journal
 
 log = logging.getLogger("steward.record")
@@ -95,6 +96,9 @@ class Record:
     def on_complete(self, ctx: RequestContext) -> None:
         latency_ms = int((time.perf_counter() - ctx.started_perf) * 1000)
         created_at = datetime.fromtimestamp(ctx.started_at, UTC).isoformat()
+        REQUESTS.labels(ctx.endpoint, str(ctx.status)).inc()
+        if ctx.error is not None:
+            REFUSALS.labels(ctx.error.error_type).inc()
         record: dict[str, Any] = {"audit": _audit_row(ctx, created_at, latency_ms)}
         if ctx.key is not None:
             record["usage"] = _usage_row(ctx, created_at, latency_ms, self._version)
@@ -102,4 +106,5 @@ class Record:
             self._journal.append(record)
         except OSError:
             self.failures += 1
+            JOURNAL_FAILURES.inc()
             log.critical("journal write failed for %s; the record is lost", ctx.request_id, exc_info=True)
