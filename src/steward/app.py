@@ -39,8 +39,10 @@ from steward.storage.engine import Database
 from steward.storage.repositories.batches import BatchRepository
 from steward.storage.repositories.identity import IdentityRepository
 from steward.storage.repositories.records import RecordsRepository
+from steward.storage.repositories.webhooks import DeliveryRepository
 from steward.workers.journal import Journal
 from steward.workers.shipper import Shipper
+from steward.workers.webhooks import WebhookDispatcher
 
 log = logging.getLogger("steward")
 
@@ -116,6 +118,8 @@ class Steward:
         if self.shipper is not None:
             self._spawn(self.shipper.run())
         self._spawn(self._flush_last_used_forever())
+        self.webhooks = WebhookDispatcher(DeliveryRepository(self.database.sessions, self.database.dialect))
+        self._spawn(self.webhooks.run())
         self._spawn(run_batch_metering(self.batch_meter, self.upstream, self.batch_repo,
                                        {"anthropic-version": "2023-06-01"},
                                        self.settings.batch_meter_interval))

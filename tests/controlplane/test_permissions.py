@@ -64,6 +64,7 @@ NO_INVITE = "invite_01nobody00000000000000"
 NO_WS = "wrkspc_01nobody00000000000000"
 NO_SPL = "spl_01nobody00000000000000"
 NO_REQ = "splreq_01nobody000000000000"
+NO_WHK = "whk_01nobody00000000000000"
 MEMBER_ADMINS = {"admin", "wsadmin_eng"}
 BIG_LIMIT = {"limits": [{"type": "requests_per_minute", "value": 100000}]}
 EMPTY = lambda w, g: None  # noqa: E731 - a table of cases reads better with a named empty body
@@ -154,6 +155,13 @@ CASES: list[Case] = [
     ("GET", "/v1/organizations/spend_limit_increase_requests/" + NO_REQ, EMPTY, ALL),
     ("POST", f"/v1/organizations/spend_limit_increase_requests/{NO_REQ}/approve", EMPTY, {"admin"}),
     ("POST", f"/v1/organizations/spend_limit_increase_requests/{NO_REQ}/deny", EMPTY, {"admin"}),
+    ("POST", "/v1/organizations/webhooks", lambda w, g: {"url": "https://hooks.invalid/steward",
+                                                         "events": ["spend.alert"]}, {"admin"}),
+    ("GET", "/v1/organizations/webhooks", EMPTY, READERS),
+    ("GET", "/v1/organizations/webhooks/" + NO_WHK, EMPTY, READERS),
+    ("POST", "/v1/organizations/webhooks/" + NO_WHK, lambda w, g: {"active": False}, {"admin"}),
+    ("DELETE", "/v1/organizations/webhooks/" + NO_WHK, EMPTY, {"admin"}),
+    ("GET", f"/v1/organizations/webhooks/{NO_WHK}/deliveries", EMPTY, READERS),
     ("DELETE", "/v1/admin/keys/{eng_key}", EMPTY, ENG_KEY_WRITERS),
     ("POST", "/v1/admin/admin_keys", lambda w, g: {"name": "mine"}, ALL - {"admin_ro"}),
     ("POST", "/v1/admin/admin_keys", lambda w, g: {"name": "for target", "user_id": w["users"]["target"]},
@@ -173,13 +181,14 @@ def _path(template: str, world: dict[str, Any], gateway: Gateway) -> str:
 def test_cases_cover_every_admin_route() -> None:
     from fastapi.routing import APIRoute
 
-    from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes
+    from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes, webhook_routes
 
     def shape(path: str) -> str:
-        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl|spl|splreq)_[A-Za-z0-9]+|\{[^}]+\})", "/{}", path)
+        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl|spl|splreq|whk)_[A-Za-z0-9]+|\{[^}]+\})", "/{}",
+                      path)
 
     covered = {(m, shape(t)) for m, t, _, _ in CASES}
-    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router):
+    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:

@@ -11,6 +11,7 @@ from steward.controlplane.rate_limits import RateLimitService
 from steward.controlplane.spend_limits import SpendLimitService
 from steward.controlplane.spend_requests import IncreaseRequestService
 from steward.controlplane.users import UserService
+from steward.controlplane.webhooks import WebhookService
 from steward.controlplane.workspaces import MemberService, WorkspaceService
 from steward.governance.catalog import Catalog
 from steward.settings import Settings
@@ -31,6 +32,7 @@ class AdminServices:
     rate_limits: RateLimitService
     spend_limits: SpendLimitService
     increase_requests: IncreaseRequestService
+    webhooks: WebhookService
 
     @classmethod
     def build(cls, database: Database, settings: Settings) -> AdminServices:
@@ -40,4 +42,4 @@ class AdminServices:
                    InvitationService(store, settings.invitation_expiry_days), WorkspaceService(store),
                    MemberService(store), KeyService(store, rules), AdminKeyService(store),
                    RateLimitService(store, Catalog.load_default()), SpendLimitService(store),
-                   IncreaseRequestService(store))
+                   IncreaseRequestService(store), WebhookService(store))

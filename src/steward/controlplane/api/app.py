@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes
+from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes, webhook_routes
 from steward.controlplane.audit import admin_event
 from steward.controlplane.container import AdminServices
 from steward.controlplane.principal import Principal
@@ -81,4 +81,5 @@ def create_admin_app(svc: AdminServices) -> FastAPI:
     app.include_router(anthropic_routes.router)
     app.include_router(seed_routes.router)
     app.include_router(spend_routes.router)
+    app.include_router(webhook_routes.router)
     return app

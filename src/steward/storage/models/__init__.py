@@ -9,7 +9,8 @@ from steward.storage.models.limits import RateLimit
 from steward.storage.models.people import AdminKey, Invitation, User, WorkspaceMember
 from steward.storage.models.records import AuditEvent, UsageRecord
 from steward.storage.models.spend import SpendLimit, SpendLimitIncreaseRequest
+from steward.storage.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = ["AdminKey", "ApiKey", "AuditEvent", "Base", "BatchRecord", "ConfigVersion", "Invitation", "Organization",
-           "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "UsageRecord", "User", "Workspace",
-           "WorkspaceMember"]
+           "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "UsageRecord", "User", "Webhook", "WebhookAttempt",
+           "WebhookDelivery", "Workspace", "WorkspaceMember"]
