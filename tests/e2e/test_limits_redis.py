@@ -69,3 +69,36 @@ def test_four_processes_share_one_limit(database_url: str, simulator: SimulatorS
     stored = redis.Redis.from_url(REDIS_URL)
     assert any(True for _ in stored.scan_iter(match=f"{prefix}*"))  # the buckets really live in Redis
     stored.close()
+
+
+def test_four_processes_never_overrun_a_spend_cap(database_url: str, simulator: SimulatorServer, tmp_path: Path,
+                                                  prefix: str) -> None:
+    gw = provision(gateway_settings(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY), {"eng": None})
+    env = {"STEWARD_REDIS_URL": REDIS_URL, "STEWARD_REDIS_KEY_PREFIX": prefix}
+    cap_cents = 1  # $0.01: about 40 small Haiku calls
+    with ExitStack() as stack:
+        urls = [stack.enter_context(serve(database_url, simulator.url, tmp_path / f"g{i}", **env))[0]
+                for i in range(4)]
+        created = httpx.post(f"{urls[0]}/v1/organizations/spend_limits", headers={"x-api-key": gw.admin_key},
+                             json={"scope": {"type": "workspace", "workspace_id": gw.workspace_ids["eng"]},
+                                   "period": "monthly", "amount": str(cap_cents)})
+        assert created.status_code == 200, created.text
+        time.sleep(0.6)
+        clients = [anthropic.Anthropic(base_url=url, api_key=gw.keys["eng"], max_retries=0) for url in urls]
+
+        def one(i: int) -> int:
+            try:
+                clients[i % 4].messages.create(**HAIKU)
+                return 200
+            except anthropic.BadRequestError:
+                return 400
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            statuses = list(pool.map(one, range(200)))
+        for client in clients:
+            client.close()
+        time.sleep(1.0)  # every process's shipper delivers its last records
+    admitted = statuses.count(200)
+    assert 0 < admitted < 200 and statuses.count(400) == 200 - admitted
+    spent = sum(r.cost_picousd for r in gw.usage() if r.workspace_id == gw.workspace_ids["eng"])
+    assert len([r for r in gw.usage() if r.status == 200]) == admitted
+    assert spent <= cap_cents * 10**10, spent
