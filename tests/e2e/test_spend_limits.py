@@ -70,9 +70,10 @@ def test_hard_cap_is_never_exceeded_under_concurrency(gateway: Gateway) -> None:
     assert spend_of(gateway, "marketing") <= 1 * PICO_PER_CENT
     fired = sorted(a.data["threshold"] for a in alerts(gateway) if a.data["spend_limit_id"] == limit["id"])
     assert fired in ([50, 80], [50, 80, 95])  # each at most once; 95 % is crossed unless the last reservation blocks it
-    burst(gateway, "marketing", 5)
-    again = sorted(a.data["threshold"] for a in alerts(gateway) if a.data["spend_limit_id"] == limit["id"])
-    assert again == fired  # never twice in a period
+    burst(gateway, "marketing", 5)  # may admit a few more (reservations released) and so cross 95 % now
+    spend_of(gateway, "marketing")
+    again = [a.data["threshold"] for a in alerts(gateway) if a.data["spend_limit_id"] == limit["id"]]
+    assert sorted(again) == sorted(set(again)) and set(fired) <= set(again)  # never twice in a period
 
 
 def test_soft_limit_only_alerts(gateway: Gateway) -> None:
