@@ -41,10 +41,16 @@ def _provision(settings: Settings) -> dict[str, str]:
         plane = ControlPlane(settings)
         try:
             await plane.init("Acme Corp", "admin@acme.example")
-            keys = {}
+            keys, system = {}, await plane.system()
             for name, allowed in WORKSPACES.items():
-                await plane.create_workspace(name, allowed_models=allowed)
+                ws = await plane.create_workspace(name, allowed_models=allowed)
                 keys[name] = (await plane.create_key(name, f"{name[:3]}-demo-inference"))["secret"]
+                if name == "engineering":  # 1,000 Sonnet requests per minute for this workspace
+                    await plane.admin.rate_limits.update_workspace(
+                        system, ws["id"], "rl_sonnet", [{"type": "requests_per_minute", "value": 1000}])
+                if name == "marketing":  # a hard monthly cap of one cent, to see it enforced
+                    await plane.admin.spend_limits.create(system, {"type": "workspace", "workspace_id": ws["id"]},
+                                                          "monthly", "1")
             return keys
         finally:
             await plane.close()
@@ -60,9 +66,12 @@ def _traffic(url: str, keys: dict[str, str]) -> None:
     mkt = anthropic.Anthropic(base_url=url, api_key=keys["marketing"], max_retries=0)
     fin = anthropic.Anthropic(base_url=url, api_key=keys["finance"], max_retries=0)
     tags = {"x-steward-tags": "team=search,feature=summaries"}
-    msg = eng.messages.create(model=SONNET, max_tokens=256, extra_headers=tags,
-                              messages=[{"role": "user", "content": "Summarise our Q3 roadmap."}])
-    _step(f"engineering: messages.create -> {msg.usage.input_tokens} in / {msg.usage.output_tokens} out")
+    raw = eng.messages.with_raw_response.create(model=SONNET, max_tokens=256, extra_headers=tags,
+                                                messages=[{"role": "user", "content": "Summarise our Q3 roadmap."}])
+    msg = raw.parse()
+    _step(f"engineering: messages.create -> {msg.usage.input_tokens} in / {msg.usage.output_tokens} out; "
+          f"rate limit {raw.headers['anthropic-ratelimit-requests-remaining']} of "
+          f"{raw.headers['anthropic-ratelimit-requests-limit']} requests left this minute")
     with eng.messages.stream(model=SONNET, max_tokens=300,
                              messages=[{"role": "user", "content": "Write a haiku about gateways."}]) as stream:
         final = stream.get_final_message()
@@ -86,6 +95,7 @@ def _traffic(url: str, keys: dict[str, str]) -> None:
         mkt.messages.create(model=SONNET, max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
     except anthropic.PermissionDeniedError as exc:
         _step(f"marketing: {SONNET} refused -> 403 {exc.body['error']['message']}")  # type: ignore[index]
+    _spend_cap(mkt)
     _batch(fin)
     try:
         anthropic.Anthropic(base_url=url, api_key="sk-stw-api01-nope", max_retries=0).models.list()
@@ -93,6 +103,16 @@ def _traffic(url: str, keys: dict[str, str]) -> None:
         _step("unknown key refused -> 401 authentication_error")
     for client in (eng, mkt, fin):
         client.close()
+
+
+def _spend_cap(mkt: anthropic.Anthropic) -> None:
+    for calls in range(1, 200):
+        try:
+            mkt.messages.create(model=HAIKU, max_tokens=128, messages=[{"role": "user", "content": "One more."}])
+        except anthropic.BadRequestError as exc:
+            _step(f"marketing: $0.01 monthly cap reached after {calls} calls -> 400 "
+                  f"{exc.body['error']['message']}")  # type: ignore[index]
+            return
 
 
 def _batch(fin: anthropic.Anthropic) -> None:
