@@ -7,6 +7,7 @@ from typing import Any
 
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.errors import StewardError
+from steward.governance.tokens import estimate_input_tokens
 from steward.governance.usage import MeteredResponse
 
 
@@ -35,3 +36,10 @@ class RequestContext:
     client_disconnected: bool = False
     completed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    _input_estimate: int | None = None
+
+    def input_estimate(self) -> int:
+        """The fast local estimate of the request's input tokens, computed once for every stage that needs it."""
+        if self._input_estimate is None:
+            self._input_estimate = estimate_input_tokens(self.payload or {})
+        return self._input_estimate

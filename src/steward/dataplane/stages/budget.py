@@ -22,7 +22,6 @@ from steward.errors import SpendLimitReachedError
 from steward.governance.budgets import Budgets, Counter, Crossing
 from steward.governance.catalog import Catalog
 from steward.governance.spend_rules import regain_text, window, worst_case_picousd
-from steward.governance.tokens import estimate_input_tokens
 from steward.ids import new_id
 
 log = logging.getLogger("steward.budget")
@@ -80,7 +79,7 @@ class Budget:
         amount = 0
         if hard:
             amount = worst_case_picousd(self._catalog, ctx.model or "", ctx.payload or {},
-                                        estimate_input_tokens(ctx.payload or {}), now,
+                                        ctx.input_estimate(), now,
                                         caching=b'"cache_control"' in ctx.body)
             admission = await self._budgets.reserve([c for c, _ in hard], amount)
             if not admission.admitted:

@@ -24,7 +24,6 @@ from steward.errors import InvalidRequestError, RateLimitError
 from steward.governance.buckets import Admission, Bucket, BucketState, InProcessLimiter, Limiter, Reservation
 from steward.governance.catalog import Catalog
 from steward.governance.limit_rules import BATCH_GROUP, LIMIT_TYPES, actual_amount, group_of, reserve_amount
-from steward.governance.tokens import estimate_input_tokens
 
 MAX_WAIT_SECONDS = 60.0
 _KIND_WORDS = {"requests": "requests", "input_tokens": "input tokens", "output_tokens": "output tokens",
@@ -90,7 +89,7 @@ class Limit:
         if not buckets:
             return
         payload: dict[str, Any] = ctx.payload or {}
-        estimate = estimate_input_tokens(payload)
+        estimate = ctx.input_estimate()
         max_tokens = int(payload.get("max_tokens") or 0)
         reservations = [Reservation(b, max(1, reserve_amount(t, estimated_input=estimate, max_tokens=max_tokens)))
                         for b, t in buckets]
