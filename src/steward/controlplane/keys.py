@@ -22,7 +22,7 @@ from steward.storage.models import AdminKey, ApiKey
 from steward.storage.repositories.admin import AdminStore, Unit
 
 SETTABLE_STATUSES = ("active", "inactive", "archived")
-ADMIN_SCOPES = frozenset({"read_only"})
+ADMIN_SCOPES = frozenset({"read_only", "compliance"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -177,10 +177,9 @@ class AdminKeyService:
             user = await load_user(unit, principal, owner)
             now = datetime.now(UTC)
             minted = mint(ADMIN_KEY_PREFIX)
-            read_only = "read_only" in scopes
             key = AdminKey(id=new_id("adminkey"), org_id=user.org_id, user_id=user.id, name=name, status="active",
                            key_hash=minted.key_hash, partial_key_hint=minted.hint,
-                           scopes=["read_only"] if read_only else [], created_at=now,
+                           scopes=sorted(set(scopes)), created_at=now,
                            expires_at=_expiry(expires_in_days, now), last_used_at=None)
             unit.add(key)
             unit.audit(admin_event(principal, "admin.admin_keys.create", target={"admin_key_id": key.id},

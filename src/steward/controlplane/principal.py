@@ -21,6 +21,7 @@ class Principal:
     key_id: str | None
     memberships: dict[str, str] = field(default_factory=dict)  # workspace id -> workspace role
     read_only: bool = False
+    compliance: bool = False  # an admin key with the "compliance" scope: may read stored content
     label: str = ""
     request_id: str | None = None
     ip: str | None = None
@@ -32,7 +33,7 @@ class Principal:
 
 def system_principal(org_id: str, label: str) -> Principal:
     """The local operator (CLI, init): database access already implies full control."""
-    return Principal(org_id=org_id, role="admin", user_id=None, key_id=None, label=label)
+    return Principal(org_id=org_id, role="admin", user_id=None, key_id=None, label=label, compliance=True)
 
 
 async def authenticate_admin(unit: Unit, secret: str | None, *, request_id: str | None = None,
@@ -57,4 +58,5 @@ async def authenticate_admin(unit: Unit, secret: str | None, *, request_id: str 
     memberships = {m.workspace_id: m.workspace_role for m in await unit.memberships(user.id)}
     return Principal(org_id=user.org_id, role=user.role, user_id=user.id, key_id=key.id,
                      memberships=memberships, read_only="read_only" in (key.scopes or []),
+                     compliance="compliance" in (key.scopes or []),
                      request_id=request_id, ip=ip)

@@ -33,12 +33,19 @@ class Permission(Enum):
     SPEND_REVIEW = "spend_limits.review"
     ADMIN_KEYS_SELF = "admin_keys.self"
     ADMIN_KEYS_OTHERS = "admin_keys.others"
+    POLICIES_READ = "policies.read"
+    POLICIES_WRITE = "policies.write"
+    USAGE_READ = "usage.read"
+    COMPLIANCE_READ = "compliance.read"
+    COMPLIANCE_WRITE = "compliance.write"
+    COMPLIANCE_CONTENT = "compliance.content"
+    AUDIT_READ = "audit.read"
 
 
 WRITES = frozenset({Permission.USERS_WRITE, Permission.INVITES_WRITE, Permission.WORKSPACES_WRITE,
                     Permission.MEMBERS_WRITE, Permission.KEYS_WRITE, Permission.ADMIN_KEYS_SELF,
                     Permission.SPEND_REQUEST, Permission.SPEND_REVIEW,
-                    Permission.ADMIN_KEYS_OTHERS})
+                    Permission.ADMIN_KEYS_OTHERS, Permission.POLICIES_WRITE, Permission.COMPLIANCE_WRITE})
 
 # Organization-wide grants: these roles hold the permission in every workspace.
 ORG_GRANTS: dict[Permission, frozenset[str]] = {
@@ -57,6 +64,14 @@ ORG_GRANTS: dict[Permission, frozenset[str]] = {
     Permission.SPEND_REQUEST: frozenset({"admin", "developer", "billing"}),
     Permission.SPEND_REVIEW: frozenset({"admin"}),
     Permission.ADMIN_KEYS_OTHERS: frozenset({"admin"}),
+    Permission.POLICIES_READ: frozenset({"admin", "developer", "viewer", "billing"}),
+    Permission.POLICIES_WRITE: frozenset({"admin"}),
+    Permission.USAGE_READ: frozenset({"admin", "billing", "viewer"}),
+    Permission.COMPLIANCE_READ: frozenset({"admin"}),
+    Permission.COMPLIANCE_WRITE: frozenset({"admin"}),
+    # Content also needs an admin key with the "compliance" scope (Principal.compliance): see allowed().
+    Permission.COMPLIANCE_CONTENT: frozenset({"admin"}),
+    Permission.AUDIT_READ: frozenset({"admin"}),
 }
 
 # Workspace grants: a membership with one of these roles holds the permission in that workspace.
@@ -66,12 +81,16 @@ WORKSPACE_GRANTS: dict[Permission, frozenset[str]] = {
     Permission.MEMBERS_WRITE: frozenset({"workspace_admin"}),
     Permission.KEYS_READ: frozenset({"workspace_admin", "workspace_developer"}),
     Permission.KEYS_WRITE: frozenset({"workspace_admin", "workspace_developer"}),
+    Permission.POLICIES_READ: frozenset(WORKSPACE_ROLES),
+    Permission.USAGE_READ: frozenset({"workspace_admin", "workspace_billing"}),
 }
 
 
 def allowed(principal: Principal, permission: Permission, workspace_id: str | None = None) -> bool:
     """Whether ``principal`` holds ``permission`` (in ``workspace_id`` when the right is per workspace)."""
     if principal.read_only and permission in WRITES:
+        return False
+    if permission is Permission.COMPLIANCE_CONTENT and not principal.compliance:
         return False
     if principal.role in ORG_GRANTS.get(permission, frozenset()):
         return True
@@ -88,6 +107,8 @@ def require(principal: Principal, permission: Permission, workspace_id: str | No
     if not allowed(principal, permission, workspace_id):
         where = f" in workspace {workspace_id}" if workspace_id else ""
         scope = " (this admin key is read-only)" if principal.read_only and permission in WRITES else ""
+        if permission is Permission.COMPLIANCE_CONTENT and not principal.compliance:
+            scope = " (content needs an admin key with the 'compliance' scope)"
         raise PermissionDeniedError(
             f"Role {principal.role!r} may not {permission.value}{where}{scope}.")
 

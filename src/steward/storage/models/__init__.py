@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from steward.storage.models.base import Base
 from steward.storage.models.batch import BatchRecord
+from steward.storage.models.governance import (
+    ComplianceGroup,
+    ComplianceGroupWorkspace,
+    OrgDataKey,
+    Policy,
+    PolicyVersion,
+    StoredContent,
+)
 from steward.storage.models.identity import ApiKey, ConfigVersion, Organization, Workspace
 from steward.storage.models.limits import RateLimit
 from steward.storage.models.people import AdminKey, Invitation, User, WorkspaceMember
@@ -11,6 +19,9 @@ from steward.storage.models.records import AuditEvent, UsageRecord
 from steward.storage.models.spend import SpendLimit, SpendLimitIncreaseRequest
 from steward.storage.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
-__all__ = ["AdminKey", "ApiKey", "AuditEvent", "Base", "BatchRecord", "ConfigVersion", "Invitation", "Organization",
-           "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "UsageRecord", "User", "Webhook", "WebhookAttempt",
-           "WebhookDelivery", "Workspace", "WorkspaceMember"]
+__all__ = [
+    "AdminKey", "ApiKey", "AuditEvent", "Base", "BatchRecord", "ComplianceGroup", "ComplianceGroupWorkspace",
+    "ConfigVersion", "Invitation", "OrgDataKey", "Organization", "Policy", "PolicyVersion", "RateLimit", "SpendLimit",
+    "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "User", "Webhook", "WebhookAttempt",
+    "WebhookDelivery", "Workspace", "WorkspaceMember",
+]

@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from steward.storage.models import (
     ApiKey,
+    ComplianceGroup,
+    ComplianceGroupWorkspace,
     ConfigVersion,
     Organization,
+    Policy,
     RateLimit,
     SpendLimit,
     UsageRecord,
@@ -31,6 +34,9 @@ class SnapshotRows:
     rate_limits: Sequence[RateLimit] = ()
     spend_limits: Sequence[SpendLimit] = ()
     spent: dict[str, int] = field(default_factory=dict)  # spend limit id -> pico-USD recorded since period start
+    policies: Sequence[Policy] = ()
+    compliance_groups: Sequence[ComplianceGroup] = ()
+    group_workspaces: Sequence[ComplianceGroupWorkspace] = ()
 
 
 class IdentityRepository:
@@ -111,7 +117,10 @@ class IdentityRepository:
             spend = (await session.execute(select(SpendLimit))).scalars().all()
             spent = {s.id: await self._spent(session, s, period_starts[s.period]) for s in spend} \
                 if spend else {}
-            return SnapshotRows(version, orgs, workspaces, keys, limits, spend, spent)
+            policies = (await session.execute(select(Policy))).scalars().all()
+            groups = (await session.execute(select(ComplianceGroup))).scalars().all()
+            members = (await session.execute(select(ComplianceGroupWorkspace))).scalars().all()
+            return SnapshotRows(version, orgs, workspaces, keys, limits, spend, spent, policies, groups, members)
 
     @staticmethod
     async def _spent(session: AsyncSession, limit: SpendLimit, since: datetime) -> int:
