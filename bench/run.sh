@@ -18,6 +18,8 @@ ROOT="$(cd "$HERE/.." && pwd)"
 PEERS="${PEERS:-$ROOT/../shared/peers-bench}"
 CONCS="${CONCS:-1 8 32 64}"
 export DURATION="${DURATION:-10}" WARMUP="${WARMUP:-3}"
+# claude-sonnet-4-5 (the harness default) retires on 2026-11-30; measure with its successor.
+export MODEL="${MODEL:-claude-sonnet-4-6}"
 STEWARD="${STEWARD:-$ROOT/.venv/bin/steward}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 

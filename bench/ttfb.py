@@ -13,7 +13,7 @@ import statistics
 import time
 from urllib.parse import urlsplit
 
-BODY = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 256, "stream": True,
+BODY = json.dumps({"model": "claude-sonnet-4-6", "max_tokens": 256, "stream": True,
                    "messages": [{"role": "user", "content": "x" * 500}]})
 
 
