@@ -24,6 +24,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: setup services lint
+	bash scripts/browser.sh
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: setup

@@ -15,32 +15,48 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.asgi import Receive, Scope, Send
+from steward.compliance.chain import build_chains
+from steward.compliance.content import KeyRing
+from steward.compliance.crypto import master_key_source
+from steward.console.app import create_console
 from steward.controlplane.api.app import create_admin_app
 from steward.controlplane.container import AdminServices
+from steward.dataplane.batch_policy import BatchPolicy
 from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.batches import BatchMeter, run_batch_metering
 from steward.dataplane.forward import Forwarder
+from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.router import DataPlane, Pipelines
 from steward.dataplane.snapshot import SnapshotStore
 from steward.dataplane.stages.authenticate import Authenticate, LastUsed
+from steward.dataplane.stages.authorize import Authorize
 from steward.dataplane.stages.budget import Budget, alert_record
+from steward.dataplane.stages.capture import Capture
 from steward.dataplane.stages.limit import Limit
 from steward.dataplane.stages.meter import Meter
-from steward.dataplane.stages.model_access import ModelAccess
+from steward.dataplane.stages.privacy import Privacy
 from steward.dataplane.stages.record import Record
 from steward.dataplane.stages.validate import Validate
 from steward.dataplane.upstream import AiohttpUpstream, Upstream
 from steward.governance.buckets import InProcessLimiter, Limiter
 from steward.governance.budgets import Budgets, InProcessBudgets
 from steward.governance.catalog import Catalog
+from steward.governance.pii import build_registry
+from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.repositories.batches import BatchRepository
+from steward.storage.repositories.claude_code import ClaudeCodeRepository
+from steward.storage.repositories.console import ConsoleRepository
+from steward.storage.repositories.governance import ContentRepository
 from steward.storage.repositories.identity import IdentityRepository
+from steward.storage.repositories.policies import PolicyRepository
 from steward.storage.repositories.records import RecordsRepository
 from steward.storage.repositories.webhooks import DeliveryRepository
 from steward.workers.journal import Journal
+from steward.workers.retention import RetentionWorker
+from steward.workers.sealer import Sealer
 from steward.workers.shipper import Shipper
 from steward.workers.webhooks import WebhookDispatcher
 
@@ -58,7 +74,10 @@ class Steward:
         self.identity = IdentityRepository(sessions)
         self.records = RecordsRepository(sessions, self.database.dialect)
         self.batch_repo = BatchRepository(sessions)
-        self.snapshots = SnapshotStore(self.identity, settings.snapshot_poll_interval)
+        self.content = ContentRepository(sessions)
+        self.data_keys = KeyRing(self.content, master_key_source(settings))  # full-audit content sealing
+        self.snapshots = SnapshotStore(self.identity, settings.snapshot_poll_interval,
+                                       PolicyRepository(sessions))
         self.last_used = LastUsed()
         self.upstream: Upstream = upstream or AiohttpUpstream(
             settings.upstream_url, [k.get_secret_value() for k in settings.upstream_api_keys],
@@ -75,27 +94,37 @@ class Steward:
         forwarded = tuple(h.lower() for h in self.settings.forward_request_headers
                           if h.lower() not in ("x-api-key", "authorization"))
         record = Record(journal, self.catalog.version)
+        capture = Capture(self.data_keys, journal)
         auth = Authenticate(self.snapshots, self.last_used)
         meter = Meter(self.catalog)
-        access = ModelAccess(self.catalog)
+        authorize = Authorize(self.catalog)
+        privacy = Privacy(build_registry(self.settings.pii_engine))
         limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
                       default_wait=self.settings.rate_limit_max_wait)
         budget = Budget(self.snapshots, self.catalog, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix)
         pipelines = Pipelines(
-            messages=Pipeline([auth, Validate(), access, limit, meter, budget, record]),
-            count_tokens=Pipeline([auth, Validate(count_tokens=True), access, record]),
+            # The contract's order: authenticate, validate, authorize, privacy (PII), limit, meter, budget,
+            # capture (compliance content), record.
+            messages=Pipeline([auth, Validate(), authorize, privacy, limit, meter, budget, capture, record]),
+            count_tokens=Pipeline([auth, Validate(count_tokens=True), Authorize(self.catalog, models_only=True),
+                                   privacy, record]),
             plain=Pipeline([auth, record]),
             batches=Pipeline([auth, Limit(self.snapshots, self.catalog, self.limiter,
                                           prefix=self.settings.redis_key_prefix, batches=True), record]))
         self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo)
         batches = BatchHandlers(self.upstream, self.batch_repo, self.catalog, self.batch_meter,
-                                pipelines.batches, forwarded, self.snapshots)
-        admin = create_admin_app(AdminServices.build(self.database, self.settings))
+                                pipelines.batches, forwarded, self.snapshots, BatchPolicy(authorize, privacy))
+        services = AdminServices.build(self.database, self.settings)
+        admin = create_admin_app(services)
+        admin.mount("/console", create_console(services, ConsoleRepository(self.database.sessions,
+                                                                           self.database.dialect), self.settings))
+        otlp = OtlpHandlers(OtlpIngester(ClaudeCodeRepository(self.database.sessions, self.database.dialect),
+                                         self.settings.max_body_bytes), pipelines.plain)
         return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,
                          self.catalog, max_body=self.settings.max_body_bytes,
-                         max_batch_body=self.settings.max_batch_body_bytes, fallback=admin)
+                         max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coro))
@@ -103,6 +132,7 @@ class Steward:
     async def startup(self) -> None:
         """Load the snapshot, open the journal, ship leftovers, start the workers."""
         await self.snapshots.refresh()
+        await self.data_keys.load()
         journal_dir = self.settings.resolved_journal_dir()
         self.journal = Journal(journal_dir, fsync=self.settings.journal_fsync)
         self._app = self._build(self.journal)
@@ -120,6 +150,12 @@ class Steward:
         self._spawn(self._flush_last_used_forever())
         self.webhooks = WebhookDispatcher(DeliveryRepository(self.database.sessions, self.database.dialect))
         self._spawn(self.webhooks.run())
+        if self.settings.journal_ship_inline:  # else `steward ship` seals, beside the shipper
+            self.sealer = Sealer(build_chains(self.settings, self.database),
+                                 interval=self.settings.audit_seal_interval)
+            self._spawn(self.sealer.run())
+        self._spawn(RetentionWorker(self.content, self.settings.home / "retention.lock",
+                                    interval=self.settings.retention_interval).run())
         self._spawn(run_batch_metering(self.batch_meter, self.upstream, self.batch_repo,
                                        {"anthropic-version": "2023-06-01"},
                                        self.settings.batch_meter_interval))

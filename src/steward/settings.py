@@ -88,6 +88,49 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `steward serve` binds.")
     port: int = Field(default=8080, description="Port `steward serve` binds.")
 
+    # The web console (/console).
+    console_secret: SecretStr | None = Field(
+        default=None, description="Key that signs console session cookies and CSRF tokens; by default a random "
+                                  "key kept in `home`/console.secret (shared by the workers of one machine).")
+    console_session_hours: float = Field(
+        default=12.0, gt=0, description="Lifetime of a console session, in hours (then sign in again).")
+    console_link_minutes: int = Field(
+        default=30, ge=1, description="Lifetime of a one-time console sign-in link, in minutes.")
+
+    # Compliance: encrypted content capture (audit_level "full") and retention.
+    master_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 random bytes: the master key that wraps each organization's data "
+                                  "key for stored content. Without it a key is generated once into "
+                                  "`home`/master.key (mode 0600); production must set it and keep it safe.")
+    retention_interval: float = Field(
+        default=3600.0, gt=0, description="Seconds between retention runs that purge stored content past its "
+                                          "group's data_retention_days (never under a legal hold).")
+
+    # The tamper-evident audit trail (hash chains, signed checkpoints).
+    audit_signing_key: SecretStr | None = Field(
+        default=None, description="Base64 of a 32-byte Ed25519 seed that signs audit chain checkpoints. Without it "
+                                  "a key is generated once into `home`/audit_signing_key (mode 0600); production "
+                                  "must set it (and keep it away from the database's administrators).")
+    audit_trusted_public_keys: list[str] = Field(
+        default_factory=list, description="Base64 raw Ed25519 public keys of earlier signing keys whose "
+                                          "checkpoints still verify (after a key rotation).")
+    audit_seal_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between rounds that seal newly shipped audit events into the chains.")
+    audit_checkpoint_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between signed checkpoints of a chain head that moved; events "
+                                        "after the last checkpoint are protected by the chain only.")
+    audit_seal_lookback_days: float = Field(
+        default=7.0, gt=0, description="How far back the hourly sealing round looks for late audit events (rounds "
+                                       "in between look back 30 s, or 1 h once a minute; the first round of a "
+                                       "process looks at all of them).")
+
+    # Data handling: PII detection (policy "pii" rules).
+    pii_engine: Literal["builtin", "presidio"] = Field(
+        default="builtin", description="PII detectors: `builtin` (regular expressions with checksums, microseconds "
+                                       "per request) or `presidio` (Microsoft Presidio for personal data, "
+                                       "milliseconds; needs `pip install 'steward[presidio]'` and a spaCy model; "
+                                       "the secret detector stays built in).")
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""
         if self.database_url:

@@ -65,7 +65,11 @@ NO_WS = "wrkspc_01nobody00000000000000"
 NO_SPL = "spl_01nobody00000000000000"
 NO_REQ = "splreq_01nobody000000000000"
 NO_WHK = "whk_01nobody00000000000000"
+NO_GROUP = "cgroup_01nobody00000000000000"
+COMPLIANCE_READERS = {"admin", "admin_ro"}
 MEMBER_ADMINS = {"admin", "wsadmin_eng"}
+POLICY_READERS = {"admin", "admin_ro", "developer_eng", "wsadmin_eng", "billing", "viewer"}
+USAGE_READERS = {"admin", "admin_ro", "billing", "viewer", "wsadmin_eng"}  # the workspace admin: narrowed to eng
 BIG_LIMIT = {"limits": [{"type": "requests_per_minute", "value": 100000}]}
 EMPTY = lambda w, g: None  # noqa: E731 - a table of cases reads better with a named empty body
 
@@ -168,6 +172,49 @@ CASES: list[Case] = [
      {"admin"}),
     ("GET", "/v1/admin/admin_keys", EMPTY, ALL),
     ("DELETE", "/v1/admin/admin_keys/{target_admin_key}", EMPTY, {"admin"}),
+    ("POST", "/v1/admin/compliance/groups", lambda w, g: {"name": _unique("group")}, {"admin"}),
+    ("GET", "/v1/admin/compliance/groups", EMPTY, COMPLIANCE_READERS),
+    ("GET", "/v1/admin/compliance/groups/" + NO_GROUP, EMPTY, COMPLIANCE_READERS),
+    ("POST", "/v1/admin/compliance/groups/" + NO_GROUP, lambda w, g: {"description": "x"}, {"admin"}),
+    ("DELETE", "/v1/admin/compliance/groups/" + NO_GROUP, EMPTY, {"admin"}),
+    ("POST", f"/v1/admin/compliance/groups/{NO_GROUP}/workspaces", lambda w, g: {"workspace_id": NO_WS}, {"admin"}),
+    ("DELETE", f"/v1/admin/compliance/groups/{NO_GROUP}/workspaces/{{eng}}", EMPTY, {"admin"}),
+    ("POST", f"/v1/admin/compliance/groups/{NO_GROUP}/legal_hold", lambda w, g: {"enabled": True}, {"admin"}),
+    # The Compliance API and the audit trail (AUDIT): content needs an admin key with the "compliance" scope,
+    # which no principal here holds, so include_content is refused to all of them.
+    ("POST", "/v1/admin/compliance/activities/query", lambda w, g: {"limit": 5}, {"admin", "admin_ro"}),
+    ("POST", "/v1/admin/compliance/activities/query", lambda w, g: {"include_content": True}, set()),
+    ("GET", "/v1/compliance/activities", EMPTY, {"admin", "admin_ro"}),
+    ("GET", "/v1/admin/compliance/organizations", EMPTY, {"admin", "admin_ro"}),
+    ("GET", "/v1/admin/compliance/users", EMPTY, {"admin", "admin_ro"}),
+    ("GET", "/v1/admin/compliance/access_review?workspace_id={eng}", EMPTY, {"admin", "admin_ro"}),
+    ("GET", "/v1/admin/audit/verify", EMPTY, {"admin", "admin_ro"}),
+    ("GET", "/v1/admin/audit/events?limit=5", EMPTY, {"admin", "admin_ro"}),
+    ("GET", "/v1/admin/policy", EMPTY, POLICY_READERS),
+    ("PUT", "/v1/admin/policy", lambda w, g: {"features": {"max_tokens_max": 128000}}, {"admin"}),
+    ("DELETE", "/v1/admin/policy", EMPTY, {"admin"}),
+    ("GET", "/v1/admin/workspaces/{eng}/policy", EMPTY, POLICY_READERS | {"user_eng"}),
+    ("GET", "/v1/admin/workspaces/{marketing}/policy", EMPTY, POLICY_READERS),
+    ("PUT", "/v1/admin/workspaces/{eng}/policy", lambda w, g: {"features": {"tools": True}}, {"admin"}),
+    ("DELETE", "/v1/admin/workspaces/{eng}/policy", EMPTY, {"admin"}),
+    ("GET", "/v1/admin/keys/{eng_key}/policy", EMPTY, POLICY_READERS | {"user_eng"}),
+    ("PUT", "/v1/admin/keys/{eng_key}/policy", lambda w, g: {"features": {"tools": True}}, {"admin"}),
+    ("DELETE", "/v1/admin/keys/{eng_key}/policy", EMPTY, {"admin"}),
+    ("GET", "/v1/admin/policies", EMPTY, ALL),  # narrowed to the caller's workspaces
+    ("GET", "/v1/admin/policies/versions", EMPTY, POLICY_READERS),
+    ("POST", "/v1/admin/policies/check", lambda w, g: {"workspace_id": g.workspace_ids["eng"], "request": {
+        "model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}},
+     POLICY_READERS | {"user_eng"}),
+    ("GET", "/v1/admin/policies/shadow_report", EMPTY, POLICY_READERS),
+    ("GET", "/v1/organizations/usage_report/messages", EMPTY, USAGE_READERS),
+    ("GET", "/v1/organizations/usage_report/messages?starting_at=2026-01-01T00:00:00Z&workspace_ids[]={marketing}",
+     EMPTY, USAGE_READERS - {"wsadmin_eng"}),
+    ("GET", "/v1/organizations/cost_report", EMPTY, USAGE_READERS),
+    ("GET", "/v1/admin/usage/messages", EMPTY, USAGE_READERS),
+    ("GET", "/v1/admin/usage/cost", EMPTY, USAGE_READERS),
+    ("GET", "/v1/admin/usage/cost?workspace_ids={marketing}", EMPTY, USAGE_READERS - {"wsadmin_eng"}),
+    ("GET", "/v1/organizations/usage_report/claude_code?starting_at=2026-11-20", EMPTY, USAGE_READERS),
+    ("GET", "/v1/admin/usage/claude-code?start_date=2026-11-20&group_by=project", EMPTY, USAGE_READERS),
 ]
 
 
@@ -181,14 +228,26 @@ def _path(template: str, world: dict[str, Any], gateway: Gateway) -> str:
 def test_cases_cover_every_admin_route() -> None:
     from fastapi.routing import APIRoute
 
-    from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes, webhook_routes
+    from steward.controlplane.api import (
+        anthropic_routes,
+        claude_code_routes,
+        compliance_group_routes,
+        compliance_routes,
+        policy_routes,
+        report_routes,
+        seed_routes,
+        spend_routes,
+        webhook_routes,
+    )
 
     def shape(path: str) -> str:
-        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl|spl|splreq|whk)_[A-Za-z0-9]+|\{[^}]+\})", "/{}",
-                      path)
+        return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl|spl|splreq|whk|cgroup)_[A-Za-z0-9]+"
+                      r"|\{[^}]+\})", "/{}", path)
 
-    covered = {(m, shape(t)) for m, t, _, _ in CASES}
-    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router):
+    covered = {(m, shape(t.split("?")[0])) for m, t, _, _ in CASES}
+    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router,
+                   compliance_group_routes.router, policy_routes.router, report_routes.router,
+                   claude_code_routes.router, compliance_routes.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:

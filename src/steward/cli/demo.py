@@ -2,8 +2,9 @@
 
 Starts the simulator (or uses the real API when STEWARD_UPSTREAM_API_KEYS is set), creates an organization
 with three workspaces and keys, sends real traffic with the official ``anthropic`` SDK (plain, streaming,
-tools, prompt caching, count_tokens, a batch, a refused model, a bad key), then prints usage, cost and the
-audit trail.
+tools, prompt caching, count_tokens, a batch, a refused model, a bad key), applies examples/three-teams.yaml
+(policy as code) and shows each of its rules allowing and refusing a call, then prints usage, cost and the audit
+trail.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pydantic import SecretStr
 
 from steward.app import create_app
 from steward.cli.common import console
+from steward.cli.console import demo_banner
+from steward.cli.org_plan import apply_text
 from steward.cli.reports import audit_table, usage_table
 from steward.controlplane.services import ControlPlane
 from steward.serving import BackgroundServer
@@ -31,6 +34,9 @@ from steward.storage.migrate import upgrade
 
 WORKSPACES: dict[str, list[str] | None] = {"engineering": None, "marketing": ["claude-haiku-*"], "finance": None}
 SONNET, HAIKU = "claude-sonnet-4-6", "claude-haiku-4-5"
+THREE_TEAMS = Path(__file__).resolve().parents[3] / "examples" / "three-teams.yaml"
+TOTAL: Any = {"type": "json_schema", "schema": {"type": "object", "properties": {"total": {"type": "number"}},
+                                                "required": ["total"], "additionalProperties": False}}
 TOOL: Any = {"name": "lookup_order", "description": "Look up an order by id",
         "input_schema": {"type": "object", "properties": {"order_id": {"type": "string"}},
                          "required": ["order_id"]}}
@@ -48,13 +54,28 @@ def _provision(settings: Settings) -> dict[str, str]:
                 if name == "engineering":  # 1,000 Sonnet requests per minute for this workspace
                     await plane.admin.rate_limits.update_workspace(
                         system, ws["id"], "rl_sonnet", [{"type": "requests_per_minute", "value": 1000}])
-                if name == "marketing":  # a hard monthly cap of one cent, to see it enforced
+                if name == "marketing":  # a hard daily cap of one cent (beside the file's $500 a month), to see it
                     await plane.admin.spend_limits.create(system, {"type": "workspace", "workspace_id": ws["id"]},
-                                                          "monthly", "1")
+                                                          "daily", "1")
             return keys
         finally:
             await plane.close()
     return asyncio.run(action())
+
+
+def _apply_three_teams(settings: Settings) -> None:
+    """Policy as code: what ``steward apply -f examples/three-teams.yaml`` does, through the same services."""
+    if not THREE_TEAMS.exists():
+        _step(f"{THREE_TEAMS} not found (an installed package without the examples): policies skipped")
+        return
+
+    async def action() -> int:
+        plane = ControlPlane(settings)
+        try:
+            return len(await apply_text(plane, await plane.system(), THREE_TEAMS.read_text()))
+        finally:
+            await plane.close()
+    _step(f"steward apply -f examples/three-teams.yaml -> {asyncio.run(action())} changes")
 
 
 def _step(text: str) -> None:
@@ -95,6 +116,7 @@ def _traffic(url: str, keys: dict[str, str]) -> None:
         mkt.messages.create(model=SONNET, max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
     except anthropic.PermissionDeniedError as exc:
         _step(f"marketing: {SONNET} refused -> 403 {exc.body['error']['message']}")  # type: ignore[index]
+    _three_teams(eng, mkt, fin)
     _spend_cap(mkt)
     _batch(fin)
     try:
@@ -105,19 +127,43 @@ def _traffic(url: str, keys: dict[str, str]) -> None:
         client.close()
 
 
+def _refusal(call: Any) -> str:
+    try:
+        call()
+    except anthropic.APIStatusError as exc:
+        return f"{exc.status_code} {exc.body['error']['message']}"  # type: ignore[index]
+    return "allowed (expected a refusal)"
+
+
+def _three_teams(eng: anthropic.Anthropic, mkt: anthropic.Anthropic, fin: anthropic.Anthropic) -> None:
+    """One allowed and one refused call per team of examples/three-teams.yaml, with the refusal printed."""
+    ask: Any = [{"role": "user", "content": "What were our Q3 sales?"}]
+    thought = eng.messages.create(model=SONNET, max_tokens=2048, messages=ask, tools=[TOOL],
+                                  thinking={"type": "enabled", "budget_tokens": 1024})
+    _step(f"three-teams engineering: tools + extended thinking allowed -> {thought.content[0].type} block first")
+    mkt.messages.create(model=HAIKU, max_tokens=64, messages=ask)
+    _step("three-teams marketing: plain text generation allowed")
+    _step("three-teams marketing: tool use refused -> "
+          + _refusal(lambda: mkt.messages.create(model=HAIKU, max_tokens=64, messages=ask, tools=[TOOL])))
+    fin.messages.create(model=SONNET, max_tokens=128, messages=ask, output_config={"format": TOTAL})
+    _step("three-teams finance: structured output allowed; request and response stored encrypted (full audit)")
+    _step("three-teams finance: free text refused -> "
+          + _refusal(lambda: fin.messages.create(model=SONNET, max_tokens=64, messages=ask)))
+
+
 def _spend_cap(mkt: anthropic.Anthropic) -> None:
     for calls in range(1, 200):
         try:
             mkt.messages.create(model=HAIKU, max_tokens=128, messages=[{"role": "user", "content": "One more."}])
         except anthropic.BadRequestError as exc:
-            _step(f"marketing: $0.01 monthly cap reached after {calls} calls -> 400 "
+            _step(f"marketing: $0.01 daily cap (beside the $500 monthly cap) reached after {calls} calls -> 400 "
                   f"{exc.body['error']['message']}")  # type: ignore[index]
             return
 
 
 def _batch(fin: anthropic.Anthropic) -> None:
     batch = fin.messages.batches.create(requests=[
-        {"custom_id": f"invoice-{i}", "params": {"model": HAIKU, "max_tokens": 128,
+        {"custom_id": f"invoice-{i}", "params": {"model": HAIKU, "max_tokens": 128, "output_config": {"format": TOTAL},
                                                  "messages": [{"role": "user", "content": f"Classify invoice {i}"}]}}
         for i in range(5)])
     while fin.messages.batches.retrieve(batch.id).processing_status != "ended":
@@ -152,9 +198,11 @@ def run_demo(*, keep: bool = False) -> None:
         upgrade(settings.resolved_database_url())
         demo_keys = _provision(settings)
         _step(f"Organization Acme Corp with workspaces {', '.join(WORKSPACES)} and one key each (SQLite at {home})")
+        _apply_three_teams(settings)
         gateway = stack.enter_context(BackgroundServer(create_app(settings)))
         _step(f"Gateway listening on {gateway.url}")
         _traffic(gateway.url, demo_keys)
+        _step(demo_banner(settings, gateway.url, "admin@acme.example"))
         time.sleep(0.5)
     _report(settings)
     console.print("\n[bold]Run it yourself[/bold]\n"

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from steward.cli import admin_keys, identity, limits, people, reports
+from steward.cli import admin_keys, audit, compliance, identity, limits, people, policy, policy_as_code, reports
+from steward.cli import console as console_cli
+from steward.cli.claude_code import claude_code
 from steward.settings import Settings
 
 app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
@@ -23,8 +25,16 @@ app.add_typer(admin_keys.admin_keys_app, name="admin-keys")
 app.add_typer(limits.rate_limits_app, name="rate-limits")
 app.add_typer(limits.spend_limits_app, name="spend-limits")
 app.add_typer(limits.spend_requests_app, name="spend-requests")
-app.command()(reports.usage)
-app.add_typer(reports.audit_app, name="audit")
+reports.usage_app.command("claude-code")(claude_code)
+app.add_typer(reports.usage_app, name="usage")
+app.add_typer(audit.audit_app, name="audit")
+app.command("access-review")(audit.access_review)
+app.add_typer(policy.policy_app, name="policy")
+app.command()(policy_as_code.plan)
+app.command()(policy_as_code.apply)
+app.command()(policy_as_code.export)
+app.add_typer(compliance.compliance_app, name="compliance")
+app.add_typer(console_cli.console_app, name="console")
 
 
 @app.command()
@@ -81,10 +91,13 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
 def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this process is gone.")] = None) -> None:
     """Ship the journal to the database until stopped (`steward serve` runs one of these)."""
     import asyncio
+    import contextlib
     import signal
 
+    from steward.compliance.chain import build_chains
     from steward.storage.engine import Database
     from steward.storage.repositories.records import RecordsRepository
+    from steward.workers.sealer import Sealer
     from steward.workers.shipper import run_standalone
 
     settings = Settings()
@@ -95,12 +108,18 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        # The audit sealer runs here too, beside the shipper: database work stays out of the serving workers.
+        sealer = asyncio.create_task(Sealer(build_chains(settings, database),
+                                            interval=settings.audit_seal_interval).run())
         try:
             await run_standalone(settings.resolved_journal_dir(),
                                  RecordsRepository(database.sessions, database.dialect),
                                  interval=settings.journal_ship_interval, batch_size=settings.journal_batch_size,
                                  stop=stop, parent_pid=parent_pid)
         finally:
+            sealer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sealer
             await database.close()
 
     asyncio.run(main())

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from steward.compliance.access_review import AccessReviewService
+from steward.compliance.activities import ActivityService
+from steward.compliance.chain import build_chains
+from steward.compliance.content import ContentReader, KeyRing
+from steward.compliance.crypto import master_key_source
+from steward.compliance.directory import DirectoryService
+from steward.compliance.groups import ComplianceGroupService
+from steward.compliance.siem import AuditTrailService
 from steward.controlplane.invitations import InvitationService
 from steward.controlplane.keys import AdminKeyService, KeyRules, KeyService
 from steward.controlplane.organization import OrganizationService
+from steward.controlplane.policies import PolicyService
 from steward.controlplane.rate_limits import RateLimitService
 from steward.controlplane.spend_limits import SpendLimitService
 from steward.controlplane.spend_requests import IncreaseRequestService
@@ -14,9 +24,16 @@ from steward.controlplane.users import UserService
 from steward.controlplane.webhooks import WebhookService
 from steward.controlplane.workspaces import MemberService, WorkspaceService
 from steward.governance.catalog import Catalog
+from steward.reporting.claude_code import ClaudeCodeReports
+from steward.reporting.service import ReportService
 from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.repositories.admin import AdminStore
+from steward.storage.repositories.audit import AuditRepository
+from steward.storage.repositories.claude_code import ClaudeCodeRepository
+from steward.storage.repositories.governance import ContentRepository
+from steward.storage.repositories.policies import PolicyRepository
+from steward.storage.repositories.reports import ReportsRepository
 
 
 @dataclass(slots=True, frozen=True)
@@ -33,6 +50,14 @@ class AdminServices:
     spend_limits: SpendLimitService
     increase_requests: IncreaseRequestService
     webhooks: WebhookService
+    compliance_groups: ComplianceGroupService
+    claude_code: ClaudeCodeReports
+    policies: PolicyService
+    reports: ReportService
+    activities: ActivityService
+    access_review: AccessReviewService
+    directory: DirectoryService
+    audit_trail: AuditTrailService
 
     @classmethod
     def build(cls, database: Database, settings: Settings) -> AdminServices:
@@ -42,4 +67,19 @@ class AdminServices:
                    InvitationService(store, settings.invitation_expiry_days), WorkspaceService(store),
                    MemberService(store), KeyService(store, rules), AdminKeyService(store),
                    RateLimitService(store, Catalog.load_default()), SpendLimitService(store),
-                   IncreaseRequestService(store), WebhookService(store))
+                   IncreaseRequestService(store), WebhookService(store),
+                   compliance_groups=ComplianceGroupService(store, master_key_source(settings)),
+                   claude_code=ClaudeCodeReports(ClaudeCodeRepository(database.sessions, database.dialect)),
+                   policies=PolicyService(store, PolicyRepository(database.sessions), Catalog.load_default()),
+                   reports=ReportService(ReportsRepository(database.sessions, database.dialect),
+                                         Catalog.load_default()),
+                   **_audit_services(store, database, settings))
+
+
+def _audit_services(store: AdminStore, database: Database, settings: Settings) -> dict[str, Any]:
+    """The audit trail's and the Compliance API's services (activities, access review, directory, chains)."""
+    audit = AuditRepository(database.sessions, database.dialect)
+    content = ContentRepository(database.sessions)
+    reader = ContentReader(content, KeyRing(content, master_key_source(settings)))
+    return {"activities": ActivityService(store, audit, reader), "access_review": AccessReviewService(audit),
+            "directory": DirectoryService(audit), "audit_trail": AuditTrailService(build_chains(settings, database))}

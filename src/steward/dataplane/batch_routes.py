@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from steward.asgi import Receive, Scope, Send
+from steward.dataplane.batch_policy import BatchPolicy
 from steward.dataplane.batches import BatchMeter, check_batch_body, new_batch_record, rewrite_results_url
 from steward.dataplane.context import RequestContext
 from steward.dataplane.forward import response_headers, upstream_headers
@@ -36,8 +37,10 @@ def base_url(scope: Scope, headers: dict[str, str]) -> str:
 
 class BatchHandlers:
     def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Catalog, meter: BatchMeter,
-                 pipeline: Pipeline, forwarded_headers: tuple[str, ...], snapshots: SnapshotStore) -> None:
+                 pipeline: Pipeline, forwarded_headers: tuple[str, ...], snapshots: SnapshotStore,
+                 policy: BatchPolicy | None = None) -> None:
         self._snapshots = snapshots
+        self._policy = policy
         self._upstream = upstream
         self._repo = repo
         self._catalog = catalog
@@ -82,6 +85,8 @@ class BatchHandlers:
         ctx.tags = parse_tags(ctx.headers.get("x-steward-tags"))
         payload = parse_json_object(ctx.body)
         count = check_batch_body(payload, self._catalog, ctx.workspace, ctx.key)
+        if self._policy is not None:
+            self._policy.apply(ctx, payload)
         await self._check_queue(ctx, count)
         headers = upstream_headers(ctx, self._forwarded)
         async with self._upstream.request("POST", "/v1/messages/batches", headers, ctx.body) as resp:

@@ -7,6 +7,8 @@ from typing import Any
 
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.errors import StewardError
+from steward.governance.pii import PiiRules
+from steward.governance.policy import EffectivePolicy
 from steward.governance.tokens import estimate_input_tokens
 from steward.governance.usage import MeteredResponse
 
@@ -36,6 +38,9 @@ class RequestContext:
     client_disconnected: bool = False
     completed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    policy: EffectivePolicy | None = None   # set by Authorize: the key's policy, else its workspace's
+    policy_version: int = 0
+    pii_rules: PiiRules | None = None       # read by Privacy
     _input_estimate: int | None = None
 
     def input_estimate(self) -> int:

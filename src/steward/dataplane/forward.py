@@ -45,6 +45,7 @@ def response_headers(ctx: RequestContext, upstream: UpstreamResponse) -> list[tu
     if ours:
         names = {name for name, _ in ours}
         headers = [h for h in headers if h[0] not in names] + ours
+    headers.extend(ctx.extra.get("response_headers", ()))  # e.g. a policy's x-steward-warning
     headers.append((b"request-id", ctx.request_id.encode()))
     return headers
 
@@ -72,6 +73,8 @@ class Forwarder:
             body = await response.read()
         ctx.status = response.status
         ctx.upstream_request_id = response.headers.get("request-id")
+        if (captured := ctx.extra.get("capture")) is not None:  # full audit (stages/capture.py) seals it
+            captured.append(body)
         if meter and response.status == 200:
             try:
                 ctx.metered = meter_message(orjson.loads(body))
@@ -87,6 +90,8 @@ class Forwarder:
             ctx.status = response.status
             if response.status != 200:
                 body = await response.read()
+                if (captured := ctx.extra.get("capture")) is not None:
+                    captured.append(body)
                 self._pipeline.complete(ctx)
                 await send_bytes(send, response.status, body, response_headers(ctx, response))
                 return
@@ -100,10 +105,13 @@ class Forwarder:
         watcher = SseWatcher(StreamMeter())
         disconnect = asyncio.ensure_future(receive())
         tail = b""
+        captured: list[bytes] | None = ctx.extra.get("capture")
         try:
             async for chunk in response.chunks():
                 if ctx.ttft_ms is None:
                     ctx.ttft_ms = int((time.perf_counter() - ctx.started_perf) * 1000)
+                if captured is not None:
+                    captured.append(chunk)
                 watcher.feed(chunk)
                 if watcher.finished:
                     ctx.metered = watcher.meter.result()

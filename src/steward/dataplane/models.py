@@ -1,4 +1,8 @@
-"""GET /v1/models and /v1/models/{id}: the catalog, narrowed to what the caller's workspace may use."""
+"""GET /v1/models and /v1/models/{id}: the catalog, narrowed to what the caller's key may use.
+
+The key's policy (else its workspace's) decides: allow and deny patterns, and deprecated models when the scope
+refuses them. ``/v1/models/{alias}`` answers with the model a scope pins that alias to.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
-from steward.dataplane.stages.model_access import permits
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.governance.catalog import Catalog, ModelInfo
+from steward.governance.policy import EffectivePolicy, model_visible
 
 
 def model_object(info: ModelInfo) -> dict[str, Any]:
@@ -22,8 +26,14 @@ def model_object(info: ModelInfo) -> dict[str, Any]:
     }
 
 
+def _policy(workspace: WorkspaceEntry | None, key: KeyEntry | None) -> EffectivePolicy | None:
+    if key is not None and key.policy is not None:
+        return key.policy
+    return workspace.policy if workspace is not None else None
+
+
 def _allowed(info: ModelInfo, workspace: WorkspaceEntry | None, key: KeyEntry | None) -> bool:
-    return info.status != "retired" and permits(workspace, info.id, info) and permits(key, info.id, info)
+    return info.status != "retired" and model_visible(_policy(workspace, key), info)
 
 
 def _limit(query: dict[str, str]) -> int:
@@ -61,7 +71,8 @@ def list_models(catalog: Catalog, workspace: WorkspaceEntry | None, key: KeyEntr
 
 def get_model(catalog: Catalog, workspace: WorkspaceEntry | None, key: KeyEntry | None,
               model_id: str) -> dict[str, Any]:
-    info = catalog.resolve(model_id)
+    policy = _policy(workspace, key)
+    info = catalog.resolve(policy.aliases.get(model_id, model_id) if policy is not None else model_id)
     if info is None or not _allowed(info, workspace, key):
         raise NotFoundError(f"model: {model_id}")
     return model_object(info)

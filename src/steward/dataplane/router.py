@@ -27,6 +27,7 @@ from steward.dataplane.http import (
     send_json,
 )
 from steward.dataplane.models import get_model, list_models
+from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
 from steward.errors import NotFoundError, StewardError
 from steward.governance.catalog import Catalog
@@ -49,7 +50,8 @@ class DataPlane:
     """Routes data-plane paths; anything else goes to ``fallback`` (the control plane, console...)."""
 
     def __init__(self, pipelines: Pipelines, forwarder: Forwarder, batches: BatchHandlers, catalog: Catalog,
-                 *, max_body: int, max_batch_body: int, fallback: ASGIApp | None = None) -> None:
+                 *, max_body: int, max_batch_body: int, fallback: ASGIApp | None = None,
+                 otlp: OtlpHandlers | None = None) -> None:
         self._p = pipelines
         self._forwarder = forwarder
         self._batches = batches
@@ -64,6 +66,9 @@ class DataPlane:
             ("POST", "/v1/messages/batches"): ("batches.create", pipelines.batches, batches.create),
             ("GET", "/v1/messages/batches"): ("batches.list", pipelines.batches, batches.list),
         }
+        if otlp is not None:  # Claude Code's OpenTelemetry export (reporting/otlp.py)
+            self._routes[("POST", "/v1/metrics")] = ("otlp.metrics", pipelines.plain, otlp.metrics)
+            self._routes[("POST", "/v1/logs")] = ("otlp.logs", pipelines.plain, otlp.logs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

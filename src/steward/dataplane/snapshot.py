@@ -14,8 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from steward.governance.policy import (
+    CompiledPolicy,
+    Compliance,
+    EffectivePolicy,
+    compile_policy,
+    effective,
+    merge_compliance,
+)
 from steward.governance.spend_rules import PERIODS, PICO_PER_CENT, window
+from steward.storage.models import ApiKey, ComplianceGroup, Workspace
 from steward.storage.repositories.identity import IdentityRepository, SnapshotRows
+from steward.storage.repositories.policies import PolicyRepository
 
 DEFAULT_THRESHOLDS = (50, 80, 95)
 
@@ -33,6 +43,7 @@ class KeyEntry:
     status: str
     expires_at: float | None
     allowed_models: tuple[str, ...] | None = None  # the key's own scope, narrower than its workspace's
+    policy: EffectivePolicy | None = None  # set when the key has its own policy or model scope
 
     def allows(self, model: str) -> bool:
         if self.allowed_models is None:
@@ -47,6 +58,8 @@ class WorkspaceEntry:
     name: str
     archived: bool
     allowed_models: tuple[str, ...] | None
+    policy: EffectivePolicy | None = None      # organization + workspace policies, layered and precompiled
+    compliance: Compliance | None = None       # the workspace's compliance groups, strictest wins
 
     def allows(self, model: str) -> bool:
         """Whether this workspace may call ``model`` (patterns such as ``claude-haiku-*`` allowed)."""
@@ -101,24 +114,72 @@ def _spend_entries(rows: SnapshotRows, labels: dict[str, str]) -> dict[tuple[str
     return {where: tuple(entries) for where, entries in grouped.items()}
 
 
-def build_snapshot(rows: SnapshotRows, labels: dict[str, str] | None = None) -> Snapshot:
-    """Turn database rows into the lookup tables the hot path uses."""
-    workspaces = {
-        w.id: WorkspaceEntry(w.id, w.org_id, w.name, w.archived_at is not None,
-                             tuple(w.allowed_models) if w.allowed_models is not None else None)
-        for w in rows.workspaces
-    }
+class _Policies:
+    """Compiled policy documents and compliance groups, and the layering for workspaces and keys."""
+
+    def __init__(self, rows: SnapshotRows, versions: dict[str, int]) -> None:
+        self.versions = versions
+        self.docs: dict[tuple[str, str, str], CompiledPolicy] = {}
+        for row in rows.policies:
+            try:
+                self.docs[(row.org_id, row.scope, row.scope_id)] = compile_policy(row.document)
+            except ValueError:  # validated on write; a document the code no longer accepts must not stop serving
+                log.exception("policy %s (%s %s) no longer compiles; ignoring it", row.id, row.scope, row.scope_id)
+        groups = {g.id: g for g in rows.compliance_groups}
+        members: dict[str, list[ComplianceGroup]] = {}
+        for link in rows.group_workspaces:
+            if link.group_id in groups:
+                members.setdefault(link.workspace_id, []).append(groups[link.group_id])
+        self.compliance = {ws: merge_compliance(found) for ws, found in members.items()}
+
+    def workspace(self, ws: Workspace, allowed: tuple[str, ...] | None) -> EffectivePolicy | None:
+        org = self.docs.get((ws.org_id, "organization", ws.org_id))
+        own = self.docs.get((ws.org_id, "workspace", ws.id))
+        compliance = self.compliance.get(ws.id)
+        if org is None and own is None and allowed is None and compliance is None:
+            return None
+        label = f"in workspace {ws.name!r}"
+        extra = [(allowed, label)] if allowed is not None else []
+        return effective(org, own, None, compliance, version=self.versions.get(ws.org_id, 0),
+                         workspace_label=label, extra_allow=extra)
+
+    def key(self, k: ApiKey, ws: WorkspaceEntry | None, scope: tuple[str, ...] | None) -> EffectivePolicy | None:
+        own = self.docs.get((k.org_id, "key", k.id))
+        if own is None and scope is None:
+            return None
+        label = f"in workspace {ws.name!r}" if ws is not None else "in this workspace"
+        extra = [(ws.allowed_models, label)] if ws is not None and ws.allowed_models is not None else []
+        if scope is not None:
+            extra.append((scope, f"for API key {k.name!r}"))
+        return effective(self.docs.get((k.org_id, "organization", k.org_id)),
+                         self.docs.get((k.org_id, "workspace", k.workspace_id)), own,
+                         self.compliance.get(k.workspace_id), version=self.versions.get(k.org_id, 0),
+                         workspace_label=label, key_label=f"for API key {k.name!r}", extra_allow=extra)
+
+
+def build_snapshot(rows: SnapshotRows, labels: dict[str, str] | None = None,
+                   policy_versions: dict[str, int] | None = None) -> Snapshot:
+    """Turn database rows into the lookup tables the hot path uses (policies layered once, here)."""
+    policies = _Policies(rows, policy_versions or {})
+    workspaces: dict[str, WorkspaceEntry] = {}
+    for w in rows.workspaces:
+        allowed = tuple(w.allowed_models) if w.allowed_models is not None else None
+        workspaces[w.id] = WorkspaceEntry(w.id, w.org_id, w.name, w.archived_at is not None, allowed,
+                                          policies.workspace(w, allowed), policies.compliance.get(w.id))
     keys: dict[str, KeyEntry] = {}
     for k in rows.keys:
         models = (k.scopes or {}).get("models")
         scope = tuple(models) if isinstance(models, list) else None
-        keys[k.key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, _epoch(k.expires_at), scope)
+        policy = policies.key(k, workspaces.get(k.workspace_id), scope)
+        keys[k.key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, _epoch(k.expires_at), scope,
+                                    policy)
         if k.previous_key_hash and k.previous_valid_until:
             # The secret before the last rotation works until its grace period ends (and never past expiry).
             until = k.previous_valid_until.timestamp()
             if k.expires_at is not None:
                 until = min(until, k.expires_at.timestamp())
-            keys[k.previous_key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, until, scope)
+            keys[k.previous_key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, until, scope,
+                                                 policy)
     limits: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
     for limit in rows.rate_limits:
         limits.setdefault((limit.scope, limit.scope_id, limit.group_id), []).append((limit.limit_type, limit.value))
@@ -130,8 +191,10 @@ def build_snapshot(rows: SnapshotRows, labels: dict[str, str] | None = None) -> 
 class SnapshotStore:
     """Holds the current snapshot and keeps it fresh."""
 
-    def __init__(self, repo: IdentityRepository, poll_interval: float) -> None:
+    def __init__(self, repo: IdentityRepository, poll_interval: float,
+                 policies: PolicyRepository | None = None) -> None:
         self._repo = repo
+        self._policies = policies
         self._interval = poll_interval
         self.current = Snapshot(version=0)
         self._listeners: list[Callable[[Snapshot], None]] = []
@@ -141,7 +204,8 @@ class SnapshotStore:
         now = datetime.now(UTC)
         windows = {period: window(period, now) for period in PERIODS}
         rows = await self._repo.snapshot_rows({p: w.start for p, w in windows.items()})
-        self.current = build_snapshot(rows, {p: w.label for p, w in windows.items()})
+        versions = await self._policies.org_versions() if self._policies is not None else {}
+        self.current = build_snapshot(rows, {p: w.label for p, w in windows.items()}, versions)
         for listener in self._listeners:
             listener(self.current)
         return self.current

@@ -7,6 +7,7 @@ ids and aliases, and answering "which price row was in force at that time". It m
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class ModelInfo:
     retires_at: date | None
     prices: tuple[PriceRow, ...]
     note: str | None = None
+    replacement: str | None = None  # for a deprecated model: what to use instead (policies name it in refusals)
 
 
 @dataclass(slots=True, frozen=True)
@@ -167,7 +169,22 @@ def _parse_catalog(data: Any) -> Catalog:
     rules = _parse_rules(obj["rules"])
     models = _list(obj["models"], "catalog.models")
     parsed = tuple(_parse_model(m, rules, f"catalog.models[{i}]") for i, m in enumerate(models))
-    return Catalog(_text(obj["version"], "catalog.version"), rules, parsed)
+    return Catalog(_text(obj["version"], "catalog.version"), rules, _with_replacements(parsed))
+
+
+def _with_replacements(models: tuple[ModelInfo, ...]) -> tuple[ModelInfo, ...]:
+    """A deprecated model without an explicit ``replacement`` gets the newest active model of its family."""
+    ids = {m.id for m in models}
+    out = []
+    for model in models:
+        if model.replacement is not None and model.replacement not in ids:
+            raise CatalogError(f"model {model.id}: replacement {model.replacement!r} is not in the catalog")
+        if model.status != "active" and model.replacement is None:
+            newest = next((m.id for m in models if m.family == model.family and m.status == "active"), None)
+            out.append(dataclasses.replace(model, replacement=newest))
+        else:
+            out.append(model)
+    return tuple(out)
 
 
 def _parse_rules(data: Any) -> Rules:
@@ -186,7 +203,7 @@ def _parse_rules(data: Any) -> Rules:
 def _parse_model(data: Any, rules: Rules, where: str) -> ModelInfo:
     required = {"id", "aliases", "display_name", "family", "created_at", "context_window",
                 "max_output_tokens", "status", "deprecated_at", "retires_at", "prices"}
-    obj = _object(data, where, required, {"note"})
+    obj = _object(data, where, required, {"note", "replacement"})
     aliases = obj["aliases"] if obj["aliases"] == [] else _list(obj["aliases"], f"{where}.aliases")
     info = ModelInfo(
         id=_text(obj["id"], f"{where}.id"),
@@ -201,6 +218,7 @@ def _parse_model(data: Any, rules: Rules, where: str) -> ModelInfo:
         retires_at=_date(obj["retires_at"], f"{where}.retires_at"),
         prices=_parse_rows(obj["prices"], rules, f"{where}.prices"),
         note=_note(obj, where),
+        replacement=None if obj.get("replacement") is None else _text(obj["replacement"], f"{where}.replacement"),
     )
     if (info.status == "active" and (info.deprecated_at or info.retires_at)) or (
             info.status == "retired" and info.retires_at is None):

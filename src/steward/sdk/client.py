@@ -29,9 +29,13 @@ from steward.sdk.errors import (
     error_for_response,
 )
 from steward.sdk.resources.admin_keys import AdminKeys
+from steward.sdk.resources.audit import AccessReview, Audit, ComplianceWithAudit
 from steward.sdk.resources.base import Call
+from steward.sdk.resources.claude_code import ClaudeCode
 from steward.sdk.resources.invitations import Invitations
 from steward.sdk.resources.limits import KeysWithLimits, RateLimits, SpendLimits, WorkspacesWithLimits
+from steward.sdk.resources.policies import Policies
+from steward.sdk.resources.reports import Reports
 from steward.sdk.resources.users import Users
 
 R = TypeVar("R")
@@ -222,6 +226,12 @@ class AdminClient:
         self.admin_keys = AdminKeys(sender)
         self.rate_limits = RateLimits(sender)
         self.spend_limits = SpendLimits(sender)
+        self.policies = Policies(sender)
+        self.claude_code = ClaudeCode(sender)
+        self.compliance = ComplianceWithAudit(sender)
+        self.audit = Audit(sender)
+        self.access_review = AccessReview(sender)
+        self.reports = Reports(sender)
 
     def close(self) -> None:
         """Close the connection pool (not one passed in as ``http_client``)."""
@@ -253,6 +263,12 @@ class AsyncAdminClient:
         self.admin_keys = AdminKeys(sender)
         self.rate_limits = RateLimits(sender)
         self.spend_limits = SpendLimits(sender)
+        self.policies = Policies(sender)
+        self.claude_code = ClaudeCode(sender)
+        self.compliance = ComplianceWithAudit(sender)
+        self.audit = Audit(sender)
+        self.access_review = AccessReview(sender)
+        self.reports = Reports(sender)
 
     async def close(self) -> None:
         """Close the connection pool (not one passed in as ``http_client``)."""

@@ -12,14 +12,18 @@ slot, or no process holds the slot.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from steward.governance.catalog import Catalog
+from steward.reporting.rollups import RollupAccumulator
 from steward.storage.repositories.records import RecordsRepository
 from steward.workers.journal import Segment, lock_file, segment_paths, slot_paths, unlock_file
 
@@ -41,6 +45,20 @@ def _rows(lines: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return usage, audit
 
 
+def _content_rows(lines: list[bytes]) -> list[dict[str, Any]]:
+    """Sealed content records (full audit): already ciphertext in the journal, decoded to bytes for the table."""
+    rows: list[dict[str, Any]] = []
+    for line in lines:
+        if b'"content"' not in line:  # most lines carry none: skip the parse
+            continue
+        if (c := orjson.loads(line).get("content")) is not None:
+            c["created_at"] = datetime.fromisoformat(c["created_at"])
+            c["purge_after"] = datetime.fromisoformat(c["purge_after"]) if c["purge_after"] else None
+            c["nonce"], c["ciphertext"] = base64.b64decode(c["nonce"]), base64.b64decode(c["ciphertext"])
+            rows.append(c)
+    return rows
+
+
 def _read_from(segment: Segment, offset: int) -> bytes:
     with segment.path.open("rb") as fh:
         fh.seek(offset)
@@ -57,6 +75,11 @@ class Shipper:
         self._batch = batch_size
         self._segments: dict[Path, Segment] = {}
         self._lock_fd: int | None = None
+        # Usage rollups are kept in each batch's transaction (exactly once: only rows the batch inserted count).
+        self._catalog = Catalog.load_default()
+
+    def _rollups(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        return RollupAccumulator(self._catalog).extend(rows).rows()
 
     def _segment(self, path: Path) -> Segment:
         if path not in self._segments:
@@ -92,7 +115,8 @@ class Shipper:
             lines = data[: end + 1].splitlines()
             for start in range(0, len(lines), self._batch):
                 usage, audit = _rows(lines[start: start + self._batch])
-                await self._repo.insert(usage, audit)
+                await self._repo.insert(usage, audit, self._rollups)
+                await self._repo.insert_content(_content_rows(lines[start: start + self._batch]))
             offset += end + 1
             segment.mark_shipped(offset)
         return offset

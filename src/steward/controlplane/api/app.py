@@ -13,7 +13,17 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from steward.controlplane.api import anthropic_routes, seed_routes, spend_routes, webhook_routes
+from steward.controlplane.api import (
+    anthropic_routes,
+    claude_code_routes,
+    compliance_group_routes,
+    compliance_routes,
+    policy_routes,
+    report_routes,
+    seed_routes,
+    spend_routes,
+    webhook_routes,
+)
 from steward.controlplane.audit import admin_event
 from steward.controlplane.container import AdminServices
 from steward.controlplane.principal import Principal
@@ -82,4 +92,9 @@ def create_admin_app(svc: AdminServices) -> FastAPI:
     app.include_router(seed_routes.router)
     app.include_router(spend_routes.router)
     app.include_router(webhook_routes.router)
+    app.include_router(compliance_routes.router)
+    app.include_router(claude_code_routes.router)
+    app.include_router(compliance_group_routes.router)
+    app.include_router(policy_routes.router)
+    app.include_router(report_routes.router)
     return app

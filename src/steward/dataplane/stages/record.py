@@ -80,8 +80,19 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
         "data": {"endpoint": ctx.endpoint, "stream": ctx.stream, "upstream_request_id": ctx.upstream_request_id,
                  "complete": bool(metered and metered.complete),
                  "cost_usd": str(cost.total) if cost is not None else None,
-                 "user_id": ctx.user_id, "tags": ctx.tags},
+                 "user_id": ctx.user_id, "tags": ctx.tags, "policy": _policy(ctx),
+                 # full audit: the hash of the sealed content (stages/capture.py), never the content itself
+                 **({"content_sha256": ctx.extra["content_sha256"]} if "content_sha256" in ctx.extra else {})},
     }
+
+
+def _policy(ctx: RequestContext) -> dict[str, Any] | None:
+    """Which policy version decided, the refusing rule, shadow rules that would have refused, PII counts."""
+    extra = ctx.extra
+    if ctx.policy is None and not extra.get("pii") and "policy_rule" not in extra:
+        return None
+    return {"version": ctx.policy_version, "rule": extra.get("policy_rule"), "shadow": extra.get("shadow"),
+            "pii": extra.get("pii"), "alias": extra.get("alias")}
 
 
 class Record:

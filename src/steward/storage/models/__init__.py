@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from steward.storage.models.audit_chain import AuditChainLink, AuditCheckpoint
 from steward.storage.models.base import Base
 from steward.storage.models.batch import BatchRecord
+from steward.storage.models.claude_code import ClaudeCodeUsage, OtlpSeries
+from steward.storage.models.console import ConsoleLink, ConsoleSession
 from steward.storage.models.governance import (
     ComplianceGroup,
     ComplianceGroupWorkspace,
@@ -16,12 +19,17 @@ from steward.storage.models.identity import ApiKey, ConfigVersion, Organization,
 from steward.storage.models.limits import RateLimit
 from steward.storage.models.people import AdminKey, Invitation, User, WorkspaceMember
 from steward.storage.models.records import AuditEvent, UsageRecord
+from steward.storage.models.rollups import UsageRollup
 from steward.storage.models.spend import SpendLimit, SpendLimitIncreaseRequest
 from steward.storage.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
-    "AdminKey", "ApiKey", "AuditEvent", "Base", "BatchRecord", "ComplianceGroup", "ComplianceGroupWorkspace",
-    "ConfigVersion", "Invitation", "OrgDataKey", "Organization", "Policy", "PolicyVersion", "RateLimit", "SpendLimit",
-    "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "User", "Webhook", "WebhookAttempt",
+    "AdminKey", "ApiKey", "AuditChainLink", "AuditCheckpoint", "AuditEvent", "Base", "BatchRecord", "ClaudeCodeUsage",
+    "ComplianceGroup",
+    "ComplianceGroupWorkspace",
+    "ConfigVersion", "ConsoleLink", "ConsoleSession",
+    "Invitation", "OrgDataKey", "Organization", "OtlpSeries",
+    "Policy", "PolicyVersion", "RateLimit", "SpendLimit",
+    "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "UsageRollup", "User", "Webhook", "WebhookAttempt",
     "WebhookDelivery", "Workspace", "WorkspaceMember",
 ]

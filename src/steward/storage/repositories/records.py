@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from steward.storage.models import AuditEvent, UsageRecord, Workspace
+from steward.storage.repositories.reports import rollup_upsert, upsert_rollups
+
+# Turns the usage rows a batch really inserted into rollup deltas (reporting.rollups; storage stays plane-free).
+RollupDeriver = Callable[[Sequence[Mapping[str, Any]]], Sequence[Mapping[str, Any]]]
 
 
 @dataclass(slots=True, frozen=True)
@@ -37,16 +41,31 @@ class RecordsRepository:
         tables = UsageRecord.metadata.tables
         self._usage_insert = insert(tables["usage_records"]).on_conflict_do_nothing(index_elements=["id"])
         self._audit_insert = insert(tables["audit_events"]).on_conflict_do_nothing(index_elements=["id"])
+        self._content_insert = insert(tables["stored_content"]).on_conflict_do_nothing(index_elements=["id"])
+        self._usage_returning = self._usage_insert.returning(tables["usage_records"].c.id)
+        self._rollup_upsert = rollup_upsert(dialect)
 
-    async def insert(self, usage: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]]) -> None:
-        """Insert both kinds in one transaction; rows already present (a replay) are skipped."""
+    async def insert(self, usage: Sequence[Mapping[str, Any]], audit: Sequence[Mapping[str, Any]],
+                     rollups: RollupDeriver | None = None) -> None:
+        """Insert both kinds in one transaction; rows already present (a replay) are skipped. With ``rollups``,
+        the usage rows actually inserted (never a replayed one) are added to the rollups in the same transaction."""
         # Core inserts on the tables (not the ORM bulk path): a fraction of the CPU per row.
         async with self._sessions.begin() as session:
             connection = await session.connection()
-            if usage:
+            if usage and rollups is not None:
+                fresh = set((await connection.execute(self._usage_returning, list(usage))).scalars())
+                deltas = rollups([u for u in usage if u["id"] in fresh] if len(fresh) < len(usage) else usage)
+                await upsert_rollups(connection, self._rollup_upsert, deltas)
+            elif usage:
                 await connection.execute(self._usage_insert, list(usage))
             if audit:
                 await connection.execute(self._audit_insert, list(audit))
+
+    async def insert_content(self, content: Sequence[Mapping[str, Any]]) -> None:
+        """Insert sealed content rows (full audit); replays are skipped like the other kinds."""
+        if content:
+            async with self._sessions.begin() as session:
+                await (await session.connection()).execute(self._content_insert, list(content))
 
     async def usage_by_workspace(self, org_id: str, since: datetime | None = None) -> list[WorkspaceUsage]:
         async with self._sessions() as session:

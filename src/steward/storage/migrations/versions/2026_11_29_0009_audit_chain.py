@@ -1,4 +1,6 @@
-"""audit_chain (placeholder: filled in by the work that needs it).
+"""Audit chain: per-organization hash-chain links over audit events and signed checkpoints of the chain heads.
+
+Both tables are append-only: triggers on both backends refuse UPDATE and DELETE (as for audit_events in 0001).
 
 Revision ID: 0009
 Revises: 0008
@@ -7,15 +9,63 @@ Create Date: 2026-11-29 08:00:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
 
+_TABLES = ("audit_chain", "audit_checkpoints")
+
 
 def upgrade() -> None:
-    pass
+    op.create_table('audit_chain',
+    sa.Column('org_id', sa.String(length=64), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('event_id', sa.String(length=64), nullable=False),
+    sa.Column('event_hash', sa.String(length=64), nullable=False),
+    sa.Column('link', sa.String(length=64), nullable=False),
+    sa.Column('sealed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'seq')
+    )
+    with op.batch_alter_table('audit_chain', schema=None) as batch_op:
+        batch_op.create_index('uq_audit_chain_event', ['event_id'], unique=True)
+
+    op.create_table('audit_checkpoints',
+    sa.Column('org_id', sa.String(length=64), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('link', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('key_id', sa.String(length=64), nullable=False),
+    sa.Column('signature', sa.String(length=200), nullable=False),
+    sa.PrimaryKeyConstraint('org_id', 'seq')
+    )
+    for table in _TABLES:
+        _append_only(table)
+
+
+_SQLITE_TRIGGER = """
+CREATE TRIGGER {table}_no_{op} BEFORE {OP} ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END
+"""
+
+
+def _append_only(table: str) -> None:
+    """Refuse UPDATE and DELETE on ``table`` inside the database (PostgreSQL reuses 0001's function)."""
+    if op.get_bind().dialect.name == "sqlite":
+        for verb in ("update", "delete"):
+            op.execute(sa.text(_SQLITE_TRIGGER.format(table=table, op=verb, OP=verb.upper())))
+        return
+    op.execute(sa.text(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION steward_append_only()"))
+    op.execute(sa.text(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                       "FOR EACH STATEMENT EXECUTE FUNCTION steward_append_only()"))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('audit_checkpoints')
+    with op.batch_alter_table('audit_chain', schema=None) as batch_op:
+        batch_op.drop_index('uq_audit_chain_event')
+    op.drop_table('audit_chain')

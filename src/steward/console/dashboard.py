@@ -1,0 +1,92 @@
+"""The dashboard: spend against caps, spend over time by workspace and by model, requests and tokens, top keys
+and end users, and recent refusals by reason.
+
+Figures come from the report service (daily rollups, narrowed to the workspaces where the principal holds
+``usage.read``); money is shown only to such principals. Refusals are counts per reason category, from the
+audit trail, shown to org-wide usage readers (no request content).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from steward.console.auth import Session
+from steward.console.charts import cap_bar, stacked_bars
+from steward.console.web import render, state
+from steward.controlplane.rbac import Permission, allowed, visible_workspaces
+
+TOP = 5
+
+
+def _days(since: date, today: date) -> list[str]:
+    return [(since + timedelta(days=i)).isoformat() for i in range((today - since).days + 1)]
+
+
+def _series(rows: list[dict[str, Any]], column: str, label: dict[str, str]) -> dict[str, dict[str, float]]:
+    series: dict[str, dict[str, float]] = {}
+    for row in rows:
+        name = str(row.get(column) or "unknown")
+        series.setdefault(label.get(name, name), {})[row["day"]] = float(Decimal(row["cost_usd"]))
+    return series
+
+
+def _top(rows: list[dict[str, Any]], column: str) -> list[tuple[str, int, Decimal]]:
+    ranked = sorted(((str(r.get(column)), int(r["requests"]), Decimal(r["cost_usd"])) for r in rows
+                     if r.get(column)), key=lambda t: (-t[2], -t[1]))
+    return ranked[:TOP]
+
+
+def _reason(event: str, status: int | None, reason: str) -> str:
+    kind = reason.split(":", 1)[0] if ":" in reason else reason or "unknown"
+    return f"{event} · {kind}" + (f" ({status})" if status else "")
+
+
+async def _caps(request: Request, session: Session) -> list[dict[str, Any]]:
+    who = session.principal
+    effective = await state(request).services.spend_limits.effective(who)
+    caps = []
+    for row in effective["data"]:
+        ws = row["scope"].get("workspace_id")
+        if not (allowed(who, Permission.USAGE_READ) or (ws and allowed(who, Permission.USAGE_READ, ws))):
+            continue
+        spent, cap = Decimal(row["period_to_date_spend"]), Decimal(row["amount"])
+        caps.append({**row, "spent_cents": spent, "bar": cap_bar(float(spent), float(cap))})
+    return caps
+
+
+async def dashboard(request: Request, session: Session) -> Response:
+    console = state(request)
+    who = session.principal
+    visible = visible_workspaces(who, Permission.USAGE_READ)
+    if visible == []:
+        return render(request, session, "dashboard.html", money=False)
+    reports = console.services.reports
+    today = datetime.now(UTC).date()
+    since = today.replace(day=1)
+    by_ws = (await reports.seed_usage(who, since, today, ["day", "workspace"]))["data"]
+    by_model = (await reports.seed_usage(who, since, today, ["day", "model"]))["data"]
+    keys = (await reports.seed_usage(who, since, today, ["api_key"]))["data"]
+    users = (await reports.seed_usage(who, since, today, ["user"]))["data"]
+    names = await console.repo.workspace_names(who.org_id)
+    top_keys = _top(keys, "api_key_id")
+    key_names = await console.repo.key_names([k for k, _, _ in top_keys])
+    totals: dict[str, int | Decimal] = {m: sum(int(r[m]) for r in by_ws)
+                                        for m in ("requests", "input_tokens", "output_tokens")}
+    totals["cost_usd"] = sum((Decimal(r["cost_usd"]) for r in by_ws), Decimal(0))
+    refusals: list[tuple[str, int]] = []
+    if visible is None:
+        since_week = datetime.now(UTC) - timedelta(days=7)
+        refusals = Counter(_reason(*r) for r in await console.repo.refusals(who.org_id, since_week)).most_common(10)
+    days = _days(since, today)
+    return render(request, session, "dashboard.html", money=True, month=since.strftime("%B %Y"),
+                  caps=await _caps(request, session), totals=totals,
+                  by_workspace=stacked_bars(days, _series(by_ws, "workspace_id", names)),
+                  by_model=stacked_bars(days, _series(by_model, "model", {})),
+                  top_keys=[(key_names.get(k, k), n, c) for k, n, c in top_keys],
+                  top_users=_top(users, "user_id"), refusals=refusals, org_wide=visible is None, names=names)

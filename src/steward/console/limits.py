@@ -1,0 +1,97 @@
+"""Limits and budgets: spend limits with their period-to-date spend (edit, create), organization rate limits
+(edit), and spend-limit increase requests (approve or deny)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from steward.console.auth import Session
+from steward.console.web import field, pager, paging, query, render, state
+from steward.controlplane.paging import Paging
+from steward.controlplane.rbac import Permission, allowed
+from steward.errors import InvalidRequestError, StewardError
+from steward.governance.limit_rules import LIMIT_TYPES
+from steward.governance.spend_rules import PERIODS
+
+
+def cents_of(dollars: str) -> str:
+    """Dollars typed in a form ("250" or "250.50") as the service's cents string."""
+    try:
+        value = Decimal(dollars.replace(",", "").replace("$", "").strip())
+    except InvalidOperation:
+        raise InvalidRequestError("amount: a number of dollars, e.g. 250 or 250.50") from None
+    if value < 0 or value != value.quantize(Decimal("0.01")):
+        raise InvalidRequestError("amount: a non-negative number of dollars with at most two decimals")
+    return str(int(value * 100))
+
+
+async def limits_page(request: Request, session: Session, *, status: int = 200, **extra: Any) -> Response:
+    console = state(request)
+    services, who = console.services, session.principal
+    effective = await services.spend_limits.effective(who)
+    sees_money = allowed(who, Permission.USAGE_READ)
+    rows = [r for r in effective["data"] if sees_money or (
+        r["scope"].get("workspace_id") and allowed(who, Permission.USAGE_READ, r["scope"]["workspace_id"]))]
+    rate_limits = await services.rate_limits.list_org(who)
+    wanted = query(request, "request_status") or "pending"
+    requests = await services.increase_requests.list(who, paging(request), status=wanted)
+    workspaces = await services.workspaces.list(who, Paging.of(1000))
+    return render(request, session, "limits.html", status=status, spend=rows, hidden=len(effective["data"]) - len(rows),
+                  rate_limits=rate_limits["data"], requests=requests["data"], pages=pager(request, requests),
+                  request_status=wanted, names=await console.repo.workspace_names(who.org_id),
+                  workspaces=workspaces["data"], periods=PERIODS, limit_types=sorted(LIMIT_TYPES), **extra)
+
+
+async def limits_view(request: Request, session: Session) -> Response:
+    return await limits_page(request, session)
+
+
+async def _act(request: Request, session: Session, action: Awaitable[dict[str, Any]], notice: str) -> Response:
+    try:
+        await action
+    except StewardError as exc:
+        return await limits_page(request, session, status=exc.status, error=exc.message)
+    return await limits_page(request, session, notice=notice)
+
+
+async def spend_limit_update(request: Request, session: Session) -> Response:
+    form = await request.form()
+    changes = {"amount": cents_of(field(form, "amount")), "hard": field(form, "hard") == "1"}
+    action = state(request).services.spend_limits.update(session.principal, request.path_params["limit_id"], changes)
+    return await _act(request, session, action, f"Spend limit set to ${field(form, 'amount')}.")
+
+
+async def spend_limit_create(request: Request, session: Session) -> Response:
+    form = await request.form()
+    target = field(form, "workspace_id")
+    scope = {"type": "workspace", "workspace_id": target} if target else {"type": "organization"}
+    amount, hard = cents_of(field(form, "amount")), field(form, "hard") == "1"
+    action = state(request).services.spend_limits.create(session.principal, scope, field(form, "period"), amount,
+                                                         hard=hard)
+    return await _act(request, session, action, "Spend limit created.")
+
+
+async def rate_limit_update(request: Request, session: Session) -> Response:
+    form = await request.form()
+    raw = field(form, "value")
+    if raw and not raw.isdigit():
+        return await limits_page(request, session, status=400, error="value: a positive whole number, or empty "
+                                                                     "to clear")
+    change = {"type": field(form, "type"), "value": int(raw) if raw else None}
+    action = state(request).services.rate_limits.update_org(session.principal, request.path_params["rate_limit_id"],
+                                                            [change])
+    return await _act(request, session, action, "Rate limit updated.")
+
+
+async def increase_resolve(request: Request, session: Session) -> Response:
+    form = await request.form()
+    approve = field(form, "decision") == "approve"
+    action = state(request).services.increase_requests.resolve(session.principal, request.path_params["request_id"],
+                                                               approve=approve, note=field(form, "note") or None)
+    return await _act(request, session, action, "Request approved: the cap was raised." if approve
+                      else "Request denied.")

@@ -1,0 +1,61 @@
+"""Authorize: the model must exist and the key's (or workspace's) policy must admit the request.
+
+Reads ``ctx.key``, ``ctx.workspace``, ``ctx.model`` and ``ctx.payload``; writes ``ctx.policy``,
+``ctx.policy_version``, ``ctx.pii_rules``, ``ctx.extra["policy_rule"]`` (the refusing rule) and
+``ctx.extra["shadow"]`` (rules that would have refused); rewrites ``ctx.body`` only when a scope pins an alias.
+Raises NotFoundError (unknown model), PermissionDeniedError (forbidden model, feature or region) or
+InvalidRequestError (a missing requirement or an exceeded cap). Cost: a dict lookup and ``policy.evaluate``
+(precompiled patterns; see bench/policy_bench.py).
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from steward.dataplane.context import RequestContext
+from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from steward.governance.catalog import Catalog
+from steward.governance.policy import evaluate, resolve_model
+
+WARNING_HEADER = b"x-steward-warning"
+
+
+class Authorize:
+    def __init__(self, catalog: Catalog, *, models_only: bool = False) -> None:
+        self._catalog = catalog
+        self._models_only = models_only  # count_tokens: no output, so only the model rules apply
+
+    def on_request(self, ctx: RequestContext) -> None:
+        key, workspace = ctx.key, ctx.workspace
+        policy = key.policy if key is not None and key.policy is not None else \
+            workspace.policy if workspace is not None else None
+        requested = ctx.model or ""
+        pinned, info = resolve_model(policy, self._catalog, requested)
+        if info is None:
+            raise NotFoundError(f"model: {requested}")
+        if policy is None:
+            return
+        ctx.policy, ctx.policy_version, ctx.pii_rules = policy, policy.version, policy.pii_rules
+        payload = ctx.payload or {}
+        tokens = ctx.input_estimate() if policy.needs_input_tokens and not self._models_only else 0
+        decisions = evaluate(policy, payload, model_info=info, input_tokens=tokens, models_only=self._models_only)
+        shadow = [d.rule for d in decisions if d.action == "shadow"]
+        if shadow:
+            ctx.extra["shadow"] = shadow
+        refusal = next((d for d in decisions if d.action == "refuse"), None)
+        if refusal is not None:
+            ctx.extra["policy_rule"] = refusal.rule
+            raise (PermissionDeniedError if refusal.status == 403 else InvalidRequestError)(refusal.message)
+        if pinned != requested:
+            payload["model"] = pinned
+            ctx.model = pinned
+            ctx.body = orjson.dumps(payload)
+            ctx.extra["alias"] = {"requested": requested, "pinned": pinned}
+        if info.status == "deprecated" and policy.deprecated == "warn":
+            when = f" and retires on {info.retires_at.isoformat()}" if info.retires_at else ""
+            instead = f"; use {info.replacement} instead" if info.replacement else ""
+            message = f"models.deprecated: {info.id} is deprecated{when}{instead}"
+            ctx.extra.setdefault("response_headers", []).append((WARNING_HEADER, message.encode()))
+
+    def on_complete(self, ctx: RequestContext) -> None:
+        return None

@@ -1,0 +1,147 @@
+"""Rollup aggregation: usage records (as the journal ships them) summed per bucket and dimensions.
+
+Pure and shared by every writer: the shipper (per batch, in its transaction), ``steward usage rebuild-rollups``
+(from raw rows) and the benchmark loader, so that all three produce the same rows. Cost is split by the cost
+report's types by pricing the record again with the one catalog; the split always sums to the record's own
+``cost_picousd`` (a difference, possible only if the catalog was edited retroactively, goes to the
+uncached-input line so that totals still reconcile). Does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from operator import add, itemgetter
+from typing import Any
+
+from steward.governance.catalog import Catalog
+from steward.governance.pricing import CACHE_READ, CACHE_WRITE_1H, CACHE_WRITE_5M, OUTPUT, UNCACHED_INPUT, price
+from steward.governance.usage import Usage
+from steward.storage.models.rollups import DIMENSIONS, MEASURES
+
+__all__ = ["GRAINS", "LONG_CONTEXT", "MESSAGE_ENDPOINTS", "RollupAccumulator", "bucket_start", "context_window",
+           "dimensions_of"]
+
+LONG_CONTEXT = 200_000
+# Usage records of other endpoints (models, count_tokens, batch management, OTLP) carry no Messages usage.
+MESSAGE_ENDPOINTS = frozenset({"messages", "batch_result"})
+# Which dimensions each grain keeps, and at which widths it is written. Readers pick the smallest grain that
+# has every dimension a report needs; per-user, per-stop-reason and per-tag detail is kept per day only (at
+# scale it is nearly one row per request per hour), hourly and minute reports over it read raw rows.
+_CORE = ("workspace_id", "model", "service_tier", "inference_geo", "context_window", "batch")
+GRAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ws": (_CORE, ("1h", "1d")),
+    "key": ((*_CORE, "api_key_id"), ("1h", "1d")),
+    "all": (DIMENSIONS, ("1d",)),
+}
+_COST_INDEX = {UNCACHED_INPUT: 10, OUTPUT: 11, CACHE_WRITE_5M: 12, CACHE_WRITE_1H: 13, CACHE_READ: 14}
+_PICO = 10**12
+
+
+def bucket_start(at: datetime, width: str) -> datetime:
+    """The start of the UTC minute, hour or day holding ``at``."""
+    at = at.astimezone(UTC)
+    if width == "1m":
+        return at.replace(second=0, microsecond=0)
+    if width == "1h":
+        return at.replace(minute=0, second=0, microsecond=0)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def context_window(row: Mapping[str, Any]) -> str:
+    """Anthropic's context-window bucket of a request: all prompt tokens, cached or not."""
+    prompt = (row["input_tokens"] + row["cache_write_5m_tokens"] + row["cache_write_1h_tokens"]
+              + row["cache_read_tokens"])
+    return "200k-1M" if prompt > LONG_CONTEXT else "0-200k"
+
+
+def dimensions_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Every rollup dimension of one usage record (missing values as ``''``)."""
+    tags = row.get("tags") or {}
+    return {
+        "workspace_id": row["workspace_id"] or "", "api_key_id": row["api_key_id"] or "",
+        "model": row.get("model") or "", "service_tier": row.get("service_tier") or "",
+        "inference_geo": row.get("inference_geo") or "", "context_window": context_window(row),
+        "user_id": row.get("user_id") or "", "stop_reason": row.get("stop_reason") or "",
+        "batch": row.get("batch_id") is not None, "team": str(tags.get("team") or ""),
+        "feature": str(tags.get("feature") or ""),
+    }
+
+
+@dataclass(slots=True)
+class _CostSplitter:
+    catalog: Catalog
+
+    def split(self, row: Mapping[str, Any]) -> list[int]:
+        """Pico-USD per cost line: input, output, cache 5m, cache 1h, cache read, web search."""
+        parts = [0] * 6
+        total = int(row.get("cost_picousd") or 0)
+        if total == 0:
+            return parts
+        usage = Usage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
+                      cache_write_5m=row["cache_write_5m_tokens"], cache_write_1h=row["cache_write_1h_tokens"],
+                      cache_read=row["cache_read_tokens"], web_search_requests=row["web_search_requests"],
+                      service_tier=row.get("service_tier"), inference_geo=row.get("inference_geo"))
+        model = row.get("model") or ""
+        if self.catalog.resolve(model) is not None:
+            cost = price(self.catalog, model, usage, at=row["created_at"], batch=row.get("batch_id") is not None)
+            for line in cost.lines:
+                index = _COST_INDEX[line.token_type] - 10 if line.token_type else 5
+                parts[index] += int(line.amount * _PICO)
+        parts[0] += total - sum(parts)
+        return parts
+
+
+class RollupAccumulator:
+    """Sums usage records into rollup rows for every grain and width; ``rows()`` gives them sorted by key
+    (the order in which writers upsert, so that concurrent shippers never deadlock on PostgreSQL)."""
+
+    def __init__(self, catalog: Catalog, grains: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = GRAINS,
+                 ) -> None:
+        self._splitter = _CostSplitter(catalog)
+        # Per (grain, width): an itemgetter over (dimension values..., "", False) that keeps the grain's
+        # dimensions and blanks the others (C-speed: this runs for every record, several times).
+        blank, false = len(DIMENSIONS), len(DIMENSIONS) + 1
+        self._plans = [(grain, width, itemgetter(*(i if d in kept else (false if d == "batch" else blank)
+                                                   for i, d in enumerate(DIMENSIONS))))
+                       for grain, (kept, widths) in grains.items() for width in widths]
+        self._widths = sorted({width for _, width, _ in self._plans})
+        self._sums: dict[tuple[Any, ...], list[int]] = {}
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Add one usage record (a shipper row: ``created_at`` is a datetime); other endpoints' are skipped."""
+        if row.get("endpoint") not in MESSAGE_ENDPOINTS:
+            return
+        dims = dimensions_of(row)
+        values = (*(dims[d] for d in DIMENSIONS), "", False)
+        cost = self._splitter.split(row)
+        measures = [1, row["input_tokens"], row["cache_write_5m_tokens"], row["cache_write_1h_tokens"],
+                    row["cache_read_tokens"], row["output_tokens"], row.get("thinking_tokens") or 0,
+                    row.get("web_search_requests") or 0, row.get("web_fetch_requests") or 0,
+                    row.get("code_execution_requests") or 0, *cost, int(row.get("cost_picousd") or 0)]
+        created = row["created_at"]
+        buckets = {width: bucket_start(created, width) for width in self._widths}
+        org = row["org_id"]
+        sums = self._sums
+        for grain, width, pick in self._plans:
+            key = (org, width, grain, buckets[width], *pick(values))
+            found = sums.get(key)
+            sums[key] = list(measures) if found is None else list(map(add, found, measures))
+
+    def extend(self, rows: Iterable[Mapping[str, Any]]) -> RollupAccumulator:
+        for row in rows:
+            self.add(row)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._sums)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The accumulated rows as column dicts, sorted by primary key."""
+        names = ("org_id", "width", "grain", "bucket_start", *DIMENSIONS)
+        return [dict(zip(names, key, strict=True)) | dict(zip(MEASURES, self._sums[key], strict=True))
+                for key in sorted(self._sums)]
+
+    def clear(self) -> None:
+        self._sums.clear()

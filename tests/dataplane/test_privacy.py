@@ -1,0 +1,70 @@
+"""The Privacy stage on a real RequestContext: nothing without rules, redaction into the body, refusal, shadow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from steward.dataplane.context import RequestContext
+from steward.dataplane.stages.privacy import Privacy
+from steward.errors import InvalidRequestError
+from steward.governance.pii import PiiRules
+
+CARD = "5555 5555 5555 4444"
+
+
+def context(payload: dict[str, Any], rules: PiiRules | None) -> RequestContext:
+    ctx = RequestContext("req_test", "messages", 0.0, 0.0, {}, body=orjson.dumps(payload), payload=payload)
+    ctx.pii_rules = rules
+    return ctx
+
+
+def payload(text: str) -> dict[str, Any]:
+    return {"model": "claude-sonnet-4-6", "max_tokens": 32, "temperature": 0.25, "stream": False,
+            "metadata": {"user_id": "user-7"}, "messages": [{"role": "user", "content": text}]}
+
+
+def test_without_rules_nothing_changes() -> None:
+    ctx = context(payload(f"card {CARD}"), None)
+    body, parsed = ctx.body, ctx.payload
+    Privacy().on_request(ctx)
+    assert ctx.body is body and ctx.payload is parsed and ctx.extra == {}
+
+
+def test_redaction_rewrites_body_and_payload() -> None:
+    ctx = context(payload(f"card {CARD} and bob@example.org"), PiiRules.from_document({"default": "redact"}))
+    Privacy().on_request(ctx)
+    expected = payload("card [REDACTED:payment_card] and [REDACTED:email]")
+    assert orjson.loads(ctx.body) == expected
+    assert ctx.payload == expected
+    assert ctx.extra == {"pii": {"payment_card": 1, "email": 1}}
+    assert CARD.encode() not in ctx.body
+
+
+def test_clean_request_keeps_its_bytes() -> None:
+    ctx = context(payload("What is the capital of France?"), PiiRules.from_document({"default": "refuse"}))
+    body = ctx.body
+    Privacy().on_request(ctx)
+    assert ctx.body is body and ctx.extra == {}
+
+
+def test_refusal_is_a_400_naming_the_rule_without_the_text() -> None:
+    ctx = context(payload(f"card {CARD}"), PiiRules.from_document({"detectors": {"payment_card": "refuse"}}))
+    with pytest.raises(InvalidRequestError) as raised:
+        Privacy().on_request(ctx)
+    assert raised.value.status == 400 and raised.value.error_type == "invalid_request_error"
+    assert raised.value.message.startswith("pii.payment_card: the request contains 1 payment card number")
+    assert CARD not in raised.value.message and "4444" not in raised.value.message
+    assert ctx.extra == {"pii": {"payment_card": 1}, "policy_rule": "pii.payment_card"}
+
+
+def test_shadow_hits_join_the_authorize_stage_list() -> None:
+    rules = PiiRules.from_document({"detectors": {"payment_card": "refuse"}}, ["pii.payment_card"])
+    ctx = context(payload(f"card {CARD}"), rules)
+    ctx.extra["shadow"] = ["features.tools"]
+    body = ctx.body
+    Privacy().on_request(ctx)
+    assert ctx.extra == {"shadow": ["features.tools", "pii.payment_card"], "pii": {"payment_card": 1}}
+    assert ctx.body is body
