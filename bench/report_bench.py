@@ -177,6 +177,8 @@ async def _time(url: str, days: int, rounds: int) -> None:
     cases = {
         "anthropic usage_report/messages (1d x 31, group_by workspace_id, model)": lambda: service.messages(
             who, UsageQuery.build(START, end, "1d", 31, None, ["workspace_id", "model"], {})),
+        "anthropic cost_report (1d x 31, group_by workspace_id)": lambda: service.cost(
+            who, CostQuery.build(START, end, 31, None, ["workspace_id"])),
         "anthropic cost_report (1d x 31, group_by workspace_id, description)": lambda: service.cost(
             who, CostQuery.build(START, end, 31, None, ["workspace_id", "description"])),
         "seed /v1/admin/usage/messages (31 days, group_by workspace,model)": lambda: service.seed_usage(

@@ -122,3 +122,17 @@ def test_service_as_operator(gateway: Gateway) -> None:
         return found
     found = gateway.control(action)
     assert found["restrictions"]["allowed_regions"] == ["eu"]
+
+
+def test_racing_creates_of_one_name_conflict_instead_of_failing(gateway: Gateway) -> None:
+    """Creates that all pass the service's name check at once: the unique index decides, the losers get a 409."""
+    from steward.errors import ConflictError
+
+    async def action(plane: ControlPlane) -> list[Any]:
+        me = await plane.system()
+        return await asyncio.gather(*(plane.admin.compliance_groups.create(me, "Racing") for _ in range(6)),
+                                    return_exceptions=True)
+    outcomes = gateway.control(action)
+    created = [o for o in outcomes if isinstance(o, dict)]
+    assert len(created) == 1 and created[0]["name"] == "Racing"
+    assert all(isinstance(o, ConflictError) for o in outcomes if not isinstance(o, dict)), outcomes

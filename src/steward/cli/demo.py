@@ -10,6 +10,7 @@ trail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import time
@@ -183,7 +184,7 @@ def _report(settings: Settings) -> None:
     asyncio.run(action())
 
 
-def run_demo(*, keep: bool = False) -> None:
+def run_demo(*, keep: bool = False, serve: bool = False) -> None:
     env = Settings()
     home = Path(tempfile.mkdtemp(prefix="steward-demo-"))
     with ExitStack() as stack:
@@ -202,9 +203,24 @@ def run_demo(*, keep: bool = False) -> None:
         gateway = stack.enter_context(BackgroundServer(create_app(settings)))
         _step(f"Gateway listening on {gateway.url}")
         _traffic(gateway.url, demo_keys)
+        time.sleep(0.5)  # the shipper delivers the last records
+        _report(settings)
+        _run_it_yourself()
         _step(demo_banner(settings, gateway.url, "admin@acme.example"))
-        time.sleep(0.5)
-    _report(settings)
+        if serve:
+            _step("Serving the demo gateway and its console until Ctrl-C")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
+        else:
+            _step("The link works while this gateway runs: `steward demo --serve` keeps it up to sign in")
+    if keep or serve:
+        console.print(f"Demo data kept in {home}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _run_it_yourself() -> None:
     console.print("\n[bold]Run it yourself[/bold]\n"
                   "  steward init && steward workspaces create eng\n"
                   "  steward keys create --workspace eng --name ml-prod-inference\n"
@@ -212,7 +228,3 @@ def run_demo(*, keep: bool = False) -> None:
                   "  STEWARD_UPSTREAM_URL=http://127.0.0.1:8090 steward serve\n"
                   "Then point the SDK at it:\n"
                   "  anthropic.Anthropic(base_url=\"http://127.0.0.1:8080\", api_key=\"<the key printed above>\")")
-    if keep:
-        console.print(f"Demo data kept in {home}")
-    else:
-        shutil.rmtree(home, ignore_errors=True)

@@ -139,11 +139,13 @@ def simulate(host: str = "127.0.0.1", port: int = 8090,
 
 
 @app.command()
-def demo(keep: Annotated[bool, typer.Option(help="Keep the demo's data folder.")] = False) -> None:
+def demo(keep: Annotated[bool, typer.Option(help="Keep the demo's data folder.")] = False,
+         serve: Annotated[bool, typer.Option(help="Keep the gateway and its console running until Ctrl-C.")] = False
+         ) -> None:
     """Start gateway + simulator on a fresh SQLite, send real SDK traffic, print usage, cost and audit."""
     from steward.cli.demo import run_demo
 
-    run_demo(keep=keep)
+    run_demo(keep=keep, serve=serve)
 
 
 def main() -> None:

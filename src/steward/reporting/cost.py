@@ -50,38 +50,50 @@ def cost_group(query: CostQuery) -> list[str]:
         list(_DESCRIPTION_DIMENSIONS) if query.by_description else [])
 
 
-def _result(amount: int, key: tuple[Any, ...], catalog: Catalog) -> dict[str, Any]:
-    """One result; ``key`` is (workspace) or (workspace, model, tier, context window, geo, cost line index)."""
-    result: dict[str, Any] = {"amount": cents(amount), "currency": "USD", "workspace_id": key[0],
-                              "description": None, "cost_type": None, "model": None, "service_tier": None,
-                              "token_type": None, "context_window": None, "inference_geo": None}
-    if len(key) > 1:
-        _, model, tier, window, geo, index = key
-        _, cost_type, token_type, label = COST_LINES[index]
-        info = catalog.resolve(model or "")
-        name = info.display_name if info is not None else (model or "Unknown model")
-        result |= {"description": f"{name} Usage - {label}", "cost_type": cost_type, "model": model,
-                   "service_tier": tier, "token_type": token_type, "context_window": window,
-                   "inference_geo": geo}
-    return result
+class _Describer:
+    """Description fields per (model, cost line), computed once per report (a page may hold 100,000 results)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._known: dict[tuple[str | None, int], tuple[str, str, str | None]] = {}
+
+    def __call__(self, model: str | None, index: int) -> tuple[str, str, str | None]:
+        found = self._known.get((model, index))
+        if found is None:
+            info = self._catalog.resolve(model or "")
+            name = info.display_name if info is not None else (model or "Unknown model")
+            _, cost_type, token_type, label = COST_LINES[index]
+            found = self._known[(model, index)] = (f"{name} Usage - {label}", cost_type, token_type)
+        return found
 
 
-def _bucket_results(rows: Sequence[Mapping[str, Any]], query: CostQuery, catalog: Catalog) -> list[dict[str, Any]]:
+def _bucket_results(rows: Sequence[Mapping[str, Any]], query: CostQuery, describe: _Describer,
+                    ) -> list[dict[str, Any]]:
     sums: dict[tuple[Any, ...], int] = {}
+    lines = [(index, line[0]) for index, line in enumerate(COST_LINES)]
     for row in rows:
-        ws = row.get("workspace_id") if query.by_workspace else None
+        ws = row["workspace_id"] if query.by_workspace else None
         if not query.by_description:
             sums[(ws,)] = sums.get((ws,), 0) + row["cost_picousd"]
             continue
-        tier = "batch" if row.get("batch") or row.get("service_tier") == "batch" else "standard"
-        for index, line in enumerate(COST_LINES):
-            amount = row[line[0]]
+        tier = "batch" if row["batch"] or row["service_tier"] == "batch" else "standard"
+        base = (ws, row["model"], tier, row["context_window"], row["inference_geo"])
+        for index, measure in lines:
+            amount = row[measure]
             if amount:
-                key = (ws, row.get("model"), tier, row.get("context_window"), row.get("inference_geo"), index)
+                key = (*base, index)
                 sums[key] = sums.get(key, 0) + amount
-    results = [_result(amount, key, catalog) for key, amount in sums.items()]
-    results.sort(key=lambda r: tuple(str(r[f] or "") for f in ("workspace_id", "description", "service_tier",
-                                                               "context_window", "inference_geo")))
+    results = []
+    for key in sorted(sums, key=lambda k: tuple("" if v is None else v for v in k)):
+        result: dict[str, Any] = {"amount": cents(sums[key]), "currency": "USD", "workspace_id": key[0],
+                                  "description": None, "cost_type": None, "model": None, "service_tier": None,
+                                  "token_type": None, "context_window": None, "inference_geo": None}
+        if len(key) > 1:
+            _, model, tier, window, geo, index = key
+            description, cost_type, token_type = describe(model, index)
+            result |= {"description": description, "cost_type": cost_type, "model": model, "service_tier": tier,
+                       "token_type": token_type, "context_window": window, "inference_geo": geo}
+        results.append(result)
     return results
 
 
@@ -91,9 +103,10 @@ def cost_page(query: CostQuery, rows: Sequence[Mapping[str, Any]], catalog: Cata
     for row in rows:
         by_bucket.setdefault(row["bucket_start"], []).append(row)
     step = WIDTHS["1d"]
+    describe = _Describer(catalog)
     data = [{"starting_at": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
              "ending_at": (start + step).strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "results": _bucket_results(by_bucket[start], query, catalog)} for start in query.window.starts]
+             "results": _bucket_results(by_bucket[start], query, describe)} for start in query.window.starts]
     following = query.window.next_start
     return {"data": data, "has_more": following is not None,
             "next_page": encode_page(following) if following is not None else None}

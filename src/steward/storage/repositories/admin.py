@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from steward.errors import ConflictError
 from steward.storage.models import (
     AdminKey,
     ApiKey,
@@ -263,11 +265,17 @@ class AdminStore:
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[Unit]:
-        async with self._sessions.begin() as session:
-            unit = Unit(session)
-            yield unit
-            await session.flush()
-            if unit._changed:  # every committed change is a new config version for the snapshots
-                await unit.bump_version()
+        """One transaction; a unique constraint that a concurrent writer won (two creates of one name racing
+        past the service's own check) is a 409 ``conflict_error``, not a 500."""
+        try:
+            async with self._sessions.begin() as session:
+                unit = Unit(session)
+                yield unit
+                await session.flush()
+                if unit._changed:  # every committed change is a new config version for the snapshots
+                    await unit.bump_version()
+        except IntegrityError as exc:
+            raise ConflictError("The change conflicts with an existing object (a concurrent change won); "
+                                "read the current state and retry.") from exc
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import BigInteger, Select, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -55,7 +55,9 @@ class ReportsRepository:
         """Sums per bucket and ``group`` dimensions over ``[start, end)``, with ``filters`` (dimension -> allowed
         values; ``None`` in the values matches ``''``)."""
         columns = [_TABLE.c[d] for d in group]
-        stmt: Select[Any] = select(_TABLE.c.bucket_start, *columns, *(func.sum(_TABLE.c[m]) for m in MEASURES))
+        # Sums per bucket fit a BIGINT (each stored value does); PostgreSQL would return NUMERIC (Decimal) else.
+        sums = [cast(func.sum(_TABLE.c[m]), BigInteger) for m in MEASURES]
+        stmt: Select[Any] = select(_TABLE.c.bucket_start, *columns, *sums)
         stmt = stmt.where(_TABLE.c.org_id == org_id, _TABLE.c.width == width, _TABLE.c.grain == grain,
                           _TABLE.c.bucket_start >= start, _TABLE.c.bucket_start < end)
         for name, values in filters.items():
@@ -63,15 +65,16 @@ class ReportsRepository:
         stmt = stmt.group_by(_TABLE.c.bucket_start, *columns)
         async with self._sessions() as session:
             result = (await session.execute(stmt)).all()
-        out = []
-        for row in result:
-            item: dict[str, Any] = {"bucket_start": row[0]}
-            for i, name in enumerate(group, start=1):
-                value = row[i]
-                item[name] = bool(value) if name == "batch" else (value or None)
-            for i, name in enumerate(MEASURES, start=1 + len(group)):
-                item[name] = int(row[i] or 0)
-            out.append(item)
+        names = ("bucket_start", *group, *MEASURES)
+        out = [dict(zip(names, row, strict=True)) for row in result]
+        for name in group:
+            if name == "batch":
+                for item in out:
+                    item[name] = bool(item[name])
+            else:
+                for item in out:
+                    if item[name] == "":
+                        item[name] = None
         return out
 
     async def raw(self, org_id: str, start: datetime, end: datetime,
