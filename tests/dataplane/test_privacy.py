@@ -68,3 +68,20 @@ def test_shadow_hits_join_the_authorize_stage_list() -> None:
     Privacy().on_request(ctx)
     assert ctx.extra == {"shadow": ["features.tools", "pii.payment_card"], "pii": {"payment_card": 1}}
     assert ctx.body is body
+
+
+async def test_a_large_body_is_scanned_off_the_event_loop_with_the_same_outcome() -> None:
+    """Above the offload size the stage hands back an awaitable (the scan runs in a worker thread)."""
+    text = ("lorem ipsum dolor sit amet " * 2000) + f" card {CARD} and bob@example.org"
+    small, large = Privacy(), Privacy(offload_bytes=1024)
+    rules = PiiRules.from_document({"default": "redact"})
+    inline, offloaded = context(payload(text), rules), context(payload(text), rules)
+    assert small.on_request(inline) is None
+    pending = large.on_request(offloaded)
+    assert pending is not None and offloaded.body != inline.body  # nothing decided until the scan ends
+    await pending
+    assert offloaded.body == inline.body and offloaded.extra == inline.extra == {"pii": {"payment_card": 1,
+                                                                                        "email": 1}}
+    refused = context(payload(text), PiiRules.from_document({"default": "refuse"}))
+    with pytest.raises(InvalidRequestError, match=r"pii\.payment_card"):
+        await large.on_request(refused)  # type: ignore[misc]

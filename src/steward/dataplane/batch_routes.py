@@ -17,6 +17,7 @@ from steward.dataplane.forward import response_headers, upstream_headers
 from steward.dataplane.http import query_params, send_bytes, send_json
 from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.snapshot import SnapshotStore
+from steward.dataplane.stages.privacy import OFFLOAD_BYTES
 from steward.dataplane.stages.validate import parse_json_object, parse_tags
 from steward.dataplane.upstream import Upstream
 from steward.errors import InvalidRequestError, NotFoundError, RateLimitError
@@ -85,7 +86,9 @@ class BatchHandlers:
         ctx.tags = parse_tags(ctx.headers.get("x-steward-tags"))
         payload = parse_json_object(ctx.body)
         count = check_batch_body(payload, self._catalog, ctx.workspace, ctx.key)
-        if self._policy is not None:
+        if self._policy is not None and len(ctx.body) > OFFLOAD_BYTES:  # thousands of items: keep the loop free
+            await asyncio.get_running_loop().run_in_executor(None, self._policy.apply, ctx, payload)
+        elif self._policy is not None:
             self._policy.apply(ctx, payload)
         await self._check_queue(ctx, count)
         headers = upstream_headers(ctx, self._forwarded)
