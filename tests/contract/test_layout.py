@@ -96,22 +96,10 @@ def test_every_route_is_documented() -> None:
 def test_every_admin_route_is_documented() -> None:
     from fastapi.routing import APIRoute
 
-    from steward.controlplane.api import (
-        anthropic_routes,
-        claude_code_routes,
-        compliance_group_routes,
-        compliance_routes,
-        policy_routes,
-        report_routes,
-        seed_routes,
-        spend_routes,
-        webhook_routes,
-    )
+    from steward.controlplane.api.app import ROUTERS
 
     doc = (ROOT / "docs" / "admin-api.md").read_text()
-    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router,
-                   compliance_group_routes.router, report_routes.router, compliance_routes.router,
-                   claude_code_routes.router, policy_routes.router):
+    for router in ROUTERS:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:

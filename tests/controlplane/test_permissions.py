@@ -228,26 +228,14 @@ def _path(template: str, world: dict[str, Any], gateway: Gateway) -> str:
 def test_cases_cover_every_admin_route() -> None:
     from fastapi.routing import APIRoute
 
-    from steward.controlplane.api import (
-        anthropic_routes,
-        claude_code_routes,
-        compliance_group_routes,
-        compliance_routes,
-        policy_routes,
-        report_routes,
-        seed_routes,
-        spend_routes,
-        webhook_routes,
-    )
+    from steward.controlplane.api.app import ROUTERS
 
     def shape(path: str) -> str:
         return re.sub(r"/(?:(?:user|invite|wrkspc|apikey|adminkey|rl|spl|splreq|whk|cgroup)_[A-Za-z0-9]+"
                       r"|\{[^}]+\})", "/{}", path)
 
     covered = {(m, shape(t.split("?")[0])) for m, t, _, _ in CASES}
-    for router in (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router,
-                   compliance_group_routes.router, policy_routes.router, report_routes.router,
-                   claude_code_routes.router, compliance_routes.router):
+    for router in ROUTERS:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:

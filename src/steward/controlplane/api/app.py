@@ -32,6 +32,12 @@ from steward.ids import request_id
 
 log = logging.getLogger("steward.admin")
 
+# Every Admin API router; the contract tests walk this list (every route documented, every route in the
+# permission matrix test).
+ROUTERS = (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router,
+           compliance_routes.router, claude_code_routes.router, compliance_group_routes.router,
+           policy_routes.router, report_routes.router)
+
 
 def _error_response(request: Request, exc: StewardError) -> Response:
     rid = getattr(request.state, "request_id", None) or request_id()
@@ -88,13 +94,6 @@ def create_admin_app(svc: AdminServices) -> FastAPI:
             return _error_response(request, NotFoundError(f"Not found: {request.method} {request.url.path}"))
         return _error_response(request, InvalidRequestError(str(exc.detail)))
 
-    app.include_router(anthropic_routes.router)
-    app.include_router(seed_routes.router)
-    app.include_router(spend_routes.router)
-    app.include_router(webhook_routes.router)
-    app.include_router(compliance_routes.router)
-    app.include_router(claude_code_routes.router)
-    app.include_router(compliance_group_routes.router)
-    app.include_router(policy_routes.router)
-    app.include_router(report_routes.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
