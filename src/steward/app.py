@@ -32,7 +32,7 @@ from steward.dataplane.snapshot import SnapshotStore
 from steward.dataplane.stages.authenticate import Authenticate, LastUsed
 from steward.dataplane.stages.authorize import Authorize
 from steward.dataplane.stages.budget import Budget, alert_record
-from steward.dataplane.stages.capture import Capture
+from steward.dataplane.stages.capture import BatchResultsCapture, Capture
 from steward.dataplane.stages.limit import Limit
 from steward.dataplane.stages.meter import Meter
 from steward.dataplane.stages.privacy import Privacy
@@ -112,8 +112,10 @@ class Steward:
                                    privacy, record]),
             plain=Pipeline([auth, record]),
             batches=Pipeline([auth, Limit(self.snapshots, self.catalog, self.limiter,
-                                          prefix=self.settings.redis_key_prefix, batches=True), record]))
-        self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo)
+                                          prefix=self.settings.redis_key_prefix, batches=True),
+                              Capture(self.data_keys, journal, endpoints=frozenset({"batches.create"})), record]))
+        self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo,
+                                      BatchResultsCapture(self.data_keys, journal, self.snapshots))
         batches = BatchHandlers(self.upstream, self.batch_repo, self.catalog, self.batch_meter,
                                 pipelines.batches, forwarded, self.snapshots, BatchPolicy(authorize, privacy))
         services = AdminServices.build(self.database, self.settings)

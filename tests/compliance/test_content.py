@@ -190,3 +190,40 @@ def test_stored_content_is_the_redacted_request(gateway: Gateway) -> None:
     assert b"jane.doe" not in rows[0].ciphertext
     stored = read_content(gateway, rows[0].org_id, [rid])[rid]["request"]["messages"][0]["content"]
     assert "jane.doe@example.com" not in stored and "the ledger" in stored
+
+
+def test_full_audit_covers_message_batches(gateway: Gateway) -> None:
+    """A batch from a full-audit workspace: its items (as sent) are stored with the create call, and its results
+    when the meter reads them, under ``<batch id>:results`` with a ``batch.results`` audit event carrying the hash;
+    polling calls store nothing."""
+    full_audit(gateway)
+    client = gateway.client("eng")
+    raw = client.messages.batches.with_raw_response.create(requests=[
+        {"custom_id": f"doc-{i}", "params": {"model": MODEL, "max_tokens": 32,
+                                             "messages": [{"role": "user", "content": f"{PROMPT} #{i}"}]}}
+        for i in range(2)])
+    batch = raw.parse()
+    create_id = raw.headers["request-id"]
+    deadline = time.monotonic() + 15
+    while client.messages.batches.retrieve(batch.id).processing_status != "ended" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    results = list(client.messages.batches.results(batch.id))
+    assert len(results) == 2
+    rows = wait_stored(gateway, 2)
+    assert sorted(r.request_id for r in rows) == sorted([create_id, f"{batch.id}:results"])
+    assert all(b"PELICAN" not in r.ciphertext for r in rows)
+    org = gateway.control(lambda plane: plane.system())
+    content = read_content(gateway, org.org_id, [create_id, f"{batch.id}:results"])
+    sent = content[create_id]["request"]["requests"]
+    assert [item["params"]["messages"][0]["content"] for item in sent] == [f"{PROMPT} #0", f"{PROMPT} #1"]
+    assert content[create_id]["response"]["id"] == batch.id
+    answers = content[f"{batch.id}:results"]["response"]
+    assert sorted(a["custom_id"] for a in answers) == ["doc-0", "doc-1"]
+    assert {a["result"]["message"]["id"] for a in answers} == {
+        r.result.message.id for r in results if r.result.type == "succeeded"}
+    events = {e.request_id: e for e in gateway.wait_audit([create_id, f"{batch.id}:results"])}
+    hashes = {r.request_id: r.content_sha256 for r in rows}
+    assert events[create_id].data["content_sha256"] == hashes[create_id]
+    results_event = events[f"{batch.id}:results"]
+    assert results_event.event == "batch.results"
+    assert results_event.data["content_sha256"] == hashes[f"{batch.id}:results"]

@@ -54,7 +54,8 @@ EVENT_ACTIVITIES = (
     "admin.spend_limits.increase_approved", "admin.spend_limits.increase_denied",
     "admin.spend_limits.increase_requested", "admin.spend_limits.update", "admin.users.remove",
     "admin.users.update", "admin.webhooks.create", "admin.webhooks.delete", "admin.webhooks.update",
-    "admin.workspaces.archive", "admin.workspaces.create", "admin.workspaces.update", "compliance.content.read",
+    "admin.workspaces.archive", "admin.workspaces.create", "admin.workspaces.update", "batch.results",
+    "compliance.content.read",
     "compliance.retention.purge", "spend.alert",
 )
 ACTIVITY_TYPES = tuple(sorted([*API_ACTIVITIES, *EVENT_ACTIVITIES]))
@@ -174,7 +175,8 @@ class ActivityService:
                        include_content: bool) -> list[dict[str, Any]]:
         if not include_content:
             return [activity_object(r) for r in rows]
-        request_ids = sorted({r.request_id for r in rows if r.event == "api_call" and r.request_id})
+        request_ids = sorted({r.request_id for r in rows
+                              if r.request_id and (r.event == "api_call" or (r.data or {}).get("content_sha256"))})
         found = await self._content.read(principal.org_id, request_ids) if self._content and request_ids else {}
         async with self._store.unit() as unit:  # reading content is itself an audited act
             unit.audit(admin_event(principal, "compliance.content.read",

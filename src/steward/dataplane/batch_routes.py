@@ -95,6 +95,9 @@ class BatchHandlers:
         async with self._upstream.request("POST", "/v1/messages/batches", headers, ctx.body) as resp:
             data = await resp.read()
         ctx.status = resp.status
+        if (captured := ctx.extra.get("capture")) is not None:  # full audit: the items as sent, and the answer
+            ctx.payload = payload
+            captured.append(data)
         if resp.status == 200:
             batch = orjson.loads(data)
             await self._repo.add(new_batch_record(ctx, batch["id"], count))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,10 +74,12 @@ def rewrite_results_url(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
 class BatchMeter:
     """Turns batch result lines into usage records (batch-discounted), once per request, idempotently."""
 
-    def __init__(self, catalog: Catalog, journal: Journal, repo: BatchRepository) -> None:
+    def __init__(self, catalog: Catalog, journal: Journal, repo: BatchRepository,
+                 capture: Callable[[BatchRecord, bytes, datetime], Awaitable[None]] | None = None) -> None:
         self._catalog = catalog
         self._journal = journal
         self._repo = repo
+        self._capture = capture  # full audit: seal the results (stages/capture.BatchResultsCapture)
 
     def meter_line(self, record: BatchRecord, line: bytes, ended_at: datetime) -> None:
         """Journal the usage of one results line (succeeded results only; others cost nothing)."""
@@ -126,6 +128,8 @@ class BatchMeter:
         for line in data.splitlines():
             if line.strip():
                 self.meter_line(record, line, ended_at)
+        if self._capture is not None:
+            await self._capture(record, data, ended_at)
         await self._repo.mark(record.id, metered_at=datetime.now(UTC))
         return True
 
