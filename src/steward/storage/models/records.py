@@ -2,8 +2,8 @@
 
 Cost is stored as integer pico-dollars (1e-12 USD): exact for every catalog price and multiplier, and summable
 in SQL on both backends. The audit table is append-only (triggers in the migrations refuse UPDATE/DELETE).
-Raw usage rows carry one index (organization, time): every index costs the shipper on each insert, and
-reports are meant to read rollups, not raw rows.
+Raw usage rows carry one full index (organization, time) and one partial index (Claude Code rows only): every
+index costs the shipper on each insert, and reports are meant to read rollups, not raw rows.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from steward.storage.models.base import Base, JSONType
@@ -21,6 +21,11 @@ class UsageRecord(Base):
     __tablename__ = "usage_records"
     __table_args__ = (
         Index("ix_usage_org_time", "org_id", "created_at"),
+        # Claude Code traffic only (a small share of rows): the claude_code report's gateway side reads it
+        # without scanning every request of the period.
+        Index("ix_usage_claude_code", "org_id", "created_at",
+              postgresql_where=text("claude_code_session_id IS NOT NULL"),
+              sqlite_where=text("claude_code_session_id IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(160), primary_key=True)

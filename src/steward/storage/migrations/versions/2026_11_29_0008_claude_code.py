@@ -17,6 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_claude_code", ["org_id", "created_at"], unique=False,
+                              postgresql_where=sa.text("claude_code_session_id IS NOT NULL"),
+                              sqlite_where=sa.text("claude_code_session_id IS NOT NULL"))
     op.create_table('claude_code_usage',
     sa.Column('org_id', sa.String(length=64), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -45,5 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_claude_code")
     op.drop_table('otlp_series')
     op.drop_table('claude_code_usage')
