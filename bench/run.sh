@@ -12,6 +12,8 @@
 # Environment: CONCS="1 8 32 64" DURATION=10 WARMUP=3 STREAM_TOO=1 PEERS=../shared/peers-bench
 #              LIMITS=inprocess|redis: also enforce rate limits (org + workspace + key buckets, never reached)
 #              in process or through Redis on 127.0.0.1:6379, to measure admission overhead
+#              POLICY=rules|pii: a realistic workspace policy (model patterns, every feature rule, all passing);
+#              "pii" adds PII rules (cards and secrets refused, emails redacted) so every prompt is scanned
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -64,6 +66,16 @@ if [[ -n "${LIMITS:-}" ]]; then
         export STEWARD_REDIS_URL="redis://127.0.0.1:6379/0" STEWARD_REDIS_KEY_PREFIX="stw-bench-$STAMP:"
     fi
 fi
+if [[ -n "${POLICY:-}" ]]; then
+    RULES='"models": {"allow": ["claude-sonnet-*", "claude-haiku-*"], "deny": ["claude-opus-4-1*", "claude-3-*"],
+                      "deprecated": "warn"},
+           "features": {"tools": true, "server_tools": ["web_search"], "thinking": true, "thinking_budget_max": 4096,
+                        "max_tokens_max": 8192, "max_input_tokens": 150000, "structured_output": "allowed",
+                        "allowed_regions": ["global", "us"]}'
+    PII=''
+    [[ "$POLICY" == pii ]] && PII=', "pii": {"detectors": {"payment_card": "refuse", "secret": "refuse", "email": "redact"}}'
+    "$STEWARD" policy set --workspace bench --document "{$RULES$PII}" >/dev/null
+fi
 taskset -c "${GATEWAY_CPU:-0}" "$STEWARD" serve --port 9100 > "$WORK/steward.log" 2>&1 &
 echo $! > "$GW_PID"
 for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:9100/healthz && break; sleep 0.1; done
@@ -71,11 +83,11 @@ for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:9100/healthz && 
 {
     echo "# Steward benchmark $STAMP"
     echo "# $(nproc) cores, $(uname -r), $("$PYTHON" --version), gateway pinned to CPU ${GATEWAY_CPU:-0}"
-    echo "# command: CONCS=\"$CONCS\" DURATION=$DURATION LIMITS=${LIMITS:-} bench/run.sh"
+    echo "# command: CONCS=\"$CONCS\" DURATION=$DURATION LIMITS=${LIMITS:-} POLICY=${POLICY:-} bench/run.sh"
     for stream in 0 ${STREAM_TOO:+1}; do
         STREAM=$stream CONCS="$CONCS" PIDFILE="$PB/mock/run/nginx.pid" "$PB/run.sh" direct \
             http://127.0.0.1:18080/v1/messages
-        STREAM=$stream CONCS="$CONCS" PID="$(cat "$GW_PID")" TAG="limits=${LIMITS:-none}" "$PB/run.sh" steward \
+        STREAM=$stream CONCS="$CONCS" PID="$(cat "$GW_PID")" TAG="limits=${LIMITS:-none},policy=${POLICY:-none}" "$PB/run.sh" steward \
             http://127.0.0.1:9100/v1/messages "$KEY"
     done
     echo

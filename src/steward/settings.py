@@ -119,10 +119,6 @@ class Settings(BaseSettings):
     audit_checkpoint_interval: float = Field(
         default=60.0, gt=0, description="Seconds between signed checkpoints of a chain head that moved; events "
                                         "after the last checkpoint are protected by the chain only.")
-    audit_seal_lookback_days: float = Field(
-        default=7.0, gt=0, description="How far back the hourly sealing round looks for late audit events (rounds "
-                                       "in between look back 30 s, or 1 h once a minute; the first round of a "
-                                       "process looks at all of them).")
 
     # Data handling: PII detection (policy "pii" rules).
     pii_engine: Literal["builtin", "presidio"] = Field(

@@ -211,31 +211,41 @@ def test_a_tampered_bundle_fails_offline_with_the_position(tmp_path: Path, kind:
     assert done.returncode == 1 and f"TAMPERED: {expected}" in done.stdout, done.stdout + done.stderr
 
 
-def test_late_events_are_sealed_by_the_wider_rounds(database_url: str) -> None:
-    """Each round reads a short window by the time index; wider rounds (every minute, every hour) and a
-    process's first round catch events shipped late."""
+def test_late_events_are_sealed_in_the_next_round_in_arrival_order(database_url: str) -> None:
+    """The sealer's queue is fed by a trigger on insert: events shipped late (created days ago) are sealed in the
+    next round, in the order they arrived; a replayed insert queues nothing twice; an empty round reads nothing."""
     from datetime import UTC, datetime, timedelta
 
-    async def main() -> list[int]:
+    from sqlalchemy import func, select
+
+    from steward.storage.models import AuditChainLink, AuditPending
+
+    late: list[dict[str, Any]] = []
+
+    async def main() -> tuple[list[int], list[str], int]:
         db = Database(database_url)
         try:
             chain = chains(db)
             now = datetime.now(UTC)
-            counts = [await chain.seal_once()]  # the first round: everything (nothing yet)
-            await insert(db, [event(1, base=now - timedelta(minutes=10)), event(2, base=now - timedelta(days=2)),
-                              event(3, base=now - timedelta(days=30))])
-            counts.append(await chain.seal_once())  # 30 s window: none of them
-            chain._last_sweeps = {0: now, 1: now - timedelta(minutes=2), 2: now}
-            counts.append(await chain.seal_once())  # the minute round (1 h): the 10-minute-late one
-            chain._last_sweeps = {0: now, 1: now, 2: now - timedelta(hours=2)}
-            counts.append(await chain.seal_once())  # the hourly round (7 days): the 2-day-late one
-            counts.append(await chains(db, chain.key).seal_once())  # a new process: everything left
+            counts = [await chain.seal_once()]
+            late.extend([event(1, base=now - timedelta(minutes=10)), event(2, base=now - timedelta(days=30)),
+                         event(3, base=now - timedelta(days=2))])
+            await insert(db, late)
+            await insert(db, late[:2])  # a journal replay: already there, nothing new queued
+            counts.append(await chain.seal_once())
+            counts.append(await chain.seal_once())
+            async with db.sessions() as session:
+                order = list((await session.execute(select(AuditChainLink.event_id).where(
+                    AuditChainLink.org_id == ORG).order_by(AuditChainLink.seq))).scalars())
+                queued = int(await session.scalar(select(func.count()).select_from(AuditPending)) or 0)
             counts.append((await chain.verify(ORG)).head_seq)
-            return counts
+            return counts, order, queued
         finally:
             await db.close()
 
-    assert asyncio.run(main()) == [0, 0, 1, 1, 1, 3]
+    counts, order, queued = asyncio.run(main())
+    assert counts == [0, 3, 0, 3] and queued == 0
+    assert order == [e["id"] for e in late]  # arrival order, not creation time
 
 
 def test_concurrent_sealers_never_fork_a_chain(database_url: str) -> None:

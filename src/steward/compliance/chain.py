@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,39 +102,18 @@ class Chains:
     repo: AuditRepository
     key: SigningKey
     checkpoint_interval: float = 60.0
-    lookback: timedelta = timedelta(days=7)
     batch_size: int = 2000
-    _last_sweeps: dict[int, datetime] = field(default_factory=dict)
-
-    def _window(self, now: datetime) -> datetime | None:
-        """How far back this round looks: a process's first round looks at every unsealed event; then each round
-        looks back 30 s, one a minute an hour, one an hour ``lookback``. Every window is read by the (org, time)
-        index, so a round costs what arrived in its window, not the size of the trail."""
-        tiers = ((timedelta(0), timedelta(seconds=30)), (timedelta(minutes=1), timedelta(hours=1)),
-                 (timedelta(hours=1), self.lookback))
-        if not self._last_sweeps:
-            for tier in range(len(tiers)):
-                self._last_sweeps[tier] = now
-            return None
-        chosen = 0
-        for tier, (every, _) in enumerate(tiers):
-            if now - self._last_sweeps.get(tier, now) >= every:
-                chosen = tier
-        for tier in range(chosen + 1):
-            self._last_sweeps[tier] = now
-        return now - tiers[chosen][1]
 
     async def seal_once(self) -> int:
-        """Seal every unsealed event in this round's window (late events included: order is arrival order)."""
-        since = self._window(datetime.now(UTC))
-        orgs = await self.repo.orgs_with_unsealed(None) if since is None else [*await self.repo.org_ids(), ""]
+        """Seal every queued event (``audit_pending``, filled by a database trigger on each insert), chain by
+        chain, in arrival order: late and out-of-order events included, and a round costs what arrived since
+        the last one, whatever the size of the trail."""
         sealed = 0
-        for org in orgs:
-            after = None
+        for org in await self.repo.pending_orgs():
             while True:
-                count, after = await self.repo.seal(org, since, self.batch_size, _sealing(org), after)
+                count = await self.repo.seal(org, self.batch_size, _sealing(org))
                 sealed += count
-                if count < self.batch_size:
+                if count == 0:  # drained, or another sealer is at it: the next round goes on
                     break
         return sealed
 
@@ -237,8 +216,7 @@ def build_chains(settings: Settings, database: Database) -> Chains:
     seed = settings.audit_signing_key.get_secret_value() if settings.audit_signing_key else None
     key = SigningKey.load(seed, settings.home, settings.audit_trusted_public_keys)
     return Chains(AuditRepository(database.sessions, database.dialect), key,
-                  checkpoint_interval=settings.audit_checkpoint_interval,
-                  lookback=timedelta(days=settings.audit_seal_lookback_days))
+                  checkpoint_interval=settings.audit_checkpoint_interval)
 
 
 def _sealing(org_id: str) -> Sealing:

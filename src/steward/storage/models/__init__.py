@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from steward.storage.models.audit_chain import AuditChainLink, AuditCheckpoint
+from steward.storage.models.audit_chain import AuditChainLink, AuditCheckpoint, AuditPending
 from steward.storage.models.base import Base
 from steward.storage.models.batch import BatchRecord
 from steward.storage.models.claude_code import ClaudeCodeUsage, OtlpSeries
@@ -24,12 +24,9 @@ from steward.storage.models.spend import SpendLimit, SpendLimitIncreaseRequest
 from steward.storage.models.webhooks import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
-    "AdminKey", "ApiKey", "AuditChainLink", "AuditCheckpoint", "AuditEvent", "Base", "BatchRecord", "ClaudeCodeUsage",
-    "ComplianceGroup",
-    "ComplianceGroupWorkspace",
-    "ConfigVersion", "ConsoleLink", "ConsoleSession",
-    "Invitation", "OrgDataKey", "Organization", "OtlpSeries",
-    "Policy", "PolicyVersion", "RateLimit", "SpendLimit",
-    "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "UsageRollup", "User", "Webhook", "WebhookAttempt",
-    "WebhookDelivery", "Workspace", "WorkspaceMember",
+    "AdminKey", "ApiKey", "AuditChainLink", "AuditCheckpoint", "AuditEvent", "AuditPending", "Base", "BatchRecord",
+    "ClaudeCodeUsage", "ComplianceGroup", "ComplianceGroupWorkspace", "ConfigVersion", "ConsoleLink",
+    "ConsoleSession", "Invitation", "OrgDataKey", "Organization", "OtlpSeries", "Policy", "PolicyVersion",
+    "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "UsageRollup", "User",
+    "Webhook", "WebhookAttempt", "WebhookDelivery", "Workspace", "WorkspaceMember",
 ]

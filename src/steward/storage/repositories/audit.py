@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +23,7 @@ from steward.storage.models import (
     AuditChainLink,
     AuditCheckpoint,
     AuditEvent,
+    AuditPending,
     Invitation,
     Organization,
     User,
@@ -91,10 +92,14 @@ class AuditRepository:
         async with self._sessions() as session:
             return list((await session.execute(select(Organization.id).order_by(Organization.id))).scalars())
 
-    async def seal(self, org_id: str, since: datetime | None, limit: int, sealing: Sealing,
-                   after: tuple[datetime, str] | None = None) -> tuple[int, tuple[datetime, str] | None]:
-        """Append the next unsealed events of one chain (after ``after``, the previous batch's last event, so a
-        round never rescans what it sealed); returns how many (0 when another sealer won) and the new ``after``."""
+    async def pending_orgs(self) -> list[str]:
+        """Chains with events queued for sealing (the trigger-fed ``audit_pending``: cheap at any trail size)."""
+        async with self._sessions() as session:
+            return list((await session.execute(select(AuditPending.org_id).distinct())).scalars())
+
+    async def seal(self, org_id: str, limit: int, sealing: Sealing) -> int:
+        """Append the next queued events of one chain, in arrival order, and dequeue them; returns how many were
+        sealed (0 when the queue is empty or another sealer won the race: the caller stops this round)."""
         try:
             async with self._sessions.begin() as session:
                 if self._dialect == "postgresql":
@@ -103,23 +108,24 @@ class AuditRepository:
                 head = (await session.execute(
                     select(AuditChainLink.seq, AuditChainLink.link).where(AuditChainLink.org_id == org_id)
                     .order_by(AuditChainLink.seq.desc()).limit(1))).first()
-                stmt = (select(*_EVENT_COLUMNS)
+                queued = (await session.execute(
+                    select(AuditPending.id).where(AuditPending.org_id == org_id)
+                    .order_by(AuditPending.id).limit(limit))).scalars().all()
+                if not queued:
+                    return 0
+                stmt = (select(*_EVENT_COLUMNS).select_from(AuditPending)
+                        .join(AuditEvent, AuditEvent.id == AuditPending.event_id)
                         .join(AuditChainLink, AuditChainLink.event_id == AuditEvent.id, isouter=True)
-                        .where(AuditChainLink.event_id.is_(None), _of_org(org_id))
-                        .order_by(AuditEvent.created_at, AuditEvent.id).limit(limit))
-                if since is not None:
-                    stmt = stmt.where(AuditEvent.created_at >= since)
-                if after is not None:
-                    stmt = stmt.where(or_(AuditEvent.created_at > after[0],
-                                          and_(AuditEvent.created_at == after[0], AuditEvent.id > after[1])))
+                        .where(AuditPending.id.in_(queued), AuditChainLink.event_id.is_(None))
+                        .order_by(AuditPending.id))
                 events = [cast(Mapping[str, Any], row._mapping) for row in (await session.execute(stmt)).all()]
-                if not events:
-                    return 0, after
-                rows = sealing(int(head[0]) if head else 0, str(head[1]) if head else "", events)
-                await session.execute(insert(AuditChainLink), rows)
-                return len(rows), (events[-1]["created_at"], events[-1]["id"])
+                if events:
+                    rows = sealing(int(head[0]) if head else 0, str(head[1]) if head else "", events)
+                    await session.execute(insert(AuditChainLink), rows)
+                await session.execute(delete(AuditPending).where(AuditPending.id.in_(queued)))
+                return len(events)
         except IntegrityError:  # another process sealed these positions first: its chain stands
-            return 0, after
+            return 0
 
     async def head(self, org_id: str) -> AuditChainLink | None:
         async with self._sessions() as session:
