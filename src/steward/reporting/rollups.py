@@ -95,53 +95,69 @@ class _CostSplitter:
 
 class RollupAccumulator:
     """Sums usage records into rollup rows for every grain and width; ``rows()`` gives them sorted by key
-    (the order in which writers upsert, so that concurrent shippers never deadlock on PostgreSQL)."""
+    (the order in which writers upsert, so that concurrent shippers never deadlock on PostgreSQL).
+
+    Two levels: each record adds to one entry keyed by (organization, hour, every dimension), a single dict
+    update; ``rows()`` fans those entries out to the grains and widths. A shipper batch holds far fewer distinct
+    entries than records, so the fan-out is paid per entry, not per record."""
 
     def __init__(self, catalog: Catalog, grains: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = GRAINS,
                  ) -> None:
         self._splitter = _CostSplitter(catalog)
         # Per (grain, width): an itemgetter over (dimension values..., "", False) that keeps the grain's
-        # dimensions and blanks the others (C-speed: this runs for every record, several times).
+        # dimensions and blanks the others (C-speed).
         blank, false = len(DIMENSIONS), len(DIMENSIONS) + 1
         self._plans = [(grain, width, itemgetter(*(i if d in kept else (false if d == "batch" else blank)
                                                    for i, d in enumerate(DIMENSIONS))))
                        for grain, (kept, widths) in grains.items() for width in widths]
         self._widths = sorted({width for _, width, _ in self._plans})
-        self._sums: dict[tuple[Any, ...], list[int]] = {}
+        self._finest = "1m" if "1m" in self._widths else "1h"
+        self._entries: dict[tuple[Any, ...], list[int]] = {}
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Add one usage record (a shipper row: ``created_at`` is a datetime); other endpoints' are skipped."""
         if row.get("endpoint") not in MESSAGE_ENDPOINTS:
             return
         dims = dimensions_of(row)
-        values = (*(dims[d] for d in DIMENSIONS), "", False)
         cost = self._splitter.split(row)
         measures = [1, row["input_tokens"], row["cache_write_5m_tokens"], row["cache_write_1h_tokens"],
                     row["cache_read_tokens"], row["output_tokens"], row.get("thinking_tokens") or 0,
                     row.get("web_search_requests") or 0, row.get("web_fetch_requests") or 0,
                     row.get("code_execution_requests") or 0, *cost, int(row.get("cost_picousd") or 0)]
-        created = row["created_at"]
-        buckets = {width: bucket_start(created, width) for width in self._widths}
-        org = row["org_id"]
-        sums = self._sums
-        for grain, width, pick in self._plans:
-            key = (org, width, grain, buckets[width], *pick(values))
-            found = sums.get(key)
-            sums[key] = list(measures) if found is None else list(map(add, found, measures))
+        key = (row["org_id"], bucket_start(row["created_at"], self._finest), *(dims[d] for d in DIMENSIONS))
+        found = self._entries.get(key)
+        if found is None:
+            self._entries[key] = measures
+        else:
+            for i, value in enumerate(measures):
+                found[i] += value
 
     def extend(self, rows: Iterable[Mapping[str, Any]]) -> RollupAccumulator:
         for row in rows:
             self.add(row)
         return self
 
+    def _fan_out(self) -> dict[tuple[Any, ...], list[int]]:
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        for (org, finest, *dims), measures in self._entries.items():
+            values = (*dims, "", False)
+            buckets = {width: finest if width == self._finest else bucket_start(finest, width)
+                       for width in self._widths}
+            for grain, width, pick in self._plans:
+                key = (org, width, grain, buckets[width], *pick(values))
+                found = sums.get(key)
+                sums[key] = list(measures) if found is None else list(map(add, found, measures))
+        return sums
+
     def __len__(self) -> int:
-        return len(self._sums)
+        return len(self._fan_out())
 
     def rows(self) -> list[dict[str, Any]]:
         """The accumulated rows as column dicts, sorted by primary key."""
+        sums = self._fan_out()
         names = ("org_id", "width", "grain", "bucket_start", *DIMENSIONS)
-        return [dict(zip(names, key, strict=True)) | dict(zip(MEASURES, self._sums[key], strict=True))
-                for key in sorted(self._sums)]
+        return [dict(zip(names, key, strict=True)) | dict(zip(MEASURES, sums[key], strict=True))
+                for key in sorted(sums)]
 
     def clear(self) -> None:
-        self._sums.clear()
+        self._entries.clear()
