@@ -108,21 +108,20 @@ class AuditRepository:
                 head = (await session.execute(
                     select(AuditChainLink.seq, AuditChainLink.link).where(AuditChainLink.org_id == org_id)
                     .order_by(AuditChainLink.seq.desc()).limit(1))).first()
-                queued = (await session.execute(
-                    select(AuditPending.id).where(AuditPending.org_id == org_id)
-                    .order_by(AuditPending.id).limit(limit))).scalars().all()
-                if not queued:
-                    return 0
-                stmt = (select(*_EVENT_COLUMNS).select_from(AuditPending)
+                # No anti-join against the chain: a queued event is dequeued in the transaction that seals it,
+                # and a sealer that raced another fails on the chain's unique indexes (IntegrityError below).
+                # (An anti-join also misled PostgreSQL's planner on a freshly filled chain table into a nested
+                # loop over every link: seconds per round.)
+                stmt = (select(AuditPending.id.label("pending_id"), *_EVENT_COLUMNS).select_from(AuditPending)
                         .join(AuditEvent, AuditEvent.id == AuditPending.event_id)
-                        .join(AuditChainLink, AuditChainLink.event_id == AuditEvent.id, isouter=True)
-                        .where(AuditPending.id.in_(queued), AuditChainLink.event_id.is_(None))
-                        .order_by(AuditPending.id))
+                        .where(AuditPending.org_id == org_id).order_by(AuditPending.id).limit(limit))
                 events = [cast(Mapping[str, Any], row._mapping) for row in (await session.execute(stmt)).all()]
-                if events:
-                    rows = sealing(int(head[0]) if head else 0, str(head[1]) if head else "", events)
-                    await session.execute(insert(AuditChainLink), rows)
-                await session.execute(delete(AuditPending).where(AuditPending.id.in_(queued)))
+                if not events:
+                    return 0
+                rows = sealing(int(head[0]) if head else 0, str(head[1]) if head else "", events)
+                await session.execute(insert(AuditChainLink), rows)
+                await session.execute(delete(AuditPending).where(
+                    AuditPending.id.in_([event["pending_id"] for event in events])))
                 return len(events)
         except IntegrityError:  # another process sealed these positions first: its chain stands
             return 0
