@@ -227,3 +227,59 @@ def test_full_audit_covers_message_batches(gateway: Gateway) -> None:
     results_event = events[f"{batch.id}:results"]
     assert results_event.event == "batch.results"
     assert results_event.data["content_sha256"] == hashes[f"{batch.id}:results"]
+
+
+def test_batch_results_metered_twice_are_stored_once(gateway: Gateway, tmp_path: Path) -> None:
+    """The background meter and a client's download can both meter one batch: fixed ids make the second copy
+    of its sealed results (and of their audit event) a no-op at ship time."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from steward.dataplane.snapshot import SnapshotStore
+    from steward.dataplane.stages.capture import BatchResultsCapture
+    from steward.storage.models import AuditEvent, StoredContent
+    from steward.storage.repositories.batches import BatchRepository
+    from steward.storage.repositories.identity import IdentityRepository
+    from steward.storage.repositories.policies import PolicyRepository
+    from steward.storage.repositories.records import RecordsRepository
+    from steward.workers.journal import Journal
+    from steward.workers.shipper import Shipper
+
+    full_audit(gateway)
+    client = gateway.client("eng")
+    batch = client.messages.batches.create(requests=[
+        {"custom_id": "only", "params": {"model": MODEL, "max_tokens": 16,
+                                         "messages": [{"role": "user", "content": PROMPT}]}}])
+    results = b'{"custom_id":"only","result":{"type":"succeeded","message":{"id":"msg_1"}}}\n'
+
+    async def meter_twice() -> tuple[int, int]:
+        database = Database(gateway.settings.resolved_database_url())
+        try:
+            content = ContentRepository(database.sessions)
+            keys = KeyRing(content, master_key_source(gateway.settings))
+            await keys.load()
+            snapshots = SnapshotStore(IdentityRepository(database.sessions), 1.0, PolicyRepository(database.sessions))
+            await snapshots.refresh()
+            record = await BatchRepository(database.sessions).get(batch.id)
+            assert record is not None
+            journal = Journal(tmp_path / "journal")
+            capture = BatchResultsCapture(keys, journal, snapshots)
+            ended = datetime.now(UTC)
+            await capture(record, results, ended)
+            await capture(record, results, ended)
+            journal.close()
+            shipper = Shipper(tmp_path / "journal", RecordsRepository(database.sessions, database.dialect),
+                              interval=0.1, batch_size=100)
+            await shipper.ship_once()
+            shipper.release()
+            async with database.sessions() as session:
+                stored = await session.scalar(select(func.count()).select_from(StoredContent).where(
+                    StoredContent.request_id == f"{batch.id}:results"))
+                events = await session.scalar(select(func.count()).select_from(AuditEvent).where(
+                    AuditEvent.request_id == f"{batch.id}:results"))
+            return int(stored or 0), int(events or 0)
+        finally:
+            await database.close()
+
+    assert asyncio.run(meter_twice()) == (1, 1)

@@ -182,14 +182,14 @@ class Sealed:
 
 
 def seal_content(key: DataKey, *, org_id: str, workspace_id: str, request_id: str, started_at: float,
-                 retention_days: int | None, request: Any, response: Any) -> Sealed:
+                 retention_days: int | None, request: Any, response: Any, content_id: str | None = None) -> Sealed:
     """Encrypt ``{"request", "response"}``; only ciphertext, nonce and hash go into the journal record."""
     plaintext = orjson.dumps({"request": request, "response": response})
     digest = hashlib.sha256(plaintext).hexdigest()
     nonce, ciphertext = seal(key.key, org_id, request_id, plaintext)
     created = datetime.fromtimestamp(started_at, UTC)
     purge_after = created + timedelta(days=retention_days) if retention_days is not None else None
-    record = {"id": new_id("content"), "org_id": org_id, "workspace_id": workspace_id, "request_id": request_id,
+    record = {"id": content_id or new_id("content"), "org_id": org_id, "workspace_id": workspace_id, "request_id": request_id,
               "created_at": created.isoformat(), "data_key_id": key.id,
               "nonce": base64.b64encode(nonce).decode(), "ciphertext": base64.b64encode(ciphertext).decode(),
               "content_sha256": digest, "purge_after": purge_after.isoformat() if purge_after else None}

@@ -21,7 +21,6 @@ from steward.compliance.content import KeyRing, response_content, seal_content
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import SnapshotStore, WorkspaceEntry
 from steward.errors import StewardError
-from steward.ids import new_id
 from steward.storage.models import BatchRecord
 from steward.workers.journal import Journal
 
@@ -108,10 +107,12 @@ class BatchResultsCapture:
                 except orjson.JSONDecodeError:
                     items.append(line.decode("utf-8", "replace"))
         request_id = f"{record.id}:results"
+        # Fixed ids: if the results are metered twice (the background meter and a client's download racing),
+        # the shipper's insert-or-ignore keeps one content row and one audit event.
         sealed = seal_content(key, org_id=ws.org_id, workspace_id=ws.id, request_id=request_id,
                               started_at=ended_at.timestamp(), retention_days=ws.compliance.retention_days,
-                              request=None, response=items)
-        audit = {"id": new_id("activity"), "created_at": ended_at.isoformat(), "event": "batch.results",
+                              request=None, response=items, content_id=f"content_{record.id}:results")
+        audit = {"id": f"activity_{record.id}:results", "created_at": ended_at.isoformat(), "event": "batch.results",
                  "org_id": ws.org_id, "request_id": request_id, "workspace_id": ws.id,
                  "api_key_id": record.api_key_id, "actor": record.api_key_id, "model": None, "input_tokens": None,
                  "output_tokens": None, "tools_used": None, "stop_reason": None, "latency_ms": None, "status": None,
