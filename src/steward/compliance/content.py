@@ -189,8 +189,8 @@ def seal_content(key: DataKey, *, org_id: str, workspace_id: str, request_id: st
     nonce, ciphertext = seal(key.key, org_id, request_id, plaintext)
     created = datetime.fromtimestamp(started_at, UTC)
     purge_after = created + timedelta(days=retention_days) if retention_days is not None else None
-    record = {"id": content_id or new_id("content"), "org_id": org_id, "workspace_id": workspace_id, "request_id": request_id,
-              "created_at": created.isoformat(), "data_key_id": key.id,
+    record = {"id": content_id or new_id("content"), "org_id": org_id, "workspace_id": workspace_id,
+              "request_id": request_id, "created_at": created.isoformat(), "data_key_id": key.id,
               "nonce": base64.b64encode(nonce).decode(), "ciphertext": base64.b64encode(ciphertext).decode(),
               "content_sha256": digest, "purge_after": purge_after.isoformat() if purge_after else None}
     return Sealed(record, digest)
