@@ -120,8 +120,7 @@ class Steward:
                                 pipelines.batches, forwarded, self.snapshots, BatchPolicy(authorize, privacy))
         services = AdminServices.build(self.database, self.settings)
         admin = create_admin_app(services)
-        admin.mount("/console", create_console(services, ConsoleRepository(self.database.sessions,
-                                                                           self.database.dialect), self.settings))
+        admin.mount("/console", create_console(services, ConsoleRepository(self.database.sessions), self.settings))
         otlp = OtlpHandlers(OtlpIngester(ClaudeCodeRepository(self.database.sessions, self.database.dialect),
                                          self.settings.max_body_bytes), pipelines.plain)
         return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,

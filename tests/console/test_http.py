@@ -84,7 +84,7 @@ def test_revoked_admin_key_and_sign_out_end_the_session(gateway: Gateway) -> Non
 
 def test_one_time_link(gateway: Gateway) -> None:
     async def link(plane: ControlPlane) -> str:
-        repo = ConsoleRepository(plane.database.sessions, plane.database.dialect)
+        repo = ConsoleRepository(plane.database.sessions)
         org = await plane.admin.organization.current()
         from datetime import timedelta
         return await mint_link(repo, org.id, gateway.admin_user_id, None, timedelta(minutes=5))

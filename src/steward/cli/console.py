@@ -24,7 +24,7 @@ console_app = typer.Typer(help="The web console at /console.", no_args_is_help=T
 
 async def sign_in_link(plane: ControlPlane, settings: Settings, email: str, base_url: str) -> str:
     """A one-time sign-in URL for the user with this email."""
-    repo = ConsoleRepository(plane.database.sessions, plane.database.dialect)
+    repo = ConsoleRepository(plane.database.sessions)
     user = await repo.user_by_email(email)
     if user is None:
         raise NotFoundError(f"No user with email {email!r}.")

@@ -149,9 +149,6 @@ class RollupAccumulator:
                 sums[key] = list(measures) if found is None else list(map(add, found, measures))
         return sums
 
-    def __len__(self) -> int:
-        return len(self._fan_out())
-
     def rows(self) -> list[dict[str, Any]]:
         """The accumulated rows as column dicts, sorted by primary key."""
         sums = self._fan_out()

@@ -33,9 +33,8 @@ class SignedIn:
 
 
 class ConsoleRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._dialect = dialect
 
     # --- sessions and links ------------------------------------------------------------------------------
 
