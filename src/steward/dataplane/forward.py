@@ -22,15 +22,17 @@ from steward.dataplane.upstream import Upstream, UpstreamResponse
 from steward.errors import StewardError, UpstreamError, render_sse_error
 from steward.governance.usage import MeteredResponse, StreamMeter, meter_message
 
-DEFAULT_VERSION = "2023-06-01"
 # Bytes of JSON framing around the text of one content_block_delta event (used only to estimate the
 # output of a stream the client cut before the upstream reported its final usage).
 _DELTA_OVERHEAD = 100
 
 
 def upstream_headers(ctx: RequestContext, forwarded: Iterable[str]) -> dict[str, str]:
-    """The headers sent upstream: the client's allowed ones, never its key."""
-    out = {"content-type": "application/json", "anthropic-version": DEFAULT_VERSION}
+    """The headers sent upstream: the client's allowed ones, never its key.
+
+    ``anthropic-version`` is not defaulted: a request without it gets the API's own 400, as it would directly.
+    """
+    out = {"content-type": "application/json"}
     for name in forwarded:
         value = ctx.headers.get(name)
         if value is not None:

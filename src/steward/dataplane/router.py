@@ -46,6 +46,12 @@ class Pipelines:
     batches: Pipeline  # authenticate + the batch group's request rate + record
 
 
+def _with_query(path: str, scope: Scope) -> str:
+    """The upstream path with the client's query string (the SDKs send ``?beta=true``), forwarded untouched."""
+    query: bytes = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
 class DataPlane:
     """Routes data-plane paths; anything else goes to ``fallback`` (the control plane, console...)."""
 
@@ -131,13 +137,14 @@ class DataPlane:
             await send_error(send, exc, ctx.request_id)
 
     async def _messages(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        path = _with_query("/v1/messages", scope)
         if ctx.stream:
-            await self._forwarder.stream(ctx, receive, send, "/v1/messages")
+            await self._forwarder.stream(ctx, receive, send, path)
         else:
-            await self._forwarder.json(ctx, send, "/v1/messages", meter=True)
+            await self._forwarder.json(ctx, send, path, meter=True)
 
     async def _count(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._forwarder.json(ctx, send, "/v1/messages/count_tokens", meter=False)
+        await self._forwarder.json(ctx, send, _with_query("/v1/messages/count_tokens", scope), meter=False)
 
     async def _models(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         page = list_models(self._catalog, ctx.workspace, ctx.key, query_params(scope))

@@ -1,8 +1,10 @@
-"""Validate: parse the JSON body once and check the fields Steward relies on.
+"""Validate: parse the JSON body once and check only the fields Steward itself relies on.
 
 Reads ``ctx.body`` and the ``x-steward-tags`` header; writes ``ctx.payload``, ``model``, ``stream``,
 ``user_id``, ``tags``; raises InvalidRequestError. Unknown fields pass through untouched (the raw bytes are
-forwarded, not a re-serialisation). Cost: one orjson parse of the body.
+forwarded, not a re-serialisation), and so do message roles and content shapes: the current API accepts
+more than Steward knows (``system`` messages since SDK 2.17), so refusing them is the upstream's job.
+Cost: one orjson parse of the body.
 """
 
 from __future__ import annotations
@@ -63,19 +65,16 @@ def check_message_params(payload: dict[str, Any], *, count_tokens: bool = False,
     """The fields Steward depends on, with the API's wording; ``prefix`` names a batch item."""
     try:
         _require(payload, "model", str, "a valid string")
-        messages = _require(payload, "messages", list, "a valid list")
+        _require(payload, "messages", list, "a valid list")
         if not count_tokens:
             max_tokens = _require(payload, "max_tokens", int, "a valid integer")
             if max_tokens < 1:
                 raise InvalidRequestError("max_tokens: Input should be greater than or equal to 1")
     except InvalidRequestError as exc:
         raise InvalidRequestError(prefix + exc.message) from None
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise InvalidRequestError(f"{prefix}messages.{i}: each message needs a role of 'user' or "
-                                      "'assistant' and content")
-        if "content" not in message:
-            raise InvalidRequestError(f"{prefix}messages.{i}.content: Field required")
+    # Messages themselves are not checked: roles (user, assistant, system and any the API adds), content
+    # shapes and block types are the upstream's to judge (docs/ARCHITECTURE.md, "Fidelity"). Steward only
+    # walks them, tolerating any shape, for the token estimate, policies and PII.
     stream = payload.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequestError(f"{prefix}stream: Input should be a valid boolean")
