@@ -1,0 +1,66 @@
+"""The real clients under test: Claude Code and the TypeScript SDK from npm, pinned in package.json.
+
+``make clients`` (a step of ``make test``) installs them with ``npm ci``; a test that cannot find them fails
+and says so rather than skipping, so a green run always means the real clients ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+NODE_MODULES = HERE / "node_modules"
+# USD per million tokens of claude-sonnet-4-6, written out by hand, as pico-dollars per token.
+SONNET = {"input": 3_000_000, "output": 15_000_000, "w5": 3_750_000, "w1h": 6_000_000, "read": 300_000}
+
+
+def installed(package: str) -> str:
+    """The installed version of an npm package (fails with the command to run when it is missing)."""
+    manifest = NODE_MODULES / package / "package.json"
+    assert manifest.exists(), f"{package} is not installed: run `make clients` (npm ci --prefix tests/clients)"
+    return str(json.loads(manifest.read_text())["version"])
+
+
+def pinned(package: str) -> str:
+    return str(json.loads((HERE / "package.json").read_text())["dependencies"][package])
+
+
+def picousd(row: Any, prices: dict[str, int] = SONNET) -> int:
+    """The exact cost of a usage row's tokens at ``prices``."""
+    return (row.input_tokens * prices["input"] + row.output_tokens * prices["output"]
+            + row.cache_write_5m_tokens * prices["w5"] + row.cache_write_1h_tokens * prices["w1h"]
+            + row.cache_read_tokens * prices["read"])
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        return dict(json.loads(self.stdout))
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path, timeout: float = 120) -> Run:
+    """Run a client to completion in its own process group (killed with the group on timeout)."""
+    with subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except BaseException:
+            os.killpg(process.pid, 9)
+            process.communicate()
+            raise
+    return Run(process.returncode, out, err)
+
+
+def base_env(home: Path) -> dict[str, str]:
+    """A clean environment: no inherited Anthropic or OTEL settings, a private HOME."""
+    keep = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
+    return {name: os.environ[name] for name in keep if name in os.environ} | {"HOME": str(home)}
