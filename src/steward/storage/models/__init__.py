@@ -7,6 +7,7 @@ from steward.storage.models.base import Base
 from steward.storage.models.batch import BatchRecord
 from steward.storage.models.claude_code import ClaudeCodeUsage, OtlpSeries
 from steward.storage.models.console import ConsoleLink, ConsoleSession
+from steward.storage.models.file import FileRecord
 from steward.storage.models.governance import (
     ComplianceGroup,
     ComplianceGroupWorkspace,
@@ -26,7 +27,7 @@ from steward.storage.models.webhooks import Webhook, WebhookAttempt, WebhookDeli
 __all__ = [
     "AdminKey", "ApiKey", "AuditChainLink", "AuditCheckpoint", "AuditEvent", "AuditPending", "Base", "BatchRecord",
     "ClaudeCodeUsage", "ComplianceGroup", "ComplianceGroupWorkspace", "ConfigVersion", "ConsoleLink",
-    "ConsoleSession", "Invitation", "OrgDataKey", "Organization", "OtlpSeries", "Policy", "PolicyVersion",
+    "ConsoleSession", "FileRecord", "Invitation", "OrgDataKey", "Organization", "OtlpSeries", "Policy", "PolicyVersion",
     "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "UsageRollup", "User",
     "Webhook", "WebhookAttempt", "WebhookDelivery", "Workspace", "WorkspaceMember",
 ]
