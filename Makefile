@@ -2,16 +2,34 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# Every Python package `make test` needs, pinned with hashes (pip-tools; `make lock` regenerates it).
+LOCK := requirements/dev.lock
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	--no-emit-find-links --extra dev --output-file $(LOCK)
+# The real clients the e2e tests drive (tests/clients/package.json, pinned by its package-lock.json).
+CLIENTS := tests/clients
+# pytest-xdist workers: most tests wait on a server or a shipper, not on the CPU.
+WORKERS ?= 4
+PYTEST := -q -p no:cacheprovider -n $(WORKERS)
+LATEST := .venv-latest
 
-.PHONY: setup demo test lint services bench clean
+.PHONY: setup lock demo test test-latest clients upgrade-clients lint services bench clean
 
-$(BIN)/.installed: pyproject.toml
+# The venv is installed from the lock alone (--require-hashes: every package pinned and checked), then the
+# project itself without dependencies and without build isolation (setuptools and wheel come from the lock).
+$(BIN)/.installed: $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 setup: $(BIN)/.installed
+
+# Re-pin after a change to pyproject.toml, keeping every version that still fits; `make lock UPGRADE=1` moves
+# everything to the newest releases the ranges allow.
+lock: setup
+	$(PIP_COMPILE) $(if $(UPGRADE),--upgrade) pyproject.toml
+	$(MAKE) setup
 
 demo: setup
 	$(BIN)/steward demo
@@ -23,12 +41,40 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: setup services lint
+# npm ci only when the lock changed (or node_modules went away); nothing to do before tests/clients exists.
+clients: $(if $(wildcard $(CLIENTS)/package.json),$(CLIENTS)/node_modules/.installed)
+
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package-lock.json
+	npm ci --prefix $(CLIENTS) --no-audit --no-fund
+	touch $@
+
+test: setup services lint clients
 	bash scripts/browser.sh
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest $(PYTEST)
+
+# The e2e suite against the newest anthropic release (the lock pins the one we know works).
+$(LATEST)/bin/.installed: $(LOCK) pyproject.toml
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install -q --require-hashes -r $(LOCK)
+	$(LATEST)/bin/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+test-latest: $(LATEST)/bin/.installed services clients
+	$(LATEST)/bin/pip install -q --upgrade anthropic
+	@$(LATEST)/bin/python -c "import anthropic; print('anthropic', anthropic.__version__, '(newest release)')"
+	$(LATEST)/bin/pytest $(PYTEST) tests/e2e $(wildcard $(CLIENTS))
+
+# Move the real clients and the Python SDK to their newest releases, then run the tests that use them.
+upgrade-clients: setup
+	npm install --prefix $(CLIENTS) --no-audit --no-fund --save-exact \
+		@anthropic-ai/claude-code@latest @anthropic-ai/sdk@latest
+	touch $(CLIENTS)/node_modules/.installed
+	$(PIP_COMPILE) --upgrade-package anthropic pyproject.toml
+	$(MAKE) setup services
+	$(BIN)/pytest $(PYTEST) $(CLIENTS) tests/e2e
 
 bench: setup
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) $(LATEST) $(CLIENTS)/node_modules var build *.egg-info
