@@ -27,7 +27,8 @@ BAD_BODIES: list[tuple[dict[str, Any], str]] = [
     ({**OK, "max_tokens": 0}, "max_tokens: Input should be greater than or equal to 1"),
     ({**OK, "max_tokens": "5"}, "max_tokens: Input should be a valid integer"),
     ({**OK, "max_tokens": 1_000_000}, "max_tokens: 1000000 > 64000, which is the maximum allowed"),
-    ({**OK, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role: Input should be 'user' or"),
+    ({**OK, "messages": [{"role": "bot", "content": "x"}]},
+     "messages.0: Input tag 'bot' found using 'role' does not match any of the expected tags: 'user', "),
     ({**OK, "messages": [{"role": "user"}]}, "messages.0.content: Field required"),
     ({**OK, "messages": [{"role": "user", "content": ""}]}, "messages.0: all messages must have non-empty content"),
     ({**OK, "temperature": 3}, "temperature: Input should be less than or equal to 1"),
@@ -71,10 +72,20 @@ def test_invalid_json(server: SimulatorServer) -> None:
     assert response.json()["error"]["message"].startswith("The request body is not valid JSON: ")
 
 
-def test_missing_version_header(server: SimulatorServer) -> None:
-    response = httpx2.post(f"{server.url}/v1/messages", json=OK, headers={"x-api-key": "k"})
+VERSIONED = [("POST", "/v1/messages"), ("POST", "/v1/messages?beta=true"), ("POST", "/v1/messages/count_tokens"),
+             ("POST", "/v1/messages/batches"), ("GET", "/v1/messages/batches"),
+             ("GET", "/v1/messages/batches/msgbatch_01"), ("GET", "/v1/messages/batches/msgbatch_01/results"),
+             ("GET", "/v1/models"), ("GET", "/v1/models/claude-opus-5-5"), ("GET", "/v1/files")]
+
+
+@pytest.mark.parametrize(("method", "path"), VERSIONED)
+def test_missing_version_header(server: SimulatorServer, method: str, path: str) -> None:
+    body = OK if method == "POST" else None
+    response = httpx2.request(method, f"{server.url}{path}", json=body, headers={"x-api-key": "k"})
     assert response.status_code == 400
-    assert response.json()["error"]["message"] == "anthropic-version: header is required"
+    envelope = response.json()
+    assert envelope == {"type": "error", "request_id": response.headers["request-id"], "error": {
+        "type": "invalid_request_error", "message": "anthropic-version: header is required"}}
 
 
 @pytest.mark.parametrize("model", ["claude-nope-1", "claude-mythos-preview"])

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from steward.ids import new_id
+from steward.simulator.content import last_turn_index
 from steward.simulator.request import MessageRequest, client_tools, web_search_tool
 from steward.simulator.schema import instance
 
@@ -87,14 +88,17 @@ def split_pieces(text: str) -> list[str]:
 
 
 def request_seed(request: MessageRequest) -> int:
-    """A seed that depends on the model and the last message only (never on ``stream``)."""
-    last = request.body["messages"][-1]
-    return zlib.crc32(orjson.dumps(last)) ^ zlib.crc32(request.model_name.encode())
+    """A seed that depends on the model and the last turn with the system turns after it (never on ``stream``)."""
+    messages = request.body["messages"]
+    tail = messages[last_turn_index(messages):]
+    seen = tail[0] if len(tail) == 1 else tail  # a lone last turn keeps the seed it always had
+    return zlib.crc32(orjson.dumps(seen)) ^ zlib.crc32(request.model_name.encode())
 
 
 def last_user_text(request: MessageRequest) -> str:
-    """The text of the final user turn (empty when it only carries tool results)."""
-    last = request.body["messages"][-1]
+    """The text of the final user turn, trailing system turns aside (empty when it only carries tool results)."""
+    messages = request.body["messages"]
+    last = messages[last_turn_index(messages)]
     if last["role"] != "user":
         return ""
     content = last["content"]

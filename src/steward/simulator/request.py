@@ -1,7 +1,7 @@
 """A validated Messages request: the rules that need the model catalog, and the resolved value.
 
 It owns model resolution (404 ``model: <id>``), per-model limits (max_tokens, thinking types,
-prefill, effort) and tool_choice consistency. Shape checks are ``validate.py``'s job.
+prefill, effort, also per system turn) and tool_choice consistency. Shape checks are ``validate.py``'s job.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steward.errors import InvalidRequestError, NotFoundError
+from steward.simulator.content import system_turn_efforts
 from steward.simulator.models import ModelCatalog, ModelSpec
 from steward.simulator.validate import output_schema
 
@@ -94,12 +95,16 @@ def _tool_choice(choice: dict[str, Any] | None, tools: tuple[dict[str, Any], ...
 
 
 def _check_conversation(body: dict[str, Any], model: ModelSpec) -> None:
+    # Only a final assistant turn is a prefill: a conversation ending with a system turn (as Claude
+    # Code's do) asks for a new assistant turn, whatever came before it.
     if body["messages"][-1]["role"] == "assistant" and not model.prefill:
         raise InvalidRequestError("This model does not support assistant message prefill. The conversation "
                                   "must end with a user message.")
     config = body.get("output_config")
+    efforts = system_turn_efforts(body["messages"])
     if isinstance(config, dict) and config.get("effort") is not None:
-        effort = config["effort"]
+        efforts.insert(0, str(config["effort"]))
+    for effort in efforts:
         if not model.effort or (effort == "xhigh" and not model.xhigh_effort):
             raise InvalidRequestError(f"output_config.effort: '{effort}' is not supported by {model.id}")
 

@@ -1,8 +1,9 @@
 """Deterministic, cheap token counting of a Messages prompt, split into cacheable segments.
 
 Text costs about one token per four characters (at least one per word); images and PDFs cost a
-fixed amount. Segments follow the order the prompt cache sees: tools, system, messages. This module
-must stay O(length) with C-speed string scans only: it runs on every simulated request.
+fixed amount. Segments follow the order the prompt cache sees: tools, system, messages (system turns too;
+one that a later user turn cleared costs nothing). This module must stay O(length) with C-speed string
+scans only: it runs on every simulated request.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import orjson
 
 from steward.errors import InvalidRequestError
+from steward.simulator.content import cleared_system_turns
 
 BASE_TOKENS = 3
 MESSAGE_TOKENS = 4
@@ -132,8 +134,10 @@ def count_prompt(body: dict[str, Any], output_schema: Any = None) -> PromptToken
         segments.extend(Segment(block_tokens(b), ("system", b), marker_ttl(b)) for b in system)
     if output_schema is not None:
         segments.append(Segment(json_tokens(output_schema) + OUTPUT_FORMAT_TOKENS, ("format", output_schema)))
-    for message in body.get("messages") or ():
-        _message_segments(message, segments)
+    messages = body.get("messages") or []
+    hidden = cleared_system_turns(messages)
+    for index, message in enumerate(messages):
+        _message_segments(message, segments, shown=index not in hidden)
     if body.get("cache_control") is not None and segments:
         ttl = marker_ttl(body)
         last = segments[-1]
@@ -143,20 +147,24 @@ def count_prompt(body: dict[str, Any], output_schema: Any = None) -> PromptToken
     return PromptTokens(BASE_TOKENS + sum(s.tokens for s in segments), tuple(segments), marked)
 
 
-def _message_segments(message: dict[str, Any], out: list[Segment]) -> None:
+def _message_segments(message: dict[str, Any], out: list[Segment], *, shown: bool = True) -> None:
     role = message.get("role")
+    # A system turn is tagged apart from the top-level system prompt so the cache never confuses the two;
+    # one cleared by a later user turn stays in the prefix (and keeps its marker) but costs nothing.
+    tag_name = "system_turn" if role == "system" else role
+    scale = 1 if shown else 0
     content = message.get("content")
     if isinstance(content, str):
-        out.append(Segment(MESSAGE_TOKENS + text_tokens(content), (role, content)))
+        out.append(Segment(scale * (MESSAGE_TOKENS + text_tokens(content)), (tag_name, content)))
         return
     blocks = [b for b in content or () if isinstance(b, dict)]
     if not blocks:
-        out.append(Segment(MESSAGE_TOKENS, (role,)))
+        out.append(Segment(scale * MESSAGE_TOKENS, (tag_name,)))
         return
     for index, block in enumerate(blocks):
         overhead = MESSAGE_TOKENS if index == 0 else 0
-        tag = role if index == 0 else None
-        out.append(Segment(block_tokens(block) + overhead, (tag, block), marker_ttl(block)))
+        tag = tag_name if index == 0 else None
+        out.append(Segment(scale * (block_tokens(block) + overhead), (tag, block), marker_ttl(block)))
 
 
 def _check_markers(segments: list[Segment]) -> bool:

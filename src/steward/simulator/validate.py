@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from steward.errors import InvalidRequestError
+from steward.simulator.content import EFFORTS, check_messages
 
 MESSAGE_FIELDS = frozenset({
     "model", "max_tokens", "messages", "system", "tools", "tool_choice", "thinking", "stream", "metadata",
@@ -19,13 +20,16 @@ MESSAGE_FIELDS = frozenset({
     "cache_control", "inference_geo", "container", "context_management", "mcp_servers", "speed",
     "fallbacks", "diagnostics", "billing_policy", "compaction", "fallback_credit_token", "thread",
 })
+"""Body fields of ``MessageCreateParams``, GA and beta (test_sdk_coverage.py checks them against the SDK).
+``temperature``, ``top_p``, ``top_k`` and ``output_format`` left the SDK's types in 2.x but older clients
+still send them, so they stay accepted."""
 COUNT_FIELDS = frozenset({
     "model", "messages", "system", "tools", "tool_choice", "thinking", "cache_control", "output_config",
-    "output_format", "speed", "context_management", "mcp_servers", "container",
+    "output_format", "speed", "context_management", "mcp_servers", "container", "billing_policy", "compaction",
 })
+"""Body fields of ``MessageCountTokensParams``, GA and beta."""
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 TOOL_CHOICES = ("auto", "any", "tool", "none")
-EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
 def _fail(message: str) -> InvalidRequestError:
@@ -64,7 +68,7 @@ def check_message_body(body: dict[str, Any], prefix: str = "", *, count_tokens: 
         if "stream" in body and not isinstance(body["stream"], bool):
             raise _fail(f"{prefix}stream: Input should be a valid boolean")
         _check_scalars(body, prefix)
-    _check_messages(body["messages"], prefix)
+    check_messages(body["messages"], prefix)
     _check_system(body.get("system"), prefix)
     _check_tools(body.get("tools"), prefix)
     _check_tool_choice(body.get("tool_choice"), prefix)
@@ -114,57 +118,6 @@ def _check_metadata(metadata: Any, prefix: str) -> None:
     user_id = metadata.get("user_id")
     if user_id is not None and (not isinstance(user_id, str) or len(user_id) > 256):
         raise _fail(f"{prefix}metadata.user_id: String should have at most 256 characters")
-
-
-def _check_messages(messages: Any, prefix: str) -> None:
-    if not isinstance(messages, list):
-        raise _fail(f"{prefix}messages: Input should be a valid list")
-    if not messages:
-        raise _fail(f"{prefix}messages: at least one message is required")
-    last = len(messages) - 1
-    for index, message in enumerate(messages):
-        where = f"{prefix}messages.{index}"
-        if not isinstance(message, dict):
-            raise _fail(f"{where}: Input should be a valid dictionary")
-        for name in message:
-            if name not in ("role", "content"):
-                raise _fail(f"{where}.{name}: Extra inputs are not permitted")
-        if "role" not in message:
-            raise _fail(f"{where}.role: Field required")
-        if message["role"] not in ("user", "assistant"):
-            raise _fail(f"{where}.role: Input should be 'user' or 'assistant'")
-        if "content" not in message:
-            raise _fail(f"{where}.content: Field required")
-        content = message["content"]
-        _check_content(content, f"{where}.content")
-        if not content and not (index == last and message["role"] == "assistant"):
-            raise _fail(f"{where}: all messages must have non-empty content except for the optional "
-                        "final assistant message")
-
-
-def _check_content(content: Any, where: str) -> None:
-    if isinstance(content, str):
-        return
-    if not isinstance(content, list):
-        raise _fail(f"{where}: Input should be a valid string or a list of content blocks")
-    for index, block in enumerate(content):
-        _check_block(block, f"{where}.{index}")
-
-
-def _check_block(block: Any, where: str) -> None:
-    if not isinstance(block, dict):
-        raise _fail(f"{where}: Input should be a valid dictionary")
-    kind = block.get("type")
-    if not isinstance(kind, str):
-        raise _fail(f"{where}.type: Field required")
-    if kind == "text" and not isinstance(block.get("text"), str):
-        raise _fail(f"{where}.text.text: Field required")
-    if kind == "text" and not block["text"]:
-        raise _fail(f"{where.partition('.content')[0]}: text content blocks must be non-empty")
-    if kind == "tool_result" and not isinstance(block.get("tool_use_id"), str):
-        raise _fail(f"{where}.tool_result.tool_use_id: Field required")
-    if kind == "tool_use" and not isinstance(block.get("input"), dict):
-        raise _fail(f"{where}.tool_use.input: Input should be a valid dictionary")
 
 
 def _check_system(system: Any, prefix: str) -> None:
