@@ -23,6 +23,10 @@ from steward.simulator.request import MessageRequest, client_tools, web_search_t
 from steward.simulator.schema import instance
 
 PIECE = re.compile(r"\s*(?:\w{1,4}|[^\w\s])|\s+")
+# ``[[sim-tool Read {"file_path": "/tmp/x"}]]`` in the final user text: call that client tool with that input
+# (tests of real clients need a chosen tool call, as a real model would make when asked).
+SIM_TOOL = re.compile(r"\[\[sim-tool ([A-Za-z0-9_-]{1,128})(?: (\{.*?\}))?\]\]")
+SIM_INPUT = "__sim_input__"
 _CLASSIC = ("Lorem", " ipsum", " dolor", " sit", " amet,", " consectetur", " adipiscing", " elit.")
 _THINKING_OPENER = ("Let", " me", " think", " about", " how", " to", " answer", " this.")
 _VOCAB = (
@@ -104,7 +108,9 @@ def last_user_text(request: MessageRequest) -> str:
     content = last["content"]
     if isinstance(content, str):
         return content
-    return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
+    # Claude Code prepends ``<system-reminder>`` blocks listing its tools; they are context, not the user's ask.
+    return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"
+                    and not str(b.get("text", "")).startswith("<system-reminder>"))
 
 
 def generate(request: MessageRequest, text_tokens: int, thinking_tokens: int) -> Generation:
@@ -202,12 +208,21 @@ def _client_tool_to_call(request: MessageRequest, choice: str) -> dict[str, Any]
     if choice == "tool":
         name = (request.tool_choice or {}).get("name")
         return next((t for t in tools if t.get("name") == name), None)
-    text = last_user_text(request).lower()
+    text = last_user_text(request)
+    asked = SIM_TOOL.search(text)
+    if asked is not None:  # an explicit ``[[sim-tool NAME {input}]]``: that tool, with that input
+        tool = next((t for t in tools if t.get("name") == asked.group(1)), None)
+        try:
+            arguments = orjson.loads(asked.group(2) or "{}")
+        except orjson.JSONDecodeError:
+            return tool  # a malformed input: made-up arguments, as for any other call
+        return None if tool is None else {**tool, SIM_INPUT: arguments}
+    text = text.lower()
     return next((t for t in tools if str(t.get("name", "")).lower() in text), None) if text else None
 
 
 def _tool_use_block(tool: dict[str, Any], seed: int) -> OutBlock:
-    arguments = instance(tool.get("input_schema") or {"type": "object"}, seed)
+    arguments = tool[SIM_INPUT] if SIM_INPUT in tool else instance(tool.get("input_schema") or {"type": "object"}, seed)
     pieces = split_pieces(orjson.dumps(arguments).decode())
     block = {"type": "tool_use", "id": new_id("toolu"), "name": tool["name"], "input": arguments}
     return OutBlock(block, tuple(pieces), len(pieces))
