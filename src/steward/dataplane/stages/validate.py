@@ -19,6 +19,13 @@ from steward.errors import InvalidRequestError
 
 _TAG = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_TAGS = 16
+# Bounds of the values that flow from a request into the ledger (usage_records / audit_events columns), checked
+# at the door so the database accepts everything the journal holds. The API refuses longer values too (a model
+# id it does not know is a 404; metadata.user_id is limited to 256), so these are never stricter than it.
+MAX_MODEL_CHARS = 100
+MAX_USER_ID_CHARS = 256
+MAX_SESSION_ID_CHARS = 128
+SESSION_HEADER = "x-claude-code-session-id"
 
 
 def parse_tags(raw: str | None) -> dict[str, str] | None:
@@ -46,25 +53,42 @@ def _require(payload: dict[str, Any], field: str, kind: type, what: str) -> Any:
     return value
 
 
-def _check_metadata(payload: dict[str, Any]) -> str | None:
+def _bounded(value: str, field: str, limit: int) -> str:
+    """``value`` unless it is over ``limit`` characters or holds a NUL (which PostgreSQL text refuses)."""
+    if len(value) > limit:
+        raise InvalidRequestError(f"{field}: String should have at most {limit} characters")
+    if "\x00" in value:
+        raise InvalidRequestError(f"{field}: String should not contain NUL characters")
+    return value
+
+
+def check_headers(headers: dict[str, str]) -> None:
+    """Request headers whose values reach the ledger, on every data-plane endpoint."""
+    session = headers.get(SESSION_HEADER)
+    if session is not None and (len(session) > MAX_SESSION_ID_CHARS or not session.isprintable()):
+        raise InvalidRequestError(f"{SESSION_HEADER}: at most {MAX_SESSION_ID_CHARS} printable characters")
+
+
+def user_id_of(payload: dict[str, Any], prefix: str = "") -> str | None:
+    """``metadata.user_id`` (checked: a string of at most 256 characters without NUL) or None."""
     metadata = payload.get("metadata")
     if metadata is None:
         return None
     if not isinstance(metadata, dict):
-        raise InvalidRequestError("metadata: Input should be a valid dictionary")
+        raise InvalidRequestError(f"{prefix}metadata: Input should be a valid dictionary")
     user_id = metadata.get("user_id")
-    if user_id is not None and not isinstance(user_id, str):
-        raise InvalidRequestError("metadata.user_id: Input should be a valid string")
-    if user_id is not None and len(user_id) > 256:
-        raise InvalidRequestError("metadata.user_id: String should have at most 256 characters")
-    return user_id
+    if user_id is None:
+        return None
+    if not isinstance(user_id, str):
+        raise InvalidRequestError(f"{prefix}metadata.user_id: Input should be a valid string")
+    return _bounded(user_id, f"{prefix}metadata.user_id", MAX_USER_ID_CHARS)
 
 
 def check_message_params(payload: dict[str, Any], *, count_tokens: bool = False,
                          prefix: str = "") -> None:
     """The fields Steward depends on, with the API's wording; ``prefix`` names a batch item."""
     try:
-        _require(payload, "model", str, "a valid string")
+        _bounded(_require(payload, "model", str, "a valid string"), "model", MAX_MODEL_CHARS)
         _require(payload, "messages", list, "a valid list")
         if not count_tokens:
             max_tokens = _require(payload, "max_tokens", int, "a valid integer")
@@ -78,6 +102,7 @@ def check_message_params(payload: dict[str, Any], *, count_tokens: bool = False,
     stream = payload.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequestError(f"{prefix}stream: Input should be a valid boolean")
+    user_id_of(payload, prefix)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -104,7 +129,7 @@ class Validate:
         check_message_params(payload, count_tokens=self._count_tokens)
         ctx.model = payload["model"]
         ctx.stream = bool(payload.get("stream", False)) and not self._count_tokens
-        ctx.user_id = _check_metadata(payload)
+        ctx.user_id = user_id_of(payload)
 
     def on_complete(self, ctx: RequestContext) -> None:
         return None
