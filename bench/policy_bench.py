@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    stage = Authorize(Catalog.load_default())
+    stage = Authorize(Catalog.load_default)
     # The baseline has no aliases, so it names the dated model; the policy case asks for the alias and pays
     # for pinning it (the body is re-serialised with the pinned id).
     raw = {False: orjson.dumps({**BODY, "model": "claude-sonnet-4-6"}), True: orjson.dumps(BODY)}

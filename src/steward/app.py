@@ -47,6 +47,7 @@ from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.repositories.batches import BatchRepository
+from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
 from steward.storage.repositories.console import ConsoleRepository
 from steward.storage.repositories.governance import ContentRepository
@@ -77,7 +78,7 @@ class Steward:
         self.content = ContentRepository(sessions)
         self.data_keys = KeyRing(self.content, master_key_source(settings))  # full-audit content sealing
         self.snapshots = SnapshotStore(self.identity, settings.snapshot_poll_interval,
-                                       PolicyRepository(sessions))
+                                       PolicyRepository(sessions), CatalogRepository(sessions))
         self.last_used = LastUsed()
         self.upstream: Upstream = upstream or AiohttpUpstream(
             settings.upstream_url, [k.get_secret_value() for k in settings.upstream_api_keys],
@@ -96,20 +97,21 @@ class Steward:
         record = Record(journal, self.catalog.version)
         capture = Capture(self.data_keys, journal)
         auth = Authenticate(self.snapshots, self.last_used)
-        meter = Meter(self.catalog)
-        authorize = Authorize(self.catalog)
+        meter = Meter(self.snapshots, journal.append)  # journal: the catalog.unpriced_model audit event
+        authorize = Authorize(self._catalog_now, unknown_models=self.settings.unknown_models)
         privacy = Privacy(build_registry(self.settings.pii_engine))
         limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
                       default_wait=self.settings.rate_limit_max_wait)
-        budget = Budget(self.snapshots, self.catalog, self.budgets,
+        budget = Budget(self.snapshots, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix)
         pipelines = Pipelines(
             # The contract's order: authenticate, validate, authorize, privacy (PII), limit, meter, budget,
             # capture (compliance content), record.
             messages=Pipeline([auth, Validate(), authorize, privacy, limit, meter, budget, capture, record]),
-            count_tokens=Pipeline([auth, Validate(count_tokens=True), Authorize(self.catalog, models_only=True),
-                                   privacy, record]),
+            count_tokens=Pipeline([auth, Validate(count_tokens=True),
+                                   Authorize(self._catalog_now, unknown_models=self.settings.unknown_models,
+                                             models_only=True), privacy, record]),
             plain=Pipeline([auth, record]),
             batches=Pipeline([auth, Limit(self.snapshots, self.catalog, self.limiter,
                                           prefix=self.settings.redis_key_prefix, batches=True),
@@ -124,8 +126,12 @@ class Steward:
         otlp = OtlpHandlers(OtlpIngester(ClaudeCodeRepository(self.database.sessions, self.database.dialect),
                                          self.settings.max_body_bytes), pipelines.plain)
         return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,
-                         self.catalog, max_body=self.settings.max_body_bytes,
+                         self._catalog_now, max_body=self.settings.max_body_bytes,
                          max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp)
+
+    def _catalog_now(self) -> Catalog:
+        """The model catalog in force: the snapshot's (newest stored version, statuses as of today)."""
+        return self.snapshots.current.catalog
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coro))

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
                                        "milliseconds; needs `pip install 'steward[presidio]'` and a spaCy model; "
                                        "the secret detector stays built in).")
 
+    # Model catalog (docs/catalog.md).
+    unknown_models: Literal["forward", "refuse"] = Field(
+        default="forward", description="A model id the catalog does not list (once policies admit it): `forward` "
+                                       "sends it upstream (the API decides whether it exists), priced by its "
+                                       "family's newest price or recorded as unpriced; `refuse` answers 404 until "
+                                       "`steward catalog sync` or `import` adds it.")
+
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to the embedded SQLite file."""
         if self.database_url:

@@ -34,7 +34,7 @@ def test_redaction_and_pinning_rewrite_items() -> None:
     ctx, payload = _context({"models": {"aliases": {"claude-haiku-4-5": "claude-haiku-4-5-20251001"}},
                              "pii": {"detectors": {"email": "redact"}}},
                             [{"text": "mail bob@example.com"}, {"text": "plain"}])
-    BatchPolicy(Authorize(catalog), Privacy()).apply(ctx, payload)
+    BatchPolicy(Authorize(lambda: catalog), Privacy()).apply(ctx, payload)
     sent = orjson.loads(ctx.body)["requests"]
     assert sent[0]["params"]["messages"][0]["content"] == "mail [REDACTED:email]"
     assert sent[1]["params"]["messages"][0]["content"] == "plain"
@@ -45,11 +45,11 @@ def test_redaction_and_pinning_rewrite_items() -> None:
 def test_no_policy_leaves_the_body_alone() -> None:
     ctx, payload = _context(None, [{"text": "mail bob@example.com"}])
     body = ctx.body
-    BatchPolicy(Authorize(Catalog.load_default()), Privacy()).apply(ctx, payload)
+    BatchPolicy(Authorize(Catalog.load_default), Privacy()).apply(ctx, payload)
     assert ctx.body is body
 
 
 def test_refusal_names_the_item() -> None:
     ctx, payload = _context({"models": {"deny": ["claude-haiku-*"]}}, [{"text": "a"}, {"text": "b"}])
     with pytest.raises(PermissionDeniedError, match=r"^requests\.0 \(custom_id 'r0'\): models\.deny: "):
-        BatchPolicy(Authorize(Catalog.load_default()), Privacy()).apply(ctx, payload)
+        BatchPolicy(Authorize(Catalog.load_default), Privacy()).apply(ctx, payload)

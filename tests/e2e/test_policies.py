@@ -5,6 +5,7 @@ deprecated-model warnings; shadow mode; and a change in force within a second.""
 from __future__ import annotations
 
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -105,13 +106,14 @@ def test_models_aliases_deprecation_and_the_models_listing(gateway: Gateway) -> 
         denied = refused(lambda: eng.messages.create(model="claude-opus-4-7", max_tokens=16, messages=MESSAGES),
                          anthropic.PermissionDeniedError, "models.deny")
         assert "pattern 'claude-opus-*'" in message(denied)
-        with pytest.warns(DeprecationWarning):  # the SDK knows too
-            warned = eng.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=16,
-                                                           messages=MESSAGES)
-        assert warned.headers["x-steward-warning"].startswith("models.deprecated: claude-sonnet-4-5-20250929 is "
-                                                              "deprecated")
+        # Retired on 2026-11-30 (the catalog's retires_at): gone from the API, so a 404 naming the replacement.
+        with pytest.raises(anthropic.NotFoundError) as gone:
+            eng.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=MESSAGES)
+        assert message(gone.value) == ("model: claude-sonnet-4-5 was retired on 2026-11-30; use claude-sonnet-5-5 "
+                                       "instead")
         listed = [m.id for m in eng.models.list(limit=100)]
         assert SONNET in listed and not any(m.startswith("claude-opus") for m in listed)
+        assert "claude-sonnet-4-5-20250929" not in listed
         assert eng.models.retrieve("claude-sonnet").id == SONNET
         with pytest.raises(anthropic.NotFoundError):
             eng.models.retrieve("claude-opus-4-7")
@@ -120,6 +122,14 @@ def test_models_aliases_deprecation_and_the_models_listing(gateway: Gateway) -> 
         refused(lambda: marketing.messages.create(model="claude-haiku-4-5", max_tokens=16, messages=MESSAGES,
                                                   extra_body={"model": "claude-opus-4-5"}),
                 anthropic.PermissionDeniedError, "models.allow")  # the workspace's allowed_models comes first
+    # Deprecated (retiring 2027-01-22) and warned about once the organization no longer denies Opus; only
+    # Steward's header is asserted (what the SDK itself warns about is its own business).
+    put_policy(gateway, "/v1/admin/policy", {"models": {"deprecated": "refuse"}})
+    with gateway.client("eng") as eng, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warned = eng.messages.with_raw_response.create(model="claude-opus-4-5", max_tokens=16, messages=MESSAGES)
+    assert warned.headers["x-steward-warning"] == ("models.deprecated: claude-opus-4-5-20251101 is deprecated and "
+                                                   "retires on 2027-01-22; use claude-opus-5-5 instead")
     [row] = gateway.wait_usage([pinned.headers["request-id"]])
     assert row.model == SONNET
     [event] = gateway.wait_audit([pinned.headers["request-id"]])

@@ -1,7 +1,8 @@
-"""GET /v1/models and /v1/models/{id}: the catalog, narrowed to what the caller's key may use.
+"""GET /v1/models and /v1/models/{id}: the catalog in force, narrowed to what the caller's key may use.
 
-The key's policy (else its workspace's) decides: allow and deny patterns, and deprecated models when the scope
-refuses them. ``/v1/models/{alias}`` answers with the model a scope pins that alias to.
+The catalog is the snapshot's (stored version or packaged file, statuses as of today): a model leaves the list on
+its ``retires_at`` date. The key's policy (else its workspace's) decides: allow and deny patterns, and deprecated
+models when the scope refuses them. ``/v1/models/{alias}`` answers with the model a scope pins that alias to.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
+from steward.dataplane.stages.authorize import retired_error
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.governance.catalog import Catalog, ModelInfo
 from steward.governance.policy import EffectivePolicy, model_visible
@@ -22,6 +24,9 @@ def model_object(info: ModelInfo) -> dict[str, Any]:
         "id": info.id, "type": "model", "display_name": info.display_name,
         "created_at": f"{created.isoformat()}T00:00:00Z",
         "max_input_tokens": info.context_window, "max_tokens": info.max_output_tokens,
+        "lifecycle": info.status, "line": info.family,
+        "deprecated_at": f"{info.deprecated_at.isoformat()}T00:00:00Z" if info.deprecated_at else None,
+        "retires_at": f"{info.retires_at.isoformat()}T00:00:00Z" if info.retires_at else None,
         "capabilities": None,
     }
 
@@ -73,6 +78,8 @@ def get_model(catalog: Catalog, workspace: WorkspaceEntry | None, key: KeyEntry 
               model_id: str) -> dict[str, Any]:
     policy = _policy(workspace, key)
     info = catalog.resolve(policy.aliases.get(model_id, model_id) if policy is not None else model_id)
+    if info is not None and info.status == "retired":
+        raise retired_error(model_id, info)
     if info is None or not _allowed(info, workspace, key):
         raise NotFoundError(f"model: {model_id}")
     return model_object(info)

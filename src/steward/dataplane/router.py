@@ -55,7 +55,8 @@ def _with_query(path: str, scope: Scope) -> str:
 class DataPlane:
     """Routes data-plane paths; anything else goes to ``fallback`` (the control plane, console...)."""
 
-    def __init__(self, pipelines: Pipelines, forwarder: Forwarder, batches: BatchHandlers, catalog: Catalog,
+    def __init__(self, pipelines: Pipelines, forwarder: Forwarder, batches: BatchHandlers,
+                 catalog: Callable[[], Catalog],
                  *, max_body: int, max_batch_body: int, fallback: ASGIApp | None = None,
                  otlp: OtlpHandlers | None = None) -> None:
         self._p = pipelines
@@ -147,13 +148,13 @@ class DataPlane:
         await self._forwarder.json(ctx, send, _with_query("/v1/messages/count_tokens", scope), meter=False)
 
     async def _models(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
-        page = list_models(self._catalog, ctx.workspace, ctx.key, query_params(scope))
+        page = list_models(self._catalog(), ctx.workspace, ctx.key, query_params(scope))
         ctx.status = 200
         self._p.plain.complete(ctx)
         await send_json(send, 200, page, ctx.request_id)
 
     async def _model(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
-        model = get_model(self._catalog, ctx.workspace, ctx.key, scope["path"][len("/v1/models/"):])
+        model = get_model(self._catalog(), ctx.workspace, ctx.key, scope["path"][len("/v1/models/"):])
         ctx.status = 200
         self._p.plain.complete(ctx)
         await send_json(send, 200, model, ctx.request_id)

@@ -1,8 +1,10 @@
-"""The immutable in-memory snapshot of keys and workspaces that every request reads.
+"""The immutable in-memory snapshot of keys, workspaces, policies, limits and the model catalog every request reads.
 
 The data plane never reads the database per request. A poller compares the database's config version
 every ``snapshot_poll_interval`` seconds and swaps in a fresh snapshot when it moved; that interval is the
-bound on how long a revoked key keeps working (default 0.25 s; the promise is 1 s).
+bound on how long a revoked key keeps working (default 0.25 s; the promise is 1 s). The catalog is the newest
+stored version (else the packaged file) with statuses as of the UTC day; a new day rebuilds the snapshot too,
+so a model leaves ``/v1/models`` on its retirement date.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import fnmatch
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from steward.governance.catalog import Catalog, CatalogError
 from steward.governance.policy import (
     CompiledPolicy,
     Compliance,
@@ -24,6 +27,7 @@ from steward.governance.policy import (
 )
 from steward.governance.spend_rules import PERIODS, PICO_PER_CENT, window
 from steward.storage.models import ApiKey, ComplianceGroup, Workspace
+from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.identity import IdentityRepository, SnapshotRows
 from steward.storage.repositories.policies import PolicyRepository
 
@@ -97,6 +101,8 @@ class Snapshot:
     limits: dict[tuple[str, str, str], LimitValues] = field(default_factory=dict)
     # (scope, scope id) -> spend limits there
     spend: dict[tuple[str, str], tuple[SpendEntry, ...]] = field(default_factory=dict)
+    # the model catalog in force, statuses as of ``catalog.day``
+    catalog: Catalog = field(default_factory=lambda: Catalog.load_default().as_of(datetime.now(UTC).date()))
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -117,12 +123,12 @@ def _spend_entries(rows: SnapshotRows, labels: dict[str, str]) -> dict[tuple[str
 class _Policies:
     """Compiled policy documents and compliance groups, and the layering for workspaces and keys."""
 
-    def __init__(self, rows: SnapshotRows, versions: dict[str, int]) -> None:
+    def __init__(self, rows: SnapshotRows, versions: dict[str, int], catalog: Catalog) -> None:
         self.versions = versions
         self.docs: dict[tuple[str, str, str], CompiledPolicy] = {}
         for row in rows.policies:
             try:
-                self.docs[(row.org_id, row.scope, row.scope_id)] = compile_policy(row.document)
+                self.docs[(row.org_id, row.scope, row.scope_id)] = compile_policy(row.document, catalog)
             except ValueError:  # validated on write; a document the code no longer accepts must not stop serving
                 log.exception("policy %s (%s %s) no longer compiles; ignoring it", row.id, row.scope, row.scope_id)
         groups = {g.id: g for g in rows.compliance_groups}
@@ -158,9 +164,10 @@ class _Policies:
 
 
 def build_snapshot(rows: SnapshotRows, labels: dict[str, str] | None = None,
-                   policy_versions: dict[str, int] | None = None) -> Snapshot:
+                   policy_versions: dict[str, int] | None = None, catalog: Catalog | None = None) -> Snapshot:
     """Turn database rows into the lookup tables the hot path uses (policies layered once, here)."""
-    policies = _Policies(rows, policy_versions or {})
+    catalog = catalog or Catalog.load_default().as_of(datetime.now(UTC).date())
+    policies = _Policies(rows, policy_versions or {}, catalog)
     workspaces: dict[str, WorkspaceEntry] = {}
     for w in rows.workspaces:
         allowed = tuple(w.allowed_models) if w.allowed_models is not None else None
@@ -185,19 +192,36 @@ def build_snapshot(rows: SnapshotRows, labels: dict[str, str] | None = None,
         limits.setdefault((limit.scope, limit.scope_id, limit.group_id), []).append((limit.limit_type, limit.value))
     return Snapshot(rows.version, keys, workspaces, {o.id: o.name for o in rows.organizations},
                     {where: tuple(sorted(values)) for where, values in limits.items()},
-                    _spend_entries(rows, labels or {}))
+                    _spend_entries(rows, labels or {}), catalog)
 
 
 class SnapshotStore:
     """Holds the current snapshot and keeps it fresh."""
 
     def __init__(self, repo: IdentityRepository, poll_interval: float,
-                 policies: PolicyRepository | None = None) -> None:
+                 policies: PolicyRepository | None = None, catalogs: CatalogRepository | None = None) -> None:
         self._repo = repo
         self._policies = policies
+        self._catalogs = catalogs
         self._interval = poll_interval
+        self._catalog_id: str | None = None  # the stored catalog version loaded; None: the packaged file
+        self._catalog = Catalog.load_default()
         self.current = Snapshot(version=0)
         self._listeners: list[Callable[[Snapshot], None]] = []
+
+    async def _load_catalog(self, today: date) -> Catalog:
+        """The newest stored catalog (parsed only when it changed), statuses as of ``today``."""
+        if self._catalogs is not None:
+            latest = await self._catalogs.latest_id()
+            if latest != self._catalog_id:
+                row = await self._catalogs.get(latest) if latest is not None else None
+                try:
+                    self._catalog = Catalog.from_document(row.document) if row is not None else \
+                        Catalog.load_default()
+                    self._catalog_id = latest
+                except CatalogError:  # validated on write; a version this code no longer accepts must not stop serving
+                    log.exception("stored catalog %s no longer loads; keeping %s", latest, self._catalog.version)
+        return self._catalog.as_of(today)
 
     async def refresh(self) -> Snapshot:
         """Load a fresh snapshot now."""
@@ -205,17 +229,20 @@ class SnapshotStore:
         windows = {period: window(period, now) for period in PERIODS}
         rows = await self._repo.snapshot_rows({p: w.start for p, w in windows.items()})
         versions = await self._policies.org_versions() if self._policies is not None else {}
-        self.current = build_snapshot(rows, {p: w.label for p, w in windows.items()}, versions)
+        catalog = await self._load_catalog(now.date())
+        self.current = build_snapshot(rows, {p: w.label for p, w in windows.items()}, versions, catalog)
         for listener in self._listeners:
             listener(self.current)
         return self.current
 
     async def run(self) -> None:
-        """Poll the config version forever; a failed poll keeps the last good snapshot."""
+        """Poll the config version forever (and rebuild on a new UTC day); a failed poll keeps the last good
+        snapshot."""
         while True:
             await asyncio.sleep(self._interval)
             try:
-                if await self._repo.version() != self.current.version:
+                if await self._repo.version() != self.current.version or \
+                        self.current.catalog.day != datetime.now(UTC).date():
                     await self.refresh()
             except Exception:  # fail-safe by design: keep serving the last good snapshot
                 log.exception("snapshot refresh failed; keeping version %s", self.current.version)

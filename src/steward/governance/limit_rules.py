@@ -41,7 +41,7 @@ def limit_groups(catalog: Catalog) -> list[LimitGroup]:
     """Every group: one per model family in the catalog, then the batch group."""
     families: dict[str, list[str]] = {}
     for model in catalog.models():
-        if model.status != "retired":
+        if model.status != "retired" and model.family is not None:
             families.setdefault(model.family, []).extend((model.id, *model.aliases))
     groups = [LimitGroup(f"rlg_{family}", "model_group", f"Claude {family.title()}", tuple(names))
               for family, names in sorted(families.items())]
@@ -50,8 +50,9 @@ def limit_groups(catalog: Catalog) -> list[LimitGroup]:
 
 
 def group_of(catalog: Catalog, model: str) -> str | None:
-    info = catalog.resolve(model)
-    return f"rlg_{info.family}" if info is not None else None
+    """The model group of a listed model, or of an unlisted one by its family (the catalog's family rule)."""
+    family = catalog.family_of(model)
+    return f"rlg_{family}" if family is not None else None
 
 
 def reserve_amount(limit_type: str, *, estimated_input: int, max_tokens: int) -> int:

@@ -1,7 +1,8 @@
 """Exact cost of one response from the pricing catalog: Decimal only, full precision, no rounding inside.
 
-Owns the billing rules (bands, cache prices, batch, US-only inference, web search). It must not resolve models
-outside the catalog, read settings, or round: ``to_cents_str`` only formats.
+Owns the billing rules (bands, cache prices, batch, US-only inference, web search). A model without prices of
+its own is priced by the catalog's family rule (``Catalog.price_source``); one with no price at all is
+*unpriced* (``UnknownModelError``), never billed $0. It must not read settings or round: ``to_cents_str`` formats.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ _ZERO = Decimal(0)
 
 
 class UnknownModelError(KeyError):
-    """The catalog has no price for this model. The gateway refuses unknown models before they are served,
-    so reaching this is a programming error, not a client error."""
+    """The catalog has no price for this model, not even by its family rule: the usage is *unpriced* (the
+    data plane records it so, docs/catalog.md)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,9 +55,11 @@ class Cost:
     lines: tuple[CostLine, ...]
     model: str
     catalog_version: str
+    priced_as: str | None = None  # the model whose prices applied when the family rule priced ``model``
 
 
-def price(catalog: Catalog, model: str, usage: Usage, *, at: datetime, batch: bool = False) -> Cost:
+def price(catalog: Catalog, model: str, usage: Usage, *, at: datetime, batch: bool = False,
+          ceiling: bool = False) -> Cost:
     """Price ``usage`` of ``model`` (the one that served the request) with the catalog row in force ``at``.
 
     Rules: the band is chosen by input + cache writes + cache reads and then prices every token of the
@@ -72,14 +75,19 @@ def price(catalog: Catalog, model: str, usage: Usage, *, at: datetime, batch: bo
     the 28 digits of Python's default decimal context and nothing is ever rounded (a test traps Inexact).
 
     Hot path: one dict lookup, one row scan (one or two rows), and a Decimal multiply per non-zero line.
-    Raises ``UnknownModelError`` for a model the catalog does not know.
+    Raises ``UnknownModelError`` for an unpriced model, unless ``ceiling`` (worst-case reservations): then the
+    catalog's most expensive rates apply (``Catalog.ceiling``).
     """
     info = catalog.resolve(model)
-    if info is None:
-        raise UnknownModelError(model)
+    source = catalog.price_source(model, at)
     rules = catalog.rules
     prompt = usage.input_tokens + usage.cache_write_5m + usage.cache_write_1h + usage.cache_read
-    rates = catalog.price_row(info, at).rates_for(prompt)
+    if source is not None:
+        rates = catalog.price_row(source, at).rates_for(prompt)
+    elif ceiling and catalog.ceiling is not None:
+        rates = catalog.ceiling
+    else:
+        raise UnknownModelError(model)
     unit_input, unit_output, unit_5m, unit_1h, unit_read = rates.per_token
     scale = rules.batch_multiplier if batch or usage.service_tier == "batch" else _ONE
     geo = rules.geo_multipliers.get(usage.inference_geo) if usage.inference_geo is not None else None
@@ -104,7 +112,9 @@ def price(catalog: Catalog, model: str, usage: Usage, *, at: datetime, batch: bo
         total += amount
         lines.append(CostLine("web_search", None, usage.web_search_requests, rules.web_search_per_request,
                               amount))
-    return Cost(total, tuple(lines), info.id, catalog.version)
+    billed = info.id if info is not None else model
+    priced_as = source.id if source is not None and source.id != billed else None
+    return Cost(total, tuple(lines), billed, catalog.version, priced_as)
 
 
 def to_cents_str(amount: Decimal) -> str:

@@ -2,7 +2,8 @@
 
 Pure: no I/O. The worst case prices the estimated input (at the 1-hour cache-write rate when the request
 asks for caching, since it may write that much) plus ``max_tokens`` of output (thinking included) at the
-model's price, with the request's inference geography. Web-search fees are billed as they occur.
+model's price (an unpriced model at the catalog's most expensive rates), with the request's inference geography.
+Web-search fees are billed as they occur.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def worst_case_picousd(catalog: Catalog, model: str, payload: dict[str, Any], es
         usage = Usage(cache_write_1h=estimated_input, output_tokens=max_tokens, inference_geo=geo)
     else:
         usage = Usage(input_tokens=estimated_input, output_tokens=max_tokens, inference_geo=geo)
-    total = price(catalog, model, usage, at=at).total
+    total = price(catalog, model, usage, at=at, ceiling=True).total
     return int(-(-total * 10**12 // 1))
 
 

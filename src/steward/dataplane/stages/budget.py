@@ -4,7 +4,8 @@ Reads the snapshot's spend limits for the caller's organization, workspace, API 
 (``metadata.user_id``); reserves atomically (all limits or none) so that no number of concurrent requests or
 instances can push spend past a hard cap; refuses with Anthropic's answer for a self-set limit (400
 ``invalid_request_error`` with the date access returns). On completion moves the reservation to the real
-cost and reports each alert threshold crossed, once per period. Cost with no limit: four dict lookups.
+cost and reports each alert threshold crossed, once per period. An unpriced model (docs/catalog.md) reserves at the
+catalog's most expensive rates and settles at 0. Cost with no limit: four dict lookups.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from steward.dataplane.snapshot import SnapshotStore, SpendEntry
 from steward.dataplane.stages.meter import to_picousd
 from steward.errors import SpendLimitReachedError
 from steward.governance.budgets import Budgets, Counter, Crossing
-from steward.governance.catalog import Catalog
 from steward.governance.spend_rules import regain_text, window, worst_case_picousd
 from steward.ids import new_id
 
@@ -30,10 +30,8 @@ _SCOPE_WORDS = {"organization": "organization", "workspace": "workspace", "api_k
 
 
 class Budget:
-    def __init__(self, snapshots: SnapshotStore, catalog: Catalog, budgets: Budgets, alert: AlertSink,
-                 prefix: str = "stw:") -> None:
+    def __init__(self, snapshots: SnapshotStore, budgets: Budgets, alert: AlertSink, prefix: str = "stw:") -> None:
         self._snapshots = snapshots
-        self._catalog = catalog
         self._budgets = budgets
         self._alert = alert
         self._prefix = prefix
@@ -78,7 +76,7 @@ class Budget:
         hard = [(c, e) for (c, _), e in counters if e.hard]
         amount = 0
         if hard:
-            amount = worst_case_picousd(self._catalog, ctx.model or "", ctx.payload or {},
+            amount = worst_case_picousd(self._snapshots.current.catalog, ctx.model or "", ctx.payload or {},
                                         ctx.input_estimate(), now,
                                         caching=b'"cache_control"' in ctx.body)
             admission = await self._budgets.reserve([c for c, _ in hard], amount)

@@ -66,7 +66,7 @@ class Limit:
     def _group(self, ctx: RequestContext) -> str | None:
         if self._batches:
             return BATCH_GROUP
-        return group_of(self._catalog, ctx.model or "")
+        return group_of(self._snapshots.current.catalog, ctx.model or "")  # the catalog in force
 
     def _buckets(self, ctx: RequestContext) -> list[tuple[Bucket, str]]:
         key = ctx.key

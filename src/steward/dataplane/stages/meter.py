@@ -1,22 +1,28 @@
-"""Meter: price what the upstream reported, exactly, from the one versioned catalog.
+"""Meter: price what the upstream reported, exactly, from the catalog in force (the snapshot's).
 
-Reads ``ctx.metered`` (set by the forwarder from the JSON body or the SSE stream); writes
-``ctx.extra['cost']``. Bills the model that served the request. Cost: one catalog lookup and a few
-Decimal multiplications; never raises.
+Reads ``ctx.metered`` (set by the forwarder from the JSON body or the SSE stream); writes ``ctx.extra['cost']``,
+or ``ctx.extra['unpriced']`` when no price applies (not even by the family rule: docs/catalog.md), and then
+reports the model once per organization and process (audit event ``catalog.unpriced_model``). Bills the model
+that served the request. Cost: one catalog lookup and a few Decimal multiplications; never raises.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from steward.dataplane.context import RequestContext
-from steward.governance.catalog import Catalog
-from steward.governance.pricing import price
+from steward.dataplane.snapshot import SnapshotStore
+from steward.governance.pricing import UnknownModelError, price
+from steward.ids import new_id
 
 log = logging.getLogger("steward.meter")
 PICO = Decimal(10) ** 12
+_REPORTED_MAX = 10_000  # bounds the memory of reported (organization, model) pairs; ids come from clients
+UnpricedSink = Callable[[dict[str, Any]], None]
 
 
 def to_picousd(amount: Decimal) -> int:
@@ -24,9 +30,25 @@ def to_picousd(amount: Decimal) -> int:
     return int((amount * PICO).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
+def unpriced_record(ctx: RequestContext, model: str, catalog_version: str) -> dict[str, Any]:
+    """A journal record (audit event ``catalog.unpriced_model``): usage of a model no catalog price covers."""
+    key = ctx.key
+    return {"audit": {
+        "id": new_id("activity"), "created_at": datetime.now(UTC).isoformat(), "event": "catalog.unpriced_model",
+        "org_id": key.org_id if key else None, "request_id": ctx.request_id,
+        "workspace_id": key.workspace_id if key else None, "api_key_id": key.id if key else None,
+        "actor": "steward", "model": model, "input_tokens": None, "output_tokens": None, "tools_used": None,
+        "stop_reason": None, "latency_ms": None, "status": None, "decision": "allowed",
+        "reason": f"model {model} has no price in catalog {catalog_version} and no family price: its usage is "
+                  "recorded as unpriced (not $0); import its prices with `steward catalog import`",
+        "data": {"model": model, "catalog_version": catalog_version}}}
+
+
 class Meter:
-    def __init__(self, catalog: Catalog) -> None:
-        self._catalog = catalog
+    def __init__(self, snapshots: SnapshotStore, on_unpriced: UnpricedSink | None = None) -> None:
+        self._snapshots = snapshots
+        self._on_unpriced = on_unpriced
+        self._reported: set[tuple[str, str]] = set()
 
     def on_request(self, ctx: RequestContext) -> None:
         return None
@@ -35,13 +57,28 @@ class Meter:
         metered = ctx.metered
         if metered is None:
             return
+        catalog = self._snapshots.current.catalog
         model = metered.model or ctx.model or ""
-        if self._catalog.resolve(model) is None:
-            model = ctx.model or ""
+        if catalog.resolve(model) is None and catalog.resolve(ctx.model or "") is not None:
+            model = ctx.model or ""  # an unlisted served snapshot of a listed model bills as the model asked
         try:
-            cost = price(self._catalog, model, metered.usage,
-                         at=datetime.fromtimestamp(ctx.started_at, UTC), batch=False)
-        except Exception:  # a served model missing from the catalog must not lose the record
+            cost = price(catalog, model, metered.usage, at=datetime.fromtimestamp(ctx.started_at, UTC), batch=False)
+        except UnknownModelError:
+            ctx.extra["unpriced"] = True
+            self._report(ctx, model, catalog.version)
+            return
+        except Exception:  # a pricing defect must not lose the record
             log.exception("could not price model %r for %s", model, ctx.request_id)
             return
         ctx.extra["cost"] = cost
+
+    def _report(self, ctx: RequestContext, model: str, catalog_version: str) -> None:
+        seen = (ctx.key.org_id if ctx.key else "", model)
+        if seen in self._reported or self._on_unpriced is None or len(self._reported) >= _REPORTED_MAX:
+            return
+        self._reported.add(seen)
+        log.warning("model %r is unpriced in catalog %s; its usage is recorded as unpriced", model, catalog_version)
+        try:
+            self._on_unpriced(unpriced_record(ctx, model, catalog_version))
+        except Exception:  # the alert must never break metering
+            log.exception("could not record the unpriced-model event for %r", model)

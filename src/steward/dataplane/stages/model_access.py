@@ -9,8 +9,10 @@ from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.governance.catalog import ModelInfo
 
 
-def permits(entry: WorkspaceEntry | KeyEntry | None, model: str, info: ModelInfo) -> bool:
-    """Whether a workspace's or key's model list admits ``model`` (by the name asked, its id or an alias)."""
+def permits(entry: WorkspaceEntry | KeyEntry | None, model: str, info: ModelInfo | None) -> bool:
+    """Whether a workspace's or key's model list admits ``model`` (by the name asked, its id or an alias; a model
+    the catalog does not list by the name asked only)."""
     if entry is None or entry.allowed_models is None:
         return True
-    return any(entry.allows(name) for name in (model, info.id, *info.aliases))
+    names = (model,) if info is None else (model, info.id, *info.aliases)
+    return any(entry.allows(name) for name in names)

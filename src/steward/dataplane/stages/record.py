@@ -46,8 +46,9 @@ def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: s
         "status": ctx.status, "complete": bool(metered and metered.complete),
         "latency_ms": latency_ms, "ttft_ms": ctx.ttft_ms,
         "cost_picousd": to_picousd(cost.total) if cost is not None else 0,
-        "pricing_version": version if cost is not None else None,
+        "pricing_version": cost.catalog_version if cost is not None else None,
         "claude_code_session_id": ctx.headers.get("x-claude-code-session-id"),
+        "unpriced": bool(ctx.extra.get("unpriced")),  # no catalog price applied: cost 0 is unknown, not free
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from steward.storage.models.audit_chain import AuditChainLink, AuditCheckpoint, AuditPending
 from steward.storage.models.base import Base
 from steward.storage.models.batch import BatchRecord
+from steward.storage.models.catalog import CatalogVersion
 from steward.storage.models.claude_code import ClaudeCodeUsage, OtlpSeries
 from steward.storage.models.console import ConsoleLink, ConsoleSession
 from steward.storage.models.file import FileRecord
@@ -26,7 +27,7 @@ from steward.storage.models.webhooks import Webhook, WebhookAttempt, WebhookDeli
 
 __all__ = [
     "AdminKey", "ApiKey", "AuditChainLink", "AuditCheckpoint", "AuditEvent", "AuditPending", "Base", "BatchRecord",
-    "ClaudeCodeUsage", "ComplianceGroup", "ComplianceGroupWorkspace", "ConfigVersion", "ConsoleLink",
+    "CatalogVersion", "ClaudeCodeUsage", "ComplianceGroup", "ComplianceGroupWorkspace", "ConfigVersion", "ConsoleLink",
     "ConsoleSession", "FileRecord", "Invitation", "OrgDataKey", "Organization", "OtlpSeries", "Policy", "PolicyVersion",
     "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "UsageRollup", "User",
     "Webhook", "WebhookAttempt", "WebhookDelivery", "Workspace", "WorkspaceMember",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, text
+from sqlalchemy import BigInteger, Index, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from steward.storage.models.base import Base, JSONType
@@ -59,6 +59,8 @@ class UsageRecord(Base):
     cost_picousd: Mapped[int] = mapped_column(BigInteger, default=0)
     pricing_version: Mapped[str | None] = mapped_column(String(40))
     claude_code_session_id: Mapped[str | None] = mapped_column(String(128))
+    # No catalog price applied (not even by the family rule): cost_picousd is 0 but the usage is not free.
+    unpriced: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AuditEvent(Base):

@@ -49,7 +49,9 @@ class RecordsRepository:
                      rollups: RollupDeriver | None = None) -> None:
         """Insert both kinds in one transaction; rows already present (a replay) are skipped. With ``rollups``,
         the usage rows actually inserted (never a replayed one) are added to the rollups in the same transaction."""
-        # Core inserts on the tables (not the ORM bulk path): a fraction of the CPU per row.
+        # Core inserts on the tables (not the ORM bulk path): a fraction of the CPU per row. One executemany
+        # needs one set of keys: rows written before the unpriced flag existed (or by the batch meter) lack it.
+        usage = [u if "unpriced" in u else {**u, "unpriced": False} for u in usage]
         async with self._sessions.begin() as session:
             connection = await session.connection()
             if usage and rollups is not None:
