@@ -24,6 +24,8 @@ from steward.controlplane.container import AdminServices
 from steward.dataplane.batch_policy import BatchPolicy
 from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.batches import BatchMeter, run_batch_metering
+from steward.dataplane.files import FileOwnership
+from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
@@ -33,6 +35,7 @@ from steward.dataplane.stages.authenticate import Authenticate, LastUsed
 from steward.dataplane.stages.authorize import Authorize
 from steward.dataplane.stages.budget import Budget, alert_record
 from steward.dataplane.stages.capture import BatchResultsCapture, Capture
+from steward.dataplane.stages.file_access import FileAccess
 from steward.dataplane.stages.limit import Limit
 from steward.dataplane.stages.meter import Meter
 from steward.dataplane.stages.privacy import Privacy
@@ -50,6 +53,7 @@ from steward.storage.repositories.batches import BatchRepository
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
 from steward.storage.repositories.console import ConsoleRepository
+from steward.storage.repositories.files import FileRepository
 from steward.storage.repositories.governance import ContentRepository
 from steward.storage.repositories.identity import IdentityRepository
 from steward.storage.repositories.policies import PolicyRepository
@@ -75,6 +79,8 @@ class Steward:
         self.identity = IdentityRepository(sessions)
         self.records = RecordsRepository(sessions, self.database.dialect)
         self.batch_repo = BatchRepository(sessions)
+        self.file_repo = FileRepository(sessions)
+        self.file_ownership = FileOwnership(self.file_repo)
         self.content = ContentRepository(sessions)
         self.data_keys = KeyRing(self.content, master_key_source(settings))  # full-audit content sealing
         self.snapshots = SnapshotStore(self.identity, settings.snapshot_poll_interval,
@@ -99,6 +105,7 @@ class Steward:
         auth = Authenticate(self.snapshots, self.last_used)
         meter = Meter(self.snapshots, journal.append)  # journal: the catalog.unpriced_model audit event
         authorize = Authorize(self._catalog_now, unknown_models=self.settings.unknown_models)
+        files = FileAccess(self.file_ownership)  # file_id references must name the workspace's own files
         privacy = Privacy(build_registry(self.settings.pii_engine))
         limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
                       default_wait=self.settings.rate_limit_max_wait)
@@ -106,15 +113,15 @@ class Steward:
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix)
         pipelines = Pipelines(
-            # The contract's order: authenticate, validate, authorize, privacy (PII), limit, meter, budget,
-            # capture (compliance content), record.
-            messages=Pipeline([auth, Validate(), authorize, privacy, limit, meter, budget, capture, record]),
+            # The contract's order: authenticate, validate, authorize, file access (file_id references), privacy
+            # (PII), limit, meter, budget, capture (compliance content), record.
+            messages=Pipeline([auth, Validate(), authorize, files, privacy, limit, meter, budget, capture, record]),
             count_tokens=Pipeline([auth, Validate(count_tokens=True),
                                    Authorize(self._catalog_now, unknown_models=self.settings.unknown_models,
-                                             models_only=True), privacy, record]),
+                                             models_only=True), files, privacy, record]),
             plain=Pipeline([auth, record]),
-            batches=Pipeline([auth, Limit(self.snapshots, self.catalog, self.limiter,
-                                          prefix=self.settings.redis_key_prefix, batches=True),
+            batches=Pipeline([auth, files, Limit(self.snapshots, self.catalog, self.limiter,
+                                                 prefix=self.settings.redis_key_prefix, batches=True),
                               Capture(self.data_keys, journal, endpoints=frozenset({"batches.create"})), record]))
         self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo,
                                       BatchResultsCapture(self.data_keys, journal, self.snapshots))
@@ -127,7 +134,9 @@ class Steward:
                                          self.settings.max_body_bytes), pipelines.plain)
         return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,
                          self._catalog_now, max_body=self.settings.max_body_bytes,
-                         max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp)
+                         max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp,
+                         files=FileHandlers(self.upstream, self.file_repo, self.file_ownership, pipelines.plain,
+                                            forwarded, max_file_bytes=self.settings.max_file_bytes))
 
     def _catalog_now(self) -> Catalog:
         """The model catalog in force: the snapshot's (newest stored version, statuses as of today)."""

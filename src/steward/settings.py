@@ -55,6 +55,9 @@ class Settings(BaseSettings):
                                 description="Largest accepted request body (Messages).")
     max_batch_body_bytes: int = Field(default=256 * 1024 * 1024,
                                       description="Largest accepted Message Batches body.")
+    max_file_bytes: int = Field(default=500 * 1024 * 1024, gt=0,
+                                description="Largest file accepted by the Files API upload (the API's 500 MB); "
+                                            "refused with 413 from Content-Length, or while streaming.")
 
     snapshot_poll_interval: float = Field(
         default=0.25, description="Seconds between checks of the config version (revocation bound).")

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from steward.asgi import ASGIApp, Receive, Scope, Send
 from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.context import RequestContext
+from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder, send_stream_error
 from steward.dataplane.http import (
     ClientDisconnected,
@@ -35,6 +36,8 @@ from steward.ids import request_id
 from steward.metrics import render as render_metrics
 
 log = logging.getLogger("steward.dataplane")
+# /v1 paths served by the fallback (the admin app); every other unknown /v1 path is the data plane's 404.
+ADMIN_PREFIXES = ("/v1/organizations", "/v1/admin", "/v1/compliance")
 Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
 
 
@@ -58,8 +61,9 @@ class DataPlane:
     def __init__(self, pipelines: Pipelines, forwarder: Forwarder, batches: BatchHandlers,
                  catalog: Callable[[], Catalog],
                  *, max_body: int, max_batch_body: int, fallback: ASGIApp | None = None,
-                 otlp: OtlpHandlers | None = None) -> None:
+                 otlp: OtlpHandlers | None = None, files: FileHandlers | None = None) -> None:
         self._p = pipelines
+        self._files = files
         self._forwarder = forwarder
         self._batches = batches
         self._catalog = catalog
@@ -93,9 +97,9 @@ class DataPlane:
             await send_json(send, 200, {"status": "ok"}, request_id())
         elif path == "/metrics" and method == "GET":
             await send_bytes(send, 200, render_metrics(), [(b"content-type", CONTENT_TYPE_LATEST.encode())])
-        elif self._fallback is not None:
+        elif self._fallback is not None and (not path.startswith("/v1/") or path.startswith(ADMIN_PREFIXES)):
             await self._fallback(scope, receive, send)
-        else:
+        else:  # the API's answer to a path (or method) it does not serve, never the framework's
             await send_error(send, NotFoundError(f"Not found: {method} {path}"), request_id())
 
     def _dynamic(self, method: str, path: str) -> tuple[str, Pipeline, Action] | None:
@@ -105,6 +109,10 @@ class DataPlane:
             found = self._batches.route(method, path)
             if found is not None:
                 return found[0], self._p.batches, found[1]
+        if self._files is not None and (path == "/v1/files" or path.startswith("/v1/files/")):
+            found = self._files.route(method, path)
+            if found is not None:
+                return found[0], self._p.plain, found[1]
         return None
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, endpoint: str, pipeline: Pipeline,
@@ -114,7 +122,8 @@ class DataPlane:
                              started_perf=time.perf_counter(), headers=headers)
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
         try:
-            ctx.body = await read_body(receive, headers, limit)
+            if endpoint != "files.upload":  # an upload streams its own body (dataplane/files_routes.py)
+                ctx.body = await read_body(receive, headers, limit)
             await pipeline.admit(ctx)
             await action(ctx, scope, receive, send)
         except ClientDisconnected:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,6 +17,8 @@ import aiohttp
 
 from steward.errors import UpstreamError, UpstreamTimeoutError
 
+# A request body: whole bytes, or chunks streamed as they come (the Files API's uploads, dataplane/files_routes.py).
+Body = bytes | AsyncIterable[bytes] | None
 # Response headers that reach the client unchanged (plus every anthropic-ratelimit-* header).
 PASSTHROUGH_RESPONSE_HEADERS = frozenset({"content-type", "retry-after", "retry-after-ms", "x-should-retry"})
 
@@ -57,7 +59,7 @@ class Upstream(Protocol):
     """The seam between the data plane and the Anthropic API."""
 
     def request(self, method: str, path: str, headers: Mapping[str, str],
-                body: bytes | None = None) -> AbstractAsyncContextManager[UpstreamResponse]: ...
+                body: Body = None) -> AbstractAsyncContextManager[UpstreamResponse]: ...
 
     async def close(self) -> None: ...
 
@@ -74,7 +76,7 @@ class _Exchange:
     __slots__ = ("_args", "_response", "_session")
 
     def __init__(self, session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str],
-                 body: bytes | None) -> None:
+                 body: Body) -> None:
         self._session = session
         self._args = (method, url, headers, body)
         self._response: aiohttp.ClientResponse | None = None
@@ -113,7 +115,7 @@ class AiohttpUpstream:
         return self._session
 
     def request(self, method: str, path: str, headers: Mapping[str, str],
-                body: bytes | None = None) -> _Exchange:
+                body: Body = None) -> _Exchange:
         """Send one request; the response is released when the ``async with`` block ends."""
         out = dict(headers)
         if self._keys is not None:

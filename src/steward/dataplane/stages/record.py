@@ -83,7 +83,8 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
                  "cost_usd": str(cost.total) if cost is not None else None,
                  "user_id": ctx.user_id, "tags": ctx.tags, "policy": _policy(ctx),
                  # full audit: the hash of the sealed content (stages/capture.py), never the content itself
-                 **({"content_sha256": ctx.extra["content_sha256"]} if "content_sha256" in ctx.extra else {})},
+                 **({"content_sha256": ctx.extra["content_sha256"]} if "content_sha256" in ctx.extra else {}),
+                 **({"file_id": ctx.extra["file_id"]} if "file_id" in ctx.extra else {})},  # the Files API
     }
 
 
