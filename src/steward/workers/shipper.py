@@ -1,12 +1,17 @@
 """Moves journal lines into the database in batches, for every slot of a journal directory.
 
 One shipper per journal directory (it holds ``shipper.lock``): inline in the serving process for the
-embedded and test setups, or as its own process beside the workers (``steward serve`` starts one with
-``steward ship``), so that database work never competes with requests for the serving process's
-interpreter. Inserts are idempotent (records carry their primary keys): a crash between insert and offset
-update ships a few lines twice and stores them once. When the database is down, lines wait in the journal.
-A segment is deleted once it is fully shipped and no longer written: either a newer segment exists in its
-slot, or no process holds the slot.
+embedded and test setups, or as its own process beside the workers (``steward serve`` starts and supervises one
+``steward ship``), so that database work never competes with requests for the serving process's interpreter.
+Inserts are idempotent (records carry their primary keys): a crash between insert and offset update ships a few
+lines twice and stores them once. Nothing a client sends can stop it:
+
+- lines of any size ship (``journal.read_lines`` reads past its chunk to the newline);
+- a line that does not parse, a torn tail nobody writes any more, and a line whose rows the database refuses
+  (found by bisecting the failed batch) go to the quarantine (``quarantine.py``), logged once by slot and offset;
+- a database outage is not a bad line (``storage.health`` tells them apart): the round stops, the lines wait in
+  the journal, and rounds are retried with backoff, logged once per outage;
+- any other failure of one slot is logged and that slot retried next round; the other slots keep shipping.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import asyncio
 import base64
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,57 +31,69 @@ import orjson
 
 from steward.governance.catalog import Catalog
 from steward.reporting.rollups import RollupAccumulator
+from steward.storage.health import describe, is_data_error
 from steward.storage.repositories.records import RecordsRepository
-from steward.workers.journal import Segment, lock_file, segment_paths, slot_paths, unlock_file
+from steward.workers.journal import Segment, lock_file, read_lines, read_tail, segment_paths, slot_paths, unlock_file
+from steward.workers.quarantine import Quarantine
+from steward.workers.ship_status import ShipStatus, StatusFile
 
 log = logging.getLogger("steward.shipper")
-_READ_CHUNK = 4 * 1024 * 1024
+MAX_BACKOFF = 5.0
+Ping = Callable[[], Awaitable[str | None]]  # None when the database answers, else what is wrong
 
 
-def _rows(lines: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    usage: list[dict[str, Any]] = []
-    audit: list[dict[str, Any]] = []
-    for line in lines:
-        record = orjson.loads(line)
-        if (u := record.get("usage")) is not None:
-            u["created_at"] = datetime.fromisoformat(u["created_at"])
-            usage.append(u)
-        if (a := record.get("audit")) is not None:
-            a["created_at"] = datetime.fromisoformat(a["created_at"])
-            audit.append(a)
-    return usage, audit
+class Outage(Exception):
+    """The database cannot take writes right now (not the fault of any line): retry later."""
 
 
-def _content_rows(lines: list[bytes]) -> list[dict[str, Any]]:
-    """Sealed content records (full audit): already ciphertext in the journal, decoded to bytes for the table."""
-    rows: list[dict[str, Any]] = []
-    for line in lines:
-        if b'"content"' not in line:  # most lines carry none: skip the parse
-            continue
-        if (c := orjson.loads(line).get("content")) is not None:
-            c["created_at"] = datetime.fromisoformat(c["created_at"])
-            c["purge_after"] = datetime.fromisoformat(c["purge_after"]) if c["purge_after"] else None
-            c["nonce"], c["ciphertext"] = base64.b64decode(c["nonce"]), base64.b64decode(c["ciphertext"])
-            rows.append(c)
-    return rows
+@dataclass(slots=True)
+class Unit:
+    """One journal line and the rows it holds."""
+
+    offset: int
+    line: bytes
+    usage: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    content: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read_from(segment: Segment, offset: int) -> bytes:
-    with segment.path.open("rb") as fh:
-        fh.seek(offset)
-        return fh.read(_READ_CHUNK)
+def parse_line(offset: int, line: bytes) -> Unit:
+    """The rows of one line; raises ValueError, KeyError or TypeError when it is not a journal record."""
+    record = orjson.loads(line)
+    if not isinstance(record, dict):
+        raise TypeError(f"a journal line is a JSON object, not {type(record).__name__}")
+    unit = Unit(offset, line)
+    if (u := record.get("usage")) is not None:
+        u["created_at"] = datetime.fromisoformat(u["created_at"])
+        unit.usage.append(u)
+    if (a := record.get("audit")) is not None:
+        a["created_at"] = datetime.fromisoformat(a["created_at"])
+        unit.audit.append(a)
+    if (c := record.get("content")) is not None:  # sealed content (full audit): already ciphertext, as bytes
+        c["created_at"] = datetime.fromisoformat(c["created_at"])
+        c["purge_after"] = datetime.fromisoformat(c["purge_after"]) if c["purge_after"] else None
+        c["nonce"], c["ciphertext"] = base64.b64decode(c["nonce"]), base64.b64decode(c["ciphertext"])
+        unit.content.append(c)
+    return unit
 
 
 class Shipper:
     """Ships every slot of ``directory``; only the holder of ``shipper.lock`` ships."""
 
-    def __init__(self, directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int) -> None:
+    def __init__(self, directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,
+                 ping: Ping | None = None) -> None:
         self._directory = directory
         self._repo = repo
         self._interval = interval
         self._batch = batch_size
+        self._ping = ping
         self._segments: dict[Path, Segment] = {}
         self._lock_fd: int | None = None
+        self._failing_slots: set[str] = set()
+        self._backoff = 0.0
+        self.quarantine = Quarantine(directory)
+        self.status = ShipStatus()
+        self._status_file = StatusFile(directory)
         # Usage rollups are kept in each batch's transaction (exactly once: only rows the batch inserted count).
         self._catalog = Catalog.load_default()
 
@@ -104,77 +123,161 @@ class Shipper:
             unlock_file(self._lock_fd)
             self._lock_fd = None
 
-    async def ship_segment(self, segment: Segment) -> int:
+    def _quarantine(self, slot: str, segment: Segment, offset: int, kind: str, error: str, line: bytes) -> None:
+        self.quarantine.add(slot, segment.path.name, offset, kind, error, line)
+        self.status.count(kind)
+        # Slot and offset only: the line may hold request metadata, and the error text may quote a value.
+        log.error("journal line quarantined (%s): slot %s segment %s offset %d, %d bytes, %s; "
+                  "see `steward journal quarantine list`", kind, slot, segment.path.name, offset, len(line),
+                  error.split(":", maxsplit=1)[0])
+
+    async def _insert(self, units: Sequence[Unit]) -> None:
+        await self._repo.insert([u for unit in units for u in unit.usage],
+                                [a for unit in units for a in unit.audit], self._rollups)
+        await self._repo.insert_content([c for unit in units for c in unit.content])
+
+    async def store(self, units: Sequence[Unit]) -> list[tuple[Unit, str]]:
+        """Insert the units; the ones the database refuses (found by bisection) are returned with the reason.
+        Raises Outage when the database itself is the problem."""
+        if not units:
+            return []
+        try:
+            await self._insert(units)
+            return []
+        except Exception as exc:  # classified below: an outage is raised, a refused value is isolated
+            if not is_data_error(exc):
+                raise Outage(describe(exc)) from exc
+            if self._ping is not None and (problem := await self._ping()) is not None:
+                raise Outage(problem) from exc
+            if len(units) == 1:
+                return [(units[0], describe(exc))]
+        middle = len(units) // 2
+        return await self.store(units[:middle]) + await self.store(units[middle:])
+
+    async def ship_segment(self, segment: Segment, slot: str = "") -> int:
         """Ship every complete line of one segment; returns the new shipped offset."""
         offset = segment.shipped_offset()
         while segment.size() > offset:
-            data = await asyncio.to_thread(_read_from, segment, offset)
-            end = data.rfind(b"\n")
-            if end < 0:
+            data = await asyncio.to_thread(read_lines, segment.path, offset)
+            if not data:
                 break
-            lines = data[: end + 1].splitlines()
+            lines = data.split(b"\n")[:-1]
             for start in range(0, len(lines), self._batch):
-                usage, audit = _rows(lines[start: start + self._batch])
-                await self._repo.insert(usage, audit, self._rollups)
-                await self._repo.insert_content(_content_rows(lines[start: start + self._batch]))
-            offset += end + 1
-            segment.mark_shipped(offset)
+                units: list[Unit] = []
+                refused: list[tuple[str, str, Unit]] = []
+                for line in lines[start: start + self._batch]:
+                    if line.strip():
+                        try:
+                            units.append(parse_line(offset, line))
+                        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                            refused.append(("parse", f"{type(exc).__name__}: {exc}", Unit(offset, line)))
+                    offset += len(line) + 1
+                # Stored first: during an outage (store raises) nothing is quarantined, so nothing twice.
+                refused += [("data", error, unit) for unit, error in await self.store(units)]
+                for kind, error, unit in sorted(refused, key=lambda r: r[2].offset):
+                    self._quarantine(slot, segment, unit.offset, kind, error, unit.line)
+                self.status.shipped_lines += len(units)
+                self.status.shipped_bytes += sum(len(unit.line) + 1 for unit in units)
+                segment.mark_shipped(offset)
+                self._status_file.write(self.status)
         return offset
+
+    async def _finish(self, slot: Path, segment: Segment) -> None:
+        """A segment nobody writes any more: ship what completed meanwhile, quarantine a torn tail, delete it."""
+        offset = await self.ship_segment(segment, slot.name)
+        if offset < segment.size():
+            tail = await asyncio.to_thread(read_tail, segment.path, offset)
+            self._quarantine(slot.name, segment, offset, "torn", "no newline: a write cut short", tail)
+            segment.mark_shipped(offset + len(tail))
+        self._forget(segment)
 
     async def _ship_slot(self, slot: Path) -> None:
         paths = segment_paths(slot)
         for i, path in enumerate(paths):
             segment = self._segment(path)
-            offset = await self.ship_segment(segment)
-            if offset < segment.size():
+            if i < len(paths) - 1:  # a newer segment exists: the writer has finished with this one
+                await self._finish(slot, segment)
                 continue
-            if i < len(paths) - 1:
-                self._forget(segment)
-                continue
+            await self.ship_segment(segment, slot.name)
             writer_gone = lock_file(slot / "lock")
             if writer_gone is not None:  # no process writes here any more: the slot is drained
-                self._forget(segment)
-                unlock_file(writer_gone)
+                try:
+                    await self._finish(slot, segment)
+                finally:
+                    unlock_file(writer_gone)
 
     async def ship_once(self) -> bool:
-        """One round over every slot, oldest segments first; False if another process is the shipper."""
+        """One round over every slot, oldest segments first; False if another process is the shipper.
+        Raises Outage when the database does not take writes (the lines stay in the journal)."""
         if not self.acquire():
             return False
         for slot in slot_paths(self._directory):
             if not slot.exists():
                 break
-            await self._ship_slot(slot)
+            try:
+                await self._ship_slot(slot)
+            except Outage:
+                raise
+            except Exception:  # fail-safe by design: one slot's failure never stops the others
+                self.status.count("internal")
+                if slot.name not in self._failing_slots:
+                    self._failing_slots.add(slot.name)
+                    log.exception("shipping journal slot %s failed; it is retried every round", slot.name)
+                continue
+            if slot.name in self._failing_slots:
+                self._failing_slots.discard(slot.name)
+                log.warning("journal slot %s ships again", slot.name)
         return True
 
+    async def round(self) -> float:
+        """One round with outage bookkeeping; returns the seconds to wait before the next one (backoff)."""
+        try:
+            await self.ship_once()
+        except Outage as exc:
+            self.status.count("database")
+            if self.status.outage_since is None:
+                self.status.outage_since = time.time()
+                log.error("database unavailable, journal lines wait until it is back: %s", exc)
+            self.status.database_error = str(exc)
+            self._backoff = min(MAX_BACKOFF, max(self._interval, self._backoff * 2))
+            self._status_file.write(self.status, force=True)
+            return self._backoff
+        except Exception:  # fail-safe by design (e.g. the journal directory vanished): retried next round
+            self.status.count("internal")
+            log.exception("journal shipping round failed; will retry")
+            self._status_file.write(self.status)
+            return self._interval
+        if self.status.outage_since is not None:
+            log.warning("database is back after %.1f s; shipping resumes", time.time() - self.status.outage_since)
+            self.status.outage_since, self.status.database_error = None, None
+            self._status_file.write(self.status, force=True)
+        self._backoff = 0.0
+        self._status_file.write(self.status)
+        return self._interval
+
     async def run(self) -> None:
-        """Ship forever; errors are logged and retried (the journal keeps the lines meanwhile)."""
+        """Ship forever; the journal keeps the lines while a round cannot complete."""
         while True:
-            try:
-                await self.ship_once()
-            except Exception:  # fail-safe by design: lines stay in the journal until a round succeeds
-                log.exception("journal shipping failed; will retry")
-            await asyncio.sleep(self._interval)
+            wait = await self.round()
+            await asyncio.sleep(wait)
 
 
 async def run_standalone(directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,
-                         stop: asyncio.Event, parent_pid: int | None = None) -> None:
+                         stop: asyncio.Event, parent_pid: int | None = None, ping: Ping | None = None) -> None:
     """The ``steward ship`` loop: ship until ``stop`` is set or ``parent_pid`` (the server) is gone,
     then ship once more so nothing the server wrote is left behind."""
-    shipper = Shipper(directory, repo, interval=interval, batch_size=batch_size)
+    shipper = Shipper(directory, repo, interval=interval, batch_size=batch_size, ping=ping)
 
     def running() -> bool:
         return not stop.is_set() and (parent_pid is None or os.getppid() == parent_pid)
 
     try:
         while running():
-            try:
-                await shipper.ship_once()
-            except Exception:  # fail-safe by design: lines stay in the journal until a round succeeds
-                log.exception("journal shipping failed; will retry")
+            wait = await shipper.round()
             waited = 0.0
-            while waited < interval and running():
-                await asyncio.sleep(min(interval, 0.1))
-                waited += min(interval, 0.1)
-        await shipper.ship_once()
+            while waited < wait and running():
+                await asyncio.sleep(min(wait, 0.1))
+                waited += min(wait, 0.1)
+        await shipper.round()
     finally:
         shipper.release()

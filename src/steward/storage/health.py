@@ -1,0 +1,82 @@
+"""Whether the database answers, and whether a failed write was the data's fault or the database's.
+
+The journal shipper needs the difference: a value the database refuses (too long, a NUL, a broken constraint) is
+quarantined, while an outage, a missing table or a permission problem is retried until it is fixed, since
+quarantining every line on an outage would empty the ledger into a side file. Messages returned by ``describe``
+never carry the statement's parameters (they may hold request metadata).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# SQLSTATE classes of errors caused by the values written: 22 data exception, 23 integrity constraint violation.
+_DATA_CLASSES = ("22", "23")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its driver exception and their causes (SQLAlchemy wraps the DBAPI's, which wraps asyncpg's)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend([item.__cause__, item.__context__, getattr(item, "orig", None)])
+    return seen
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for item in _chain(exc):
+        state = getattr(item, "sqlstate", None)
+        if isinstance(state, str) and state:
+            return state
+    return None
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when a write failed because of the values written, False when it failed because of the database."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        state = _sqlstate(exc)
+        if state is not None:
+            return state[:2] in _DATA_CLASSES
+        return any(isinstance(item, sqlite3.IntegrityError | sqlite3.DataError) for item in _chain(exc)) or \
+            any(type(item).__name__ == "DataError" and isinstance(item, ValueError) for item in _chain(exc))
+    if isinstance(exc, StatementError):  # raised while binding parameters (a naive datetime, a missing value)
+        return True
+    if isinstance(exc, OSError | ConnectionError | asyncio.TimeoutError):
+        return False
+    # Our own code refusing a value while preparing rows (rollups of a malformed record, bad types).
+    return isinstance(exc, ValueError | TypeError | KeyError | AttributeError | ArithmeticError)
+
+
+def describe(exc: BaseException) -> str:
+    """A short, parameter-free description: the driver's exception class and first message line."""
+    inner: BaseException = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    message = str(inner).splitlines()[0] if str(inner) else ""
+    if isinstance(inner, StatementError):  # SQLAlchemy's own text appends the SQL and parameters: drop them
+        message = message.split(" [SQL:")[0]
+    state = _sqlstate(exc)
+    prefix = f"{type(inner).__name__}" + (f" (SQLSTATE {state})" if state else "")
+    return f"{prefix}: {message}"[:300]
+
+
+async def ping(engine: AsyncEngine, seconds: float) -> str | None:
+    """``SELECT 1`` within ``seconds``: None when the database answers, else what went wrong."""
+    try:
+        async with asyncio.timeout(seconds):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except TimeoutError:
+        return f"no answer within {seconds:g} s"
+    except Exception as exc:  # fail-safe by design: any failure of the probe is the answer
+        return describe(exc)
+    return None
