@@ -21,6 +21,7 @@ from steward.simulator.batches import BatchStore
 from steward.simulator.cache import PromptCache
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.faults import RateLimits, choose_fault, fault_error, slow_seconds, ttft_seconds
+from steward.simulator.files import FILES_BODY_LIMIT, FileStore
 from steward.simulator.messages import MessageEngine, message, sim_options
 from steward.simulator.models import ModelCatalog
 from steward.simulator.pages import paginate
@@ -57,6 +58,7 @@ class SimulatorApp:
         self.cache = PromptCache(config.cache_min_tokens, config.cache_max_entries)
         self.engine = MessageEngine(config, self.catalog, self.cache)
         self.batches = BatchStore(config, self.engine)
+        self.files = FileStore()
         self.limits = RateLimits(config)
         self.history: deque[dict[str, Any]] = deque(maxlen=config.history_size)
         self._organization = (b"anthropic-organization-id", config.organization_id.encode())
@@ -97,6 +99,8 @@ class SimulatorApp:
             return
         self.history.append({"method": request.method, "path": request.path, "headers": request.headers})
         limit = BATCH_BODY_LIMIT if request.path.startswith("/v1/messages/batches") else MESSAGES_BODY_LIMIT
+        if request.path.startswith("/v1/files"):
+            limit = FILES_BODY_LIMIT
         request.body = await read_body(receive, limit)
         self._authenticate(request)
         if self.config.require_version_header and "anthropic-version" not in request.headers:
@@ -142,9 +146,13 @@ class SimulatorApp:
             return await self._messages(request, receive, send, common, fault)
         if parts == ["messages", "count_tokens"]:
             _allow(method, "POST")
-            return json_response({"input_tokens": self.engine.count_tokens(parse_body(request.body))})
+            counted = parse_body(request.body)
+            self.files.check_references(counted)
+            return json_response({"input_tokens": self.engine.count_tokens(counted)})
         if parts[:2] == ["messages", "batches"]:
             return self._batches(request, parts[2:])
+        if parts[:1] == ["files"]:
+            return self.files.route(request, parts[1:])
         if parts[:1] == ["models"] and len(parts) <= 2:
             _allow(method, "GET")
             return self._models(request, parts[1:])
@@ -153,6 +161,7 @@ class SimulatorApp:
     async def _messages(self, request: Request, receive: Receive, send: Send, common: Headers,
                         fault: str | None) -> Response | None:
         body = parse_body(request.body)
+        self.files.check_references(body)
         validated = self.engine.validate(body)
         completion = self.engine.complete(validated, request.api_key(), sim_options(request.headers))
         billed_input = completion.input_tokens + completion.cache.created
