@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -207,6 +208,7 @@ class SnapshotStore:
         self._catalog_id: str | None = None  # the stored catalog version loaded; None: the packaged file
         self._catalog = Catalog.load_default()
         self.current = Snapshot(version=0)
+        self.checked_at = 0.0  # monotonic time of the last successful load or version check (readiness reads it)
         self._listeners: list[Callable[[Snapshot], None]] = []
 
     async def _load_catalog(self, today: date) -> Catalog:
@@ -231,6 +233,7 @@ class SnapshotStore:
         versions = await self._policies.org_versions() if self._policies is not None else {}
         catalog = await self._load_catalog(now.date())
         self.current = build_snapshot(rows, {p: w.label for p, w in windows.items()}, versions, catalog)
+        self.checked_at = time.monotonic()
         for listener in self._listeners:
             listener(self.current)
         return self.current
@@ -244,5 +247,6 @@ class SnapshotStore:
                 if await self._repo.version() != self.current.version or \
                         self.current.catalog.day != datetime.now(UTC).date():
                     await self.refresh()
+                self.checked_at = time.monotonic()
             except Exception:  # fail-safe by design: keep serving the last good snapshot
                 log.exception("snapshot refresh failed; keeping version %s", self.current.version)
