@@ -49,12 +49,22 @@ def assert_error(result: tuple[int, dict[str, str], dict[str, object]], status: 
     (json.dumps({k: v for k, v in GOOD.items() if k != "model"}).encode(), "model: Field required"),
     (json.dumps({k: v for k, v in GOOD.items() if k != "messages"}).encode(), "messages: Field required"),
     (json.dumps({**GOOD, "messages": "hi"}).encode(), "valid list"),
-    (json.dumps({**GOOD, "messages": [{"role": "robot", "content": "x"}]}).encode(), "role"),
     (json.dumps({**GOOD, "stream": "yes"}).encode(), "stream"),
     (json.dumps({**GOOD, "metadata": {"user_id": 5}}).encode(), "metadata.user_id"),
+    # Values that reach the ledger are bounded at the door, so the database accepts all the journal holds.
+    (json.dumps({**GOOD, "model": "claude-" + "x" * 2_000_000}).encode(), "model: String should have at most 100"),
+    (json.dumps({**GOOD, "model": "claude-sonnet-4-6\u0000"}).encode(), "model: String should not contain NUL"),
+    (json.dumps({**GOOD, "metadata": {"user_id": "a\u0000b"}}).encode(), "metadata.user_id: String should not"),
+    (json.dumps({**GOOD, "metadata": {"user_id": "u" * 257}}).encode(), "at most 256 characters"),
 ])
 def test_malformed_bodies(gateway: Gateway, body: bytes, text: str) -> None:
     assert_error(post(gateway, "/v1/messages", body), 400, "invalid_request_error", text)
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens", "/v1/messages/batches"])
+def test_over_long_session_header_is_refused_at_the_door(gateway: Gateway, path: str) -> None:
+    result = post(gateway, path, json.dumps(GOOD).encode(), {"x-claude-code-session-id": "s" * 200})
+    assert_error(result, 400, "invalid_request_error", "x-claude-code-session-id: at most 128")
 
 
 def test_bad_tags_header(gateway: Gateway) -> None:
@@ -63,8 +73,13 @@ def test_bad_tags_header(gateway: Gateway) -> None:
 
 
 def test_unknown_model(gateway: Gateway) -> None:
+    # Forwarded (STEWARD_UNKNOWN_MODELS=forward, the default): the API's own 404 is relayed, body untouched, so
+    # its request_id is the upstream's while the request-id header is Steward's.
     body = json.dumps({**GOOD, "model": "claude-imaginary-9"}).encode()
-    assert_error(post(gateway, "/v1/messages", body), 404, "not_found_error", "model: claude-imaginary-9")
+    code, headers, payload = post(gateway, "/v1/messages", body)
+    assert code == 404 and headers["request-id"].startswith("req_")
+    error = payload["error"]
+    assert isinstance(error, dict) and error["type"] == "not_found_error" and "claude-imaginary-9" in error["message"]
 
 
 def test_oversized_body(gateway: Gateway) -> None:
