@@ -12,7 +12,7 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from steward.compliance.crypto import CryptoError, MasterKey, open_sealed, seal, unwrap
+from steward.dataplane.sse_decode import decode_sse
 from steward.ids import new_id
 from steward.storage.repositories.governance import ContentRepository
 
@@ -112,29 +113,16 @@ def _finish_block(block: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
-def _sse_events(raw: bytes) -> Iterable[tuple[bytes, Any]]:
-    """(event name, parsed data) for each SSE event (the upstream sends one ``data:`` line per event)."""
-    if b"\r\n" in raw:
-        raw = raw.replace(b"\r\n", b"\n")
-    for chunk in raw.split(b"\n\n"):
-        if not chunk.startswith(b"event:"):
-            continue
-        end = chunk.find(b"\n")
-        at = chunk.find(b"data:", end)
-        if end < 0 or at < 0:
-            continue
-        try:
-            yield chunk[6:end].strip(), orjson.loads(chunk[at + 5:])
-        except orjson.JSONDecodeError:
-            continue
-
-
 def assemble_stream(chunks: Sequence[bytes]) -> dict[str, Any]:
     """The Message a stream delivered (text, thinking and tool inputs assembled from the SSE events)."""
     message: dict[str, Any] = {}
     blocks: dict[int, dict[str, Any]] = {}
     texts: dict[int, list[str]] = {}  # text deltas joined once at the end (a stream has hundreds)
-    for name, data in _sse_events(b"".join(chunks)):
+    for name, raw in decode_sse(b"".join(chunks)):
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
         if not isinstance(data, dict):
             continue
         if name == b"content_block_delta":

@@ -1,7 +1,8 @@
 """Watches a relayed SSE byte stream for the few events metering needs, without changing a byte.
 
-Text deltas (the bulk of a stream) are only counted, never parsed; message_start, content_block_start,
-message_delta, message_stop and error are parsed with orjson.
+Events come from the one decoder (``sse_decode``). Text deltas (the bulk of a stream) are only counted, never
+parsed; message_start, content_block_start, message_delta, message_stop and error are parsed with orjson.
+Events are recognised by their ``event`` name, as the official SDKs do.
 """
 
 from __future__ import annotations
@@ -10,54 +11,53 @@ from typing import Any
 
 import orjson
 
+from steward.dataplane.sse_decode import MAX_EVENT_BYTES, SseDecoder
 from steward.governance.usage import StreamMeter
 
-_DELTA = b"event: content_block_delta"
-_PING = b"event: ping"
+_DELTA = b"content_block_delta"
+_PARSED = frozenset((b"message_start", b"content_block_start", b"message_delta", b"message_stop", b"error"))
+# Bytes of ``event: content_block_delta\ndata: `` around each delta's data: ``delta_bytes`` counts deltas in
+# the canonical framing whatever the upstream's spacing or line endings (the cut-stream estimate relies on it).
+_DELTA_FRAMING = len(b"event: content_block_delta\ndata: ")
 
 
 class SseWatcher:
     """Feed it chunks in order; it tells the meter what happened and whether the stream has ended."""
 
-    def __init__(self, meter: StreamMeter) -> None:
+    __slots__ = ("_decode", "_decoder", "_delta_data_bytes", "delta_events", "error", "finished", "meter")
+
+    def __init__(self, meter: StreamMeter, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self.meter = meter
-        self._buf = b""
+        self._decoder = SseDecoder(max_event_bytes)
+        self._decode = self._decoder.feed
         self.finished = False
         self.error: dict[str, Any] | None = None
         self.delta_events = 0
-        self.delta_bytes = 0
+        self._delta_data_bytes = 0
+
+    @property
+    def delta_bytes(self) -> int:
+        """Size of the text-delta events seen, each counted as ``event: content_block_delta\\ndata: <data>``."""
+        return self._delta_data_bytes + _DELTA_FRAMING * self.delta_events
+
+    @property
+    def dropped_events(self) -> int:
+        """Events too large to buffer, skipped (see ``sse_decode.MAX_EVENT_BYTES``)."""
+        return self._decoder.dropped
 
     def feed(self, chunk: bytes) -> None:
-        buf = self._buf + chunk if self._buf else chunk
-        if b"\r\n" in buf:
-            buf = buf.replace(b"\r\n", b"\n")
-        start = 0
-        while True:
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            self._event(buf[start:end])
-            start = end + 2
-        self._buf = buf[start:]
+        for name, data in self._decode(chunk):
+            if name == _DELTA:
+                self.delta_events += 1
+                self._delta_data_bytes += len(data)
+            elif name in _PARSED:
+                self._parsed(name, data)
 
-    def _event(self, raw: bytes) -> None:
-        if raw.startswith(_DELTA):
-            self.delta_events += 1
-            self.delta_bytes += len(raw)
-            return
-        if raw.startswith(_PING) or not raw.startswith(b"event: "):
-            return
-        name, _, rest = raw.partition(b"\n")
-        data_at = rest.find(b"data: ")
-        if data_at < 0:
-            return
+    def _parsed(self, name: bytes, raw: bytes) -> None:
         try:
-            data = orjson.loads(rest[data_at + 6:])
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return
-        self._dispatch(name[7:].strip(), data)
-
-    def _dispatch(self, name: bytes, data: Any) -> None:
         if not isinstance(data, dict):
             return
         if name == b"message_start":
@@ -69,6 +69,6 @@ class SseWatcher:
         elif name == b"message_stop":
             self.meter.on_message_stop()
             self.finished = True
-        elif name == b"error":
+        else:
             self.error = data
             self.finished = True
