@@ -3,6 +3,11 @@
 PostgreSQL is real: a template database is migrated once per session and every test that needs one gets
 its own copy (``CREATE DATABASE ... TEMPLATE``), dropped afterwards. Set STEWARD_TEST_PG_URL to point
 elsewhere than 127.0.0.1:5432 (user postgres).
+
+A run leaves nothing behind: every process it starts carries STEWARD_TEST_RUN (the pid of the pytest process that
+runs the session: the only one, or xdist's controller) in its environment, TMPDIR points inside pytest's own tmp
+folder, and when the session ends (passed, failed, interrupted by Ctrl-C or SIGTERM) any process of the run still
+alive is killed and any ``steward-demo-*`` folder removed, and the run fails loudly naming them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import pytest
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from steward.storage.migrate import upgrade
+from tests.hygiene import pytest_configure, pytest_sessionfinish  # noqa: F401 - hooks: the run leaves nothing behind
 from tests.support import Gateway, start_gateway
 
 PG_ADMIN = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -1,8 +1,12 @@
-"""Test support: start a real gateway (same factory as production) and read what it recorded."""
+"""Test support: start a real gateway (same factory as production) and read what it recorded; own child processes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -109,3 +113,32 @@ def start_gateway(database_url: str, upstream_url: str, home: Path, upstream_key
     with BackgroundServer(create_app(settings)) as server:
         gw.url = server.url
         yield gw
+
+
+@contextmanager
+def child(args: Sequence[str], *, stop: signal.Signals = signal.SIGTERM, grace: float = 15.0,
+          **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """A child process in its own process group, ended with the whole group when the block exits for any reason
+    (a failed assertion, Ctrl-C, pytest-timeout): ``stop`` first (SIGINT lets ``steward demo`` clean up), then
+    SIGKILL for anything of the group still alive after ``grace`` seconds. Ctrl-C in a terminal reaches only
+    pytest, which unwinds through here, so a child never sees a half-delivered interrupt."""
+    proc = subprocess.Popen(list(args), start_new_session=True, **popen)
+    try:
+        yield proc
+    finally:
+        stop_group(proc, stop, grace)
+
+
+def stop_group(proc: subprocess.Popen[Any], stop: signal.Signals = signal.SIGTERM, grace: float = 15.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, stop)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=grace)  # drains the pipes too, so a chatty child cannot block on a full one
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # grandchildren (a shipper, uvicorn workers) go with their leader
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -185,8 +188,38 @@ def _report(settings: Settings) -> None:
 
 
 def run_demo(*, keep: bool = False, serve: bool = False) -> None:
-    env = Settings()
+    """Run the demo in a fresh temporary home, deleted on the way out (also on Ctrl-C or SIGTERM) unless ``keep``:
+    it holds the demo's master key."""
     home = Path(tempfile.mkdtemp(prefix="steward-demo-"))
+    restore = _terminate_as_interrupt()
+    try:
+        _demo(home, serve)
+    finally:
+        restore()
+        if keep:
+            console.print(f"Demo data kept in {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+            if serve:
+                console.print(f"Demo data deleted ({home}); `steward demo --serve --keep` keeps it")
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so ``kill`` still removes the temporary home; so does
+    SIGINT even when the demo was started with it ignored (in the background by a shell without job control)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.signal(sig, signal.default_int_handler)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return restore
+
+
+def _demo(home: Path, serve: bool) -> None:
+    env = Settings()
     with ExitStack() as stack:
         if env.upstream_api_keys:
             upstream, keys = env.upstream_url, env.upstream_api_keys
@@ -214,10 +247,6 @@ def run_demo(*, keep: bool = False, serve: bool = False) -> None:
                     time.sleep(3600)
         else:
             _step("The link works while this gateway runs: `steward demo --serve` keeps it up to sign in")
-    if keep or serve:
-        console.print(f"Demo data kept in {home}")
-    else:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _run_it_yourself() -> None:
