@@ -21,7 +21,7 @@ import base64
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from steward.reporting.rollups import RollupAccumulator
 from steward.storage.health import describe, is_data_error
 from steward.storage.repositories.records import RecordsRepository
 from steward.workers.journal import Segment, lock_file, read_lines, read_tail, segment_paths, slot_paths, unlock_file
-from steward.workers.quarantine import Quarantine
+from steward.workers.quarantine import Entry, Quarantine
 from steward.workers.ship_status import ShipStatus, StatusFile
 
 log = logging.getLogger("steward.shipper")
@@ -228,6 +228,26 @@ class Shipper:
                 self._failing_slots.discard(slot.name)
                 log.warning("journal slot %s ships again", slot.name)
         return True
+
+    async def reship(self, ids: Collection[str] | None = None) -> tuple[list[Entry], dict[str, str]]:
+        """Try quarantined lines again (all, or ``ids``): the ones that store leave the quarantine, the others stay
+        with their new error. Returns (shipped, still failing: id -> error); raises Outage, changing nothing."""
+        entries = [e for e in self.quarantine.entries() if ids is None or e.id in ids]
+        shipped: list[Entry] = []
+        failing: dict[str, str] = {}
+        for entry in entries:
+            try:
+                unit = parse_line(entry.offset, entry.line)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                failing[entry.id] = f"{type(exc).__name__}: {exc}"
+                continue
+            refused = await self.store([unit])
+            if refused:
+                failing[entry.id] = refused[0][1]
+            else:
+                shipped.append(entry)
+        self.quarantine.replace({e.id for e in shipped}, failing)
+        return shipped, failing
 
     async def round(self) -> float:
         """One round with outage bookkeeping; returns the seconds to wait before the next one (backoff)."""
