@@ -206,6 +206,8 @@ CASES: list[Case] = [
         "model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}},
      POLICY_READERS | {"user_eng"}),
     ("GET", "/v1/admin/policies/shadow_report", EMPTY, POLICY_READERS),
+    ("GET", "/v1/admin/catalog", EMPTY, POLICY_READERS),
+    ("POST", "/v1/admin/catalog", lambda w, g: {"version": "not a whole catalog"}, {"admin"}),  # 400 for admin
     ("GET", "/v1/organizations/usage_report/messages", EMPTY, USAGE_READERS),
     ("GET", "/v1/organizations/usage_report/messages?starting_at=2026-01-01T00:00:00Z&workspace_ids[]={marketing}",
      EMPTY, USAGE_READERS - {"wsadmin_eng"}),

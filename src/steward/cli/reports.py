@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from steward.cli.common import console, run_with_control_plane
+from steward.cli.catalog import unpriced_lines
+from steward.cli.common import console, run_with_control_plane, say
 from steward.controlplane.services import ControlPlane
 from steward.reporting.export import columns_of, to_csv, to_jsonl
 
@@ -65,12 +66,14 @@ async def audit_table(plane: ControlPlane, limit: int) -> Table:
 
 @usage_app.callback()
 def usage(ctx: typer.Context) -> None:
-    """Usage and cost per workspace, from the usage records (without a subcommand)."""
+    """Usage and cost per workspace, from the usage records (without a subcommand); unpriced usage is named."""
     if ctx.invoked_subcommand is not None:
         return
 
     async def action(plane: ControlPlane) -> None:
         console.print(await usage_table(plane))
+        for line in await unpriced_lines(plane, datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)):
+            say(line)
 
     run_with_control_plane(action)
 

@@ -13,6 +13,7 @@ from steward.compliance.crypto import master_key_source
 from steward.compliance.directory import DirectoryService
 from steward.compliance.groups import ComplianceGroupService
 from steward.compliance.siem import AuditTrailService
+from steward.controlplane.catalog import CatalogService
 from steward.controlplane.invitations import InvitationService
 from steward.controlplane.keys import AdminKeyService, KeyRules, KeyService
 from steward.controlplane.organization import OrganizationService
@@ -30,6 +31,7 @@ from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.repositories.admin import AdminStore
 from steward.storage.repositories.audit import AuditRepository
+from steward.storage.repositories.catalog import UnpricedUsage
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
 from steward.storage.repositories.governance import ContentRepository
 from steward.storage.repositories.policies import PolicyRepository
@@ -58,6 +60,7 @@ class AdminServices:
     access_review: AccessReviewService
     directory: DirectoryService
     audit_trail: AuditTrailService
+    catalog: CatalogService
 
     @classmethod
     def build(cls, database: Database, settings: Settings) -> AdminServices:
@@ -73,6 +76,7 @@ class AdminServices:
                    policies=PolicyService(store, PolicyRepository(database.sessions), Catalog.load_default()),
                    reports=ReportService(ReportsRepository(database.sessions, database.dialect),
                                          Catalog.load_default()),
+                   catalog=CatalogService(store, UnpricedUsage(database.sessions)),
                    **_audit_services(store, database, settings))
 
 

@@ -54,7 +54,7 @@ class SimulatorApp:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
-        self.catalog = ModelCatalog()
+        self.catalog = ModelCatalog(extra=config.extra_models)
         self.cache = PromptCache(config.cache_min_tokens, config.cache_max_entries)
         self.engine = MessageEngine(config, self.catalog, self.cache)
         self.batches = BatchStore(config, self.engine)

@@ -51,6 +51,8 @@ class SimulatorConfig:
     ratelimit_requests: int = 4_000
     ratelimit_input_tokens: int = 2_000_000
     ratelimit_output_tokens: int = 400_000
+    extra_models: tuple[str, ...] = ()
+    """Model ids served in addition to the built-in catalog (a model Steward's catalog does not know yet)."""
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:

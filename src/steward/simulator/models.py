@@ -104,12 +104,22 @@ def model_info(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def extra_spec(model_id: str) -> ModelSpec:
+    """A current-generation model for an id given in ``SimulatorConfig.extra_models`` (``claude-opus-6``: line
+    ``opus``, "Claude Opus 6", released 2026-12-01)."""
+    words = model_id.split("-")
+    line = words[1] if len(words) > 1 and words[0] == "claude" else words[0]
+    name = " ".join([w.title() for w in words[:2]] + [".".join(words[2:])]).strip()
+    return ModelSpec(model_id, name, "2026-12-01T00:00:00Z", line)
+
+
 class ModelCatalog:
     """Name resolution and listing over an immutable set of models (newest first)."""
 
     __slots__ = ("_by_name", "_infos", "specs")
 
-    def __init__(self, specs: tuple[ModelSpec, ...] = CATALOG) -> None:
+    def __init__(self, specs: tuple[ModelSpec, ...] = CATALOG, extra: tuple[str, ...] = ()) -> None:
+        specs = specs + tuple(extra_spec(model_id) for model_id in extra)
         self.specs = tuple(sorted(specs, key=lambda s: s.created_at, reverse=True))
         self._by_name: dict[str, ModelSpec] = {}
         for spec in self.specs:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from steward.controlplane.api import (
     anthropic_routes,
+    catalog_routes,
     claude_code_routes,
     compliance_group_routes,
     compliance_routes,
@@ -36,7 +37,7 @@ log = logging.getLogger("steward.admin")
 # permission matrix test).
 ROUTERS = (anthropic_routes.router, seed_routes.router, spend_routes.router, webhook_routes.router,
            compliance_routes.router, claude_code_routes.router, compliance_group_routes.router,
-           policy_routes.router, report_routes.router)
+           policy_routes.router, report_routes.router, catalog_routes.router)
 
 
 def _error_response(request: Request, exc: StewardError) -> Response:

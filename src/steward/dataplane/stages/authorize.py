@@ -6,8 +6,8 @@ Reads ``ctx.key``, ``ctx.workspace``, ``ctx.model``, ``ctx.payload`` and the sna
 ``ctx.policy``, ``ctx.policy_version``, ``ctx.pii_rules``, ``ctx.extra["policy_rule"]`` (the refusing rule) and
 ``ctx.extra["shadow"]`` (rules that would have refused); rewrites ``ctx.body`` only when a scope pins an alias.
 Raises NotFoundError (retired model, or unknown under ``refuse``), PermissionDeniedError (forbidden model,
-feature or region) or InvalidRequestError (a missing requirement or an exceeded cap). Cost: a dict lookup and ``policy.evaluate``
-(precompiled patterns; see bench/policy_bench.py).
+feature or region) or InvalidRequestError (a missing requirement or an exceeded cap). Cost: a dict lookup and
+``policy.evaluate`` (precompiled patterns; see bench/policy_bench.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,203 @@
+"""Models the catalog does not know, and a catalog updated without a release, through a real gateway and the SDK.
+
+The simulator serves two models Steward has never heard of: ``claude-opus-6`` (family opus: priced by the newest
+opus price) and ``claude-zephyr-1`` (no known family: unpriced, flagged, audited and reported, reserved at the
+catalog's highest rates). Imports and syncs reach the running gateway through its snapshot, without a restart.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anthropic
+import httpx
+import orjson
+import pytest
+
+from steward.cli.catalog import unpriced_lines
+from steward.controlplane.catalog import fetch_upstream_models
+from steward.controlplane.services import ControlPlane
+from steward.governance.catalog import packaged_bytes
+from steward.simulator.config import SimulatorConfig
+from steward.simulator.server import SimulatorServer
+from tests.conftest import UPSTREAM_KEY
+from tests.support import Gateway, start_gateway
+
+T = TypeVar("T")
+MESSAGES: Any = [{"role": "user", "content": "hello"}]
+PICO = Decimal(10) ** 12
+
+
+@pytest.fixture(scope="module")
+def new_models_upstream() -> Iterator[SimulatorServer]:
+    config = SimulatorConfig(api_key=UPSTREAM_KEY, extra_models=("claude-opus-6", "claude-zephyr-1"))
+    with SimulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def gw(database_url: str, new_models_upstream: SimulatorServer, tmp_path: Path) -> Iterator[Gateway]:
+    with start_gateway(database_url, new_models_upstream.url, tmp_path / "home", UPSTREAM_KEY) as gateway:
+        yield gateway
+
+
+def poll(check: Callable[[], T | None], timeout: float = 5.0) -> T:
+    """The first truthy value of ``check`` (the gateway's snapshot moves within its poll interval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            assert found, "the gateway did not pick the change up in time"
+            return found
+        time.sleep(0.05)
+
+
+def cost_usd(gw: Gateway, response: Any) -> tuple[Decimal, str | None, bool]:
+    [row] = gw.wait_usage([response.headers["request-id"]])
+    return Decimal(row.cost_picousd) / PICO, row.pricing_version, row.unpriced
+
+
+def test_an_unknown_model_is_forwarded_and_priced_by_its_family(gw: Gateway) -> None:
+    with gw.client("eng") as client:
+        raw = client.messages.with_raw_response.create(model="claude-opus-6", max_tokens=16, messages=MESSAGES)
+        message = raw.parse()
+        with pytest.raises(anthropic.NotFoundError):  # the upstream decides what exists; its 404 is relayed
+            client.messages.create(model="claude-opus-9", max_tokens=16, messages=MESSAGES)
+        assert "claude-opus-6" not in [m.id for m in client.models.list(limit=100)]  # until a sync adds it
+    assert message.model == "claude-opus-6"
+    cost, version, unpriced = cost_usd(gw, raw)
+    # claude-opus-5-5 is the newest opus with a price: 4 / 20 USD per million tokens.
+    expected = (Decimal(message.usage.input_tokens) * 4 + Decimal(message.usage.output_tokens) * 20) / 10**6
+    assert (cost, version, unpriced) == (expected, "2026-11-29.1", False)
+
+
+def test_a_model_of_no_known_family_is_unpriced_audited_reported_and_reserved_at_the_highest_rates(
+        gw: Gateway) -> None:
+    with gw.client("eng") as client:
+        first = client.messages.with_raw_response.create(model="claude-zephyr-1", max_tokens=16, messages=MESSAGES)
+        second = client.messages.with_raw_response.create(model="claude-zephyr-1", max_tokens=16, messages=MESSAGES)
+    assert cost_usd(gw, first) == (Decimal(0), None, True)
+    gw.wait_usage([second.headers["request-id"]])
+    events = [e for e in gw.control(lambda p: p.records.latest_audit(100)) if e.event == "catalog.unpriced_model"]
+    assert [e.model for e in events] == ["claude-zephyr-1"]  # once per model and process
+    assert "recorded as unpriced (not $0)" in (events[0].reason or "")
+    lines = gw.control(lambda p: unpriced_lines(p, datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC)))
+    assert len(lines) == 1 and lines[0].startswith("Unpriced usage (not in the cost above): claude-zephyr-1: "
+                                                   "2 requests")
+
+    async def cap(plane: ControlPlane) -> None:  # $0.50 a day: 20,000 output tokens at $50/MTok would be $1
+        await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
+                                              "workspace_id": gw.workspace_ids["eng"]}, "daily", "50")
+    gw.control(cap)
+    time.sleep(0.3)
+    with gw.client("eng") as client:
+        with pytest.raises(anthropic.BadRequestError, match="usage limits"):
+            client.messages.create(model="claude-zephyr-1", max_tokens=20_000, messages=MESSAGES)
+        client.messages.create(model="claude-haiku-4-5", max_tokens=20_000, messages=MESSAGES)  # $0.10 at worst
+
+
+def test_refuse_setting_names_itself_and_the_way_to_add_the_model(
+        database_url: str, new_models_upstream: SimulatorServer, tmp_path: Path) -> None:
+    with start_gateway(database_url, new_models_upstream.url, tmp_path / "home", UPSTREAM_KEY,
+                       unknown_models="refuse") as gw, gw.client("eng") as client:
+        with pytest.raises(anthropic.NotFoundError) as refused:
+            client.messages.create(model="claude-opus-6", max_tokens=16, messages=MESSAGES)
+        text = refused.value.body["error"]["message"]  # type: ignore[index]
+        assert "STEWARD_UNKNOWN_MODELS=refuse" in text and "steward catalog sync" in text
+        assert "steward catalog import" in text
+        client.messages.create(model="claude-opus-5", max_tokens=16, messages=MESSAGES)  # listed: served
+
+
+def _document(version: str) -> dict[str, Any]:
+    document: dict[str, Any] = copy.deepcopy(orjson.loads(packaged_bytes()))
+    document["version"] = version
+    return document
+
+
+def _model(document: dict[str, Any], model_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(m for m in document["models"] if m["id"] == model_id)
+    return found
+
+
+def test_an_imported_price_version_applies_from_its_effective_date_without_a_restart(gw: Gateway) -> None:
+    today, tomorrow = datetime.now(UTC).date(), datetime.now(UTC).date() + timedelta(days=1)
+    document = _document("2026-12-06.import")
+    _model(document, "claude-haiku-4-5-20251001")["prices"].append(
+        {"effective_from": today.isoformat(), "input": "2", "output": "10"})
+    _model(document, "claude-opus-5")["prices"].append(
+        {"effective_from": tomorrow.isoformat(), "input": "50", "output": "250"})
+    with gw.client("eng") as client:
+        before = client.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=16,
+                                                          messages=MESSAGES)
+        response = httpx.post(f"{gw.url}/v1/admin/catalog", json=document, headers={"x-api-key": gw.admin_key})
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == "2026-12-06.import"
+
+        def repriced() -> Any:
+            raw = client.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=16,
+                                                           messages=MESSAGES)
+            return raw if cost_usd(gw, raw)[1] == "2026-12-06.import" else None
+        after = poll(repriced)
+        opus = client.messages.with_raw_response.create(model="claude-opus-5", max_tokens=16, messages=MESSAGES)
+    old, new = before.parse().usage, after.parse().usage
+    assert cost_usd(gw, before)[0] == (Decimal(old.input_tokens) * 1 + Decimal(old.output_tokens) * 5) / 10**6
+    assert cost_usd(gw, after)[0] == (Decimal(new.input_tokens) * 2 + Decimal(new.output_tokens) * 10) / 10**6
+    usage = opus.parse().usage  # tomorrow's price is not today's
+    assert cost_usd(gw, opus)[0] == (Decimal(usage.input_tokens) * 5 + Decimal(usage.output_tokens) * 25) / 10**6
+    shown = httpx.get(f"{gw.url}/v1/admin/catalog", headers={"x-api-key": gw.admin_key}).json()
+    assert shown["version"] == "2026-12-06.import" and shown["source"] == "stored"
+    events = [e for e in gw.control(lambda p: p.records.latest_audit(100)) if e.event == "catalog.import"]
+    assert len(events) == 1 and events[0].actor is not None
+
+
+def test_an_invalid_catalog_is_refused_with_the_path_of_the_bad_field(gw: Gateway) -> None:
+    document = _document("broken")
+    document["models"][2]["prices"][0]["input"] = "three"
+    response = httpx.post(f"{gw.url}/v1/admin/catalog", json=document, headers={"x-api-key": gw.admin_key})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"] == "catalog: catalog.models[2].prices[0].input: 'three' is not a decimal"
+    assert gw.control(_versions) == []  # nothing was stored
+
+
+async def _versions(plane: ControlPlane) -> list[dict[str, Any]]:
+    return await plane.admin.catalog.versions(await plane.system())
+
+
+def test_sync_adds_the_models_the_api_serves_and_the_catalog_lacks(
+        gw: Gateway, new_models_upstream: SimulatorServer) -> None:
+    async def sync(plane: ControlPlane) -> dict[str, Any]:
+        models = await fetch_upstream_models(new_models_upstream.url, UPSTREAM_KEY)
+        return await plane.admin.catalog.sync(await plane.system(), models)
+
+    result = gw.control(sync)
+    assert sorted(result["added"]) == ["claude-mythos-preview", "claude-opus-6", "claude-zephyr-1"]
+    assert gw.control(sync)["added"] == []  # nothing new the second time
+    with gw.client("eng") as client:
+        listed = poll(lambda: [m for m in client.models.list(limit=100) if m.id == "claude-opus-6"])
+        assert listed[0].display_name == "Claude Opus 6" and listed[0].lifecycle == "active"
+        assert "claude-mythos-preview" not in [m.id for m in client.models.list(limit=100)]  # synced as retired
+    shown = gw.control(_show)
+    rows = {m["id"]: m for m in shown["data"]}
+    assert rows["claude-opus-6"]["priced"] == "family rule" and rows["claude-opus-6"]["family"] == "opus"
+
+
+async def _show(plane: ControlPlane) -> dict[str, Any]:
+    return await plane.admin.catalog.show(await plane.system())
+
+
+def test_a_retired_model_is_not_listed_and_is_refused_naming_its_replacement(gw: Gateway) -> None:
+    with gw.client("eng") as client:
+        assert not [m for m in client.models.list(limit=100) if m.id.startswith("claude-sonnet-4-5")]
+        with pytest.raises(anthropic.NotFoundError) as gone:
+            client.models.retrieve("claude-sonnet-4-5")
+        assert "retired on 2026-11-30; use claude-sonnet-5-5 instead" in str(gone.value)
+        with pytest.raises(anthropic.NotFoundError, match="use claude-sonnet-5-5 instead"):
+            client.messages.count_tokens(model="claude-sonnet-4-5-20250929", messages=MESSAGES)
