@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import anthropic
 import httpx
+import orjson
 import pytest
 
 from steward.simulator.server import SimulatorServer
@@ -23,7 +24,7 @@ HAIKU = "claude-haiku-4-5"
 BETA = ["files-api-2025-04-14"]
 
 
-def _document(file_id: str) -> list[dict[str, Any]]:
+def _document(file_id: str) -> Any:
     return [{"role": "user", "content": [
         {"type": "document", "source": {"type": "file", "file_id": file_id}},
         {"type": "text", "text": "Summarise the document."}]}]
@@ -127,8 +128,9 @@ def test_file_references_are_checked_against_the_workspace(gateway: Gateway) -> 
             other.messages.batches.create(requests=items)  # type: ignore[arg-type]
 
     # A key written with a JSON escape is still a file_id once parsed.
-    escaped = ('{"model":"%s","max_tokens":16,"messages":[{"role":"user","content":[{"type":"document",'
-               '"source":{"type":"file","file\\u005fid":"%s"}}]}]}' % (HAIKU, file_id))
+    plain = orjson.dumps({"model": HAIKU, "max_tokens": 16, "messages": _document(file_id)})
+    escaped = plain.replace(b'"file_id"', b'"file\\u005fid"')
+    assert b"file_id" not in escaped
     answer = httpx.post(f"{gateway.url}/v1/messages", content=escaped,
                         headers={"x-api-key": gateway.keys["marketing"], "content-type": "application/json",
                                  "anthropic-version": "2023-06-01", "anthropic-beta": BETA[0]})
