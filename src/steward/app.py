@@ -27,6 +27,7 @@ from steward.dataplane.batches import BatchMeter, run_batch_metering
 from steward.dataplane.files import FileOwnership
 from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder
+from steward.dataplane.health import Readiness
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.router import DataPlane, Pipelines
@@ -49,6 +50,7 @@ from steward.governance.pii import build_registry
 from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
 from steward.storage.engine import Database
+from steward.storage.health import ping
 from steward.storage.repositories.batches import BatchRepository
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
@@ -94,6 +96,7 @@ class Steward:
         self.budgets: Budgets = build_budgets(settings)
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
+        self.readiness: Readiness | None = None
         self._app: DataPlane | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -136,7 +139,8 @@ class Steward:
                          self._catalog_now, max_body=self.settings.max_body_bytes,
                          max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp,
                          files=FileHandlers(self.upstream, self.file_repo, self.file_ownership, pipelines.plain,
-                                            forwarded, max_file_bytes=self.settings.max_file_bytes))
+                                            forwarded, max_file_bytes=self.settings.max_file_bytes),
+                         health=self.readiness)
 
     def _catalog_now(self) -> Catalog:
         """The model catalog in force: the snapshot's (newest stored version, statuses as of today)."""
@@ -151,10 +155,12 @@ class Steward:
         await self.data_keys.load()
         journal_dir = self.settings.resolved_journal_dir()
         self.journal = Journal(journal_dir, fsync=self.settings.journal_fsync)
+        self.readiness = build_readiness(self.settings, self.database, self.snapshots)
         self._app = self._build(self.journal)
         if self.settings.journal_ship_inline:
             self.shipper = Shipper(journal_dir, self.records, interval=self.settings.journal_ship_interval,
-                                   batch_size=self.settings.journal_batch_size)
+                                   batch_size=self.settings.journal_batch_size,
+                                   ping=lambda: ping(self.database.engine, 2.0))
             await self.shipper.ship_once()
         # Everything allocated so far lives for the whole process: move it out of the collector's sight so
         # that full collections under load stay short (they otherwise stall requests for milliseconds).
@@ -208,6 +214,8 @@ class Steward:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.readiness is not None:
+            await self.readiness.close()
         await self.database.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -233,6 +241,20 @@ class Steward:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def build_readiness(settings: Settings, database: Database, snapshots: SnapshotStore) -> Readiness:
+    """``/readyz`` and the journal metrics (dataplane/health.py); the snapshot may lag ten polls (at least 5 s)."""
+    redis = None
+    if settings.redis_url is not None:
+        from steward.storage.redis_client import connect
+
+        redis = connect(settings.redis_url, max_connections=2)
+    return Readiness(settings.resolved_journal_dir(), database=lambda: ping(database.engine, 1.0),
+                     snapshot_checked_at=lambda: snapshots.checked_at,
+                     snapshot_max_age=max(5.0, 10 * settings.snapshot_poll_interval),
+                     max_lag=settings.journal_max_lag, shipper_timeout=settings.journal_shipper_timeout,
+                     redis=redis)
 
 
 def build_limiter(settings: Settings) -> Limiter:

@@ -1,12 +1,19 @@
 """Prometheus metrics of one process, served at ``GET /metrics`` (each worker reports its own).
 
 Names are ``steward_*``. The hot path only increments counters (a lock-free-enough few hundred ns); nothing
-here does I/O.
+here does I/O. The journal's numbers (backlog, lag, quarantine, the shipper's errors) are measured by
+``dataplane/health.py`` from the journal directory and the shipper's status file (the shipper is usually another
+process) and exposed here through ``journal_registry``, one registry per gateway.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -21,6 +28,58 @@ JOURNAL_FAILURES = Counter("steward_journal_write_failures", "Journal writes tha
                            registry=REGISTRY)
 
 
-def render() -> bytes:
-    """The text exposition format."""
-    return generate_latest(REGISTRY)
+
+
+@dataclass(slots=True, frozen=True)
+class JournalNumbers:
+    """One reading of the journal and its shipper."""
+
+    backlog_bytes: Mapping[str, int] = field(default_factory=dict)      # slot -> unshipped bytes
+    backlog_records: Mapping[str, int] = field(default_factory=dict)    # slot -> estimated unshipped records
+    oldest_age: float = 0.0                                             # seconds; 0 when nothing waits
+    quarantined: Mapping[str, int] = field(default_factory=dict)        # slot -> lines kept in quarantine
+    ship_errors: Mapping[str, int] = field(default_factory=dict)        # kind -> count (the shipper's process)
+    shipper_heartbeat_age: float | None = None                          # None: no shipper has reported
+
+
+class _JournalCollector(Collector):
+    def __init__(self, read: Callable[[], JournalNumbers]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        numbers = self._read()
+        by_slot = (("steward_journal_backlog_bytes", "Journal bytes not shipped to the database yet, by slot.",
+                    numbers.backlog_bytes),
+                   ("steward_journal_backlog_records", "Journal records not shipped yet, by slot (estimated from "
+                    "the mean shipped line size).", numbers.backlog_records),
+                   ("steward_journal_quarantined_lines", "Journal lines kept in quarantine (unparsable, torn, or "
+                    "refused by the database), by slot.", numbers.quarantined))
+        for name, text, values in by_slot:
+            gauge = GaugeMetricFamily(name, text, labels=["slot"])
+            for slot, value in sorted(values.items()):
+                gauge.add_metric([slot], value)
+            yield gauge
+        yield GaugeMetricFamily("steward_journal_oldest_unshipped_seconds",
+                                "Age of the oldest journal record not shipped yet (0 when nothing waits).",
+                                value=numbers.oldest_age)
+        errors = CounterMetricFamily("steward_journal_ship_errors",
+                                     "Shipper errors by kind (database, parse, torn, data, internal), counted by the "
+                                     "running shipper process since it started.", labels=["kind"])
+        for kind, count in sorted(numbers.ship_errors.items()):
+            errors.add_metric([kind], count)
+        yield errors
+        yield GaugeMetricFamily("steward_journal_shipper_heartbeat_age_seconds",
+                                "Seconds since the shipper last reported (-1: it never did).",
+                                value=-1.0 if numbers.shipper_heartbeat_age is None else numbers.shipper_heartbeat_age)
+
+
+def journal_registry(read: Callable[[], JournalNumbers]) -> CollectorRegistry:
+    """A registry exposing one gateway's journal numbers, read at scrape time."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_JournalCollector(read))
+    return registry
+
+
+def render(*extra: CollectorRegistry) -> bytes:
+    """The text exposition format (the process's metrics, then any ``extra`` registry's)."""
+    return generate_latest(REGISTRY) + b"".join(generate_latest(registry) for registry in extra)

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     journal_ship_interval: float = Field(default=0.2,
                                          description="Seconds between journal shipping rounds.")
     journal_batch_size: int = Field(default=2000, description="Records per database insert.")
+    journal_max_lag: float = Field(
+        default=60.0, gt=0, description="Seconds the oldest unshipped journal record may wait before `/readyz` "
+                                        "answers 503 (ship_lag).")
+    journal_shipper_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds without a report from the journal shipper (its status file, "
+                                        "rewritten every second) before `/readyz` answers 503 (shipper).")
 
     batch_meter_interval: float = Field(default=5.0,
                                         description="Seconds between polls of unfinished batches.")

@@ -9,8 +9,8 @@ import typer
 
 from steward.cli import admin_keys, audit, compliance, identity, limits, people, policy, policy_as_code, reports
 from steward.cli import console as console_cli
-from steward.cli.catalog import catalog_app
 from steward.cli.claude_code import claude_code
+from steward.cli.journal import journal_app
 from steward.settings import Settings
 
 app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
@@ -36,7 +36,7 @@ app.command()(policy_as_code.apply)
 app.command()(policy_as_code.export)
 app.add_typer(compliance.compliance_app, name="compliance")
 app.add_typer(console_cli.console_app, name="console")
-app.add_typer(catalog_app, name="catalog")
+app.add_typer(journal_app, name="journal")
 
 
 @app.command()
@@ -54,13 +54,14 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
           workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
           inline_shipper: Annotated[bool, typer.Option(
               help="Ship the journal from the worker itself instead of a `steward ship` process.")] = False) -> None:
-    """Run the gateway (migrates the database first, then starts the journal shipper and the workers)."""
+    """Run the gateway (migrates the database first, then starts the journal shipper and the workers); a
+    shipper that dies is restarted with backoff."""
     import os
-    import subprocess
     import sys
 
     import uvicorn
 
+    from steward.cli.supervise import Supervisor
     from steward.serving import uvicorn_config
     from steward.storage.migrate import upgrade
 
@@ -71,8 +72,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
     if not inline_shipper:
         # Database writes run in their own process so they never compete with requests for the GIL.
         os.environ["STEWARD_JOURNAL_SHIP_INLINE"] = "false"
-        shipper = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "steward", "ship", "--parent-pid", str(os.getpid())])
+        shipper = Supervisor([sys.executable, "-m", "steward", "ship", "--parent-pid", str(os.getpid())])
+        shipper.start()
     config = uvicorn_config("steward.app:create_app", host or settings.host, port or settings.port,
                             log_level=settings.log_level, workers=workers, factory=True)
     server = uvicorn.Server(config)
@@ -85,8 +86,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
             server.run()
     finally:
         if shipper is not None:
-            shipper.terminate()
-            shipper.wait(timeout=30)
+            shipper.stop(timeout=30)
 
 
 @app.command()
@@ -98,6 +98,7 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
 
     from steward.compliance.chain import build_chains
     from steward.storage.engine import Database
+    from steward.storage.health import ping
     from steward.storage.repositories.records import RecordsRepository
     from steward.workers.sealer import Sealer
     from steward.workers.shipper import run_standalone
@@ -117,7 +118,7 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
             await run_standalone(settings.resolved_journal_dir(),
                                  RecordsRepository(database.sessions, database.dialect),
                                  interval=settings.journal_ship_interval, batch_size=settings.journal_batch_size,
-                                 stop=stop, parent_pid=parent_pid)
+                                 stop=stop, parent_pid=parent_pid, ping=lambda: ping(database.engine, 2.0))
         finally:
             sealer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,7 @@ from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.context import RequestContext
 from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder, send_stream_error
+from steward.dataplane.health import Readiness
 from steward.dataplane.http import (
     ClientDisconnected,
     header_map,
@@ -61,8 +62,10 @@ class DataPlane:
     def __init__(self, pipelines: Pipelines, forwarder: Forwarder, batches: BatchHandlers,
                  catalog: Callable[[], Catalog],
                  *, max_body: int, max_batch_body: int, fallback: ASGIApp | None = None,
-                 otlp: OtlpHandlers | None = None, files: FileHandlers | None = None) -> None:
+                 otlp: OtlpHandlers | None = None, files: FileHandlers | None = None,
+                 health: Readiness | None = None) -> None:
         self._p = pipelines
+        self._health = health
         self._files = files
         self._forwarder = forwarder
         self._batches = batches
@@ -93,10 +96,15 @@ class DataPlane:
         if route is not None:
             endpoint, pipeline, action = route
             await self._run(scope, receive, send, endpoint, pipeline, action)
-        elif path in ("/healthz", "/readyz"):
+        elif path == "/healthz" or (path == "/readyz" and self._health is None):
             await send_json(send, 200, {"status": "ok"}, request_id())
+        elif path == "/readyz" and self._health is not None:  # dataplane/health.py: database, journal, lag...
+            ready, checks = await self._health.check()
+            await send_json(send, 200 if ready else 503, {"status": "ok" if ready else "unavailable",
+                                                          "checks": checks}, request_id())
         elif path == "/metrics" and method == "GET":
-            await send_bytes(send, 200, render_metrics(), [(b"content-type", CONTENT_TYPE_LATEST.encode())])
+            body = self._health.metrics() if self._health is not None else render_metrics()
+            await send_bytes(send, 200, body, [(b"content-type", CONTENT_TYPE_LATEST.encode())])
         elif self._fallback is not None and (not path.startswith("/v1/") or path.startswith(ADMIN_PREFIXES)):
             await self._fallback(scope, receive, send)
         else:  # the API's answer to a path (or method) it does not serve, never the framework's
