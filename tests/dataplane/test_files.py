@@ -6,14 +6,20 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from steward.dataplane.files import MAX_CACHED, FileOwnership, file_references, may_reference_files
+from steward.dataplane.files import (
+    MAX_CACHED,
+    FileOwnership,
+    batch_file_references,
+    file_references,
+    may_reference_files,
+)
 from steward.dataplane.files_page import ListQuery, decode_page, encode_page
 from steward.errors import InvalidRequestError
 from steward.storage.repositories.files import FileRepository
 
 
 def test_references_found_wherever_a_file_can_be_named() -> None:
-    body = {"model": "m", "messages": [
+    body = {"model": "m", "system": [{"type": "text", "text": "file_id"}], "messages": [
         {"role": "user", "content": [
             {"type": "document", "source": {"type": "file", "file_id": "file_a"}},
             {"type": "image", "source": {"type": "file", "file_id": "file_b"}},
@@ -21,20 +27,26 @@ def test_references_found_wherever_a_file_can_be_named() -> None:
             {"type": "tool_result", "tool_use_id": "t", "content": [
                 {"type": "document", "source": {"type": "file", "file_id": "file_d"}}]},
             {"type": "document", "source": {"type": "file", "file_id": "file_a"}}]},  # repeated: once
-        {"role": "assistant", "content": [{"type": "code_execution_tool_result", "tool_use_id": "t", "content": {
-            "type": "code_execution_result", "content": [{"type": "code_execution_output", "file_id": "file_out"}]}}]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "t", "name": "n", "input": {"type": "file", "file_id": "file_input"}},
+            {"type": "code_execution_tool_result", "tool_use_id": "t", "content": {
+                "type": "code_execution_result", "content": [{"type": "code_execution_output", "file_id": "out"}]}}]},
+        {"role": "user", "content": [{"type": ["odd"], "file_id": 3}, "text", None]},  # bad input: no crash
     ]}
-    assert file_references(body) and sorted(file_references(body)) == ["file_a", "file_b", "file_c", "file_d"]
-    assert file_references({"requests": [{"custom_id": "x", "params": body}]}) != []
+    assert sorted(file_references(body)) == ["file_a", "file_b", "file_c", "file_d"]
+    assert sorted(batch_file_references({"requests": [{"custom_id": "x", "params": body}, "junk"]})) == [
+        "file_a", "file_b", "file_c", "file_d"]
     assert file_references({"messages": [{"role": "user", "content": "file_id is just text here"}]}) == []
+    assert file_references({"messages": "nope"}) == [] and batch_file_references([]) == []
 
 
-def test_bodies_without_file_ids_skip_the_walk() -> None:
-    plain = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "héllo"}]})
+def test_batch_bodies_without_file_ids_are_not_parsed() -> None:
+    plain = orjson.dumps({"requests": [{"custom_id": "a", "params": {"messages": [{"content": "héllo"}]}}]})
     assert not may_reference_files(plain)
     assert may_reference_files(b'{"source":{"type":"file","file_id":"file_a"}}')
-    escaped = b'{"source":{"type":"file","file\\u005fid":"file_a"}}'
-    assert may_reference_files(escaped) and file_references(orjson.loads(escaped)) == ["file_a"]
+    escaped = (b'{"messages":[{"role":"user","content":[{"type":"document",'
+               b'"source":{"type":"file","file\\u005fid":"f"}}]}]}')
+    assert may_reference_files(escaped) and file_references(orjson.loads(escaped)) == ["f"]
 
 
 def test_ownership_cache_is_bounded() -> None:

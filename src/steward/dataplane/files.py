@@ -25,33 +25,55 @@ def file_not_found(file_id: str) -> NotFoundError:
 
 
 def may_reference_files(body: bytes) -> bool:
-    """A cheap byte test: False means the body certainly references no file.
+    """A byte test for bodies not parsed yet (batch creates): False means the body certainly names no file.
 
     A JSON key may be written with ``\\u`` escapes (``"file\\u005fid"``), which the parser turns into
-    ``file_id``; a body with any escape is therefore walked too.
+    ``file_id``; a body with any escape is therefore parsed and walked too.
     """
     return b"file_id" in body or b"\\u" in body
 
 
-def file_references(payload: Any) -> list[str]:
-    """Every file id the payload references, in order, without repeats.
+# Blocks whose fields the API never resolves as files (a tool's input is the model's own JSON).
+_OPAQUE_BLOCKS = frozenset({"text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "mcp_tool_use"})
 
-    Looks at every nested block: ``document``/``image`` sources of type ``file`` and ``container_upload``
-    blocks, wherever they sit (messages, tool results, batch items). Files the upstream generated
-    (``code_execution_output`` blocks echoed back in a conversation) are not uploads and are not checked.
+
+def file_references(params: Any) -> list[str]:
+    """Every uploaded file one Messages request names, in no particular order, without repeats.
+
+    Walks the content blocks of ``messages`` (the only place the API accepts files): ``document`` and
+    ``image`` sources of type ``file`` and ``container_upload`` blocks, also nested in tool results. Files the
+    upstream generated (``code_execution_output`` blocks echoed back in a conversation) are not uploads and are
+    not checked. Cost: one dict lookup per content block; text, thinking and tool-use blocks are not entered.
     """
+    messages = params.get("messages") if isinstance(params, dict) else None
+    if not isinstance(messages, list):
+        return []
+    stack: list[Any] = [m.get("content") for m in messages if isinstance(m, dict)]
     found: dict[str, None] = {}
-    stack: list[Any] = [payload]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
             kind = item.get("type")
+            if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:
+                continue
             file_id = item.get("file_id")
             if isinstance(file_id, str) and kind in ("file", "container_upload"):
                 found[file_id] = None
             stack.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
+    return list(found)
+
+
+def batch_file_references(payload: Any) -> list[str]:
+    """Every uploaded file the items of a Message Batches create body name."""
+    requests = payload.get("requests") if isinstance(payload, dict) else None
+    if not isinstance(requests, list):
+        return []
+    found: dict[str, None] = {}
+    for item in requests:
+        if isinstance(item, dict):
+            found.update(dict.fromkeys(file_references(item.get("params"))))
     return list(found)
 
 

@@ -25,6 +25,7 @@ FILES_BODY_LIMIT = 500 * 1024 * 1024 + 64 * 1024  # the API's 500 MB file plus i
 MAX_FILES = 1_000
 MAX_STORED_BYTES = 256 * 1024 * 1024
 MIN_EXPIRY, MAX_EXPIRY = 3600, 7_776_000
+OPAQUE_BLOCKS = frozenset({"text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "mcp_tool_use"})
 
 
 @dataclass(slots=True)
@@ -95,14 +96,19 @@ def _mime(part: Part, filename: str) -> str:
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
-def file_references(payload: Any) -> list[str]:
-    """File ids referenced by ``file`` sources and ``container_upload`` blocks anywhere in a body."""
+def file_references(body: Any) -> list[str]:
+    """File ids a Messages body names: ``file`` sources and ``container_upload`` blocks in its messages (not
+    inside text, thinking or tool-use blocks, whose fields the API never resolves as files)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    stack: list[Any] = list(messages) if isinstance(messages, list) else []
     found: list[str] = []
-    stack = [payload]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            if item.get("type") in ("file", "container_upload") and isinstance(item.get("file_id"), str):
+            kind = item.get("type")
+            if isinstance(kind, str) and kind in OPAQUE_BLOCKS:
+                continue
+            if kind in ("file", "container_upload") and isinstance(item.get("file_id"), str):
                 found.append(item["file_id"])
             stack.extend(item.values())
         elif isinstance(item, list):

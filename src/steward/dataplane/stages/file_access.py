@@ -1,33 +1,32 @@
 """FileAccess: a request may reference only files its own workspace uploaded (dataplane/files.py).
 
-Reads ``ctx.body``, ``ctx.payload`` (set by Validate; a batch body is parsed here, only when it may reference
-files) and ``ctx.key``; writes nothing; raises NotFoundError naming the first file the workspace does not own,
-the API's answer for an unknown file. Cost without file references: one byte search of the body, no parse and
-no I/O (DESIGN promise 9). With references: a walk of the payload (in a worker thread above 64 KiB) and a
-cache lookup per file, reading the database only for files not seen before.
+Reads ``ctx.payload`` (set by Validate) or, for a batch create, ``ctx.body``, and ``ctx.key``; writes nothing;
+raises NotFoundError naming the first file the workspace does not own, the API's answer for an unknown file.
+Cost for Messages and count_tokens: a walk of the messages' content blocks (one dict lookup per block; text,
+thinking and tool-use blocks are not entered), no I/O unless a file is named (DESIGN promise 9); then a
+cache lookup per file, reading the database only for files not seen before. A batch create is parsed here
+only when its bytes may name a file, in a worker thread above 64 KiB (its handler parses it again).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
 
 import orjson
 
 from steward.dataplane.context import RequestContext
-from steward.dataplane.files import FileOwnership, file_references, may_reference_files
+from steward.dataplane.files import FileOwnership, batch_file_references, file_references, may_reference_files
 
 OFFLOAD_BYTES = 64 * 1024
 
 
-def _references(body: bytes, payload: dict[str, Any] | None) -> list[str]:
-    if payload is None:  # a batch create: its handler parses (and validates) the body after admission
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return []  # the handler answers the 400
-    return file_references(payload)
+def _batch_references(body: bytes) -> list[str]:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []  # the handler answers the 400
+    return batch_file_references(payload)
 
 
 class FileAccess:
@@ -36,15 +35,20 @@ class FileAccess:
         self._offload_bytes = offload_bytes
 
     def on_request(self, ctx: RequestContext) -> Awaitable[None] | None:
-        if ctx.key is None or not may_reference_files(ctx.body):
+        if ctx.key is None:
             return None
-        if len(ctx.body) > self._offload_bytes:
-            return self._check_in_thread(ctx, ctx.key.workspace_id)
-        refs = _references(ctx.body, ctx.payload)
+        if ctx.payload is not None:  # Messages, count_tokens
+            refs = file_references(ctx.payload)
+        elif not may_reference_files(ctx.body):  # batch endpoints: most name no file, and most have no body
+            return None
+        elif len(ctx.body) > self._offload_bytes:
+            return self._check_batch_in_thread(ctx.body, ctx.key.workspace_id)
+        else:
+            refs = _batch_references(ctx.body)
         return self._ownership.check(ctx.key.workspace_id, refs) if refs else None
 
-    async def _check_in_thread(self, ctx: RequestContext, workspace_id: str) -> None:
-        refs = await asyncio.get_running_loop().run_in_executor(None, _references, ctx.body, ctx.payload)
+    async def _check_batch_in_thread(self, body: bytes, workspace_id: str) -> None:
+        refs = await asyncio.get_running_loop().run_in_executor(None, _batch_references, body)
         if refs:
             await self._ownership.check(workspace_id, refs)
 
