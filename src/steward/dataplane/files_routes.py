@@ -71,7 +71,7 @@ class FileHandlers:
 
     def _headers(self, ctx: RequestContext) -> dict[str, str]:
         headers = upstream_headers(ctx, self._forwarded)
-        del headers["content-type"]  # no JSON body here; an upload sets its own multipart type
+        headers.pop("content-type", None)  # no JSON body here; an upload sets its own multipart type
         return headers
 
     async def upload(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
