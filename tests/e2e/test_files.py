@@ -107,6 +107,16 @@ def test_other_workspace_gets_404_everywhere(gateway: Gateway) -> None:
         assert list(other.beta.files.list(ids=[file_id])) == []
         assert owner.beta.files.retrieve_metadata(file_id).id == file_id  # the failed delete changed nothing
 
+    headers = {"x-api-key": gateway.keys["eng"], "anthropic-version": "2023-06-01"}
+    for bad in ("/v1/files/abc%00def", "/v1/files/" + "a" * 300, "/v1/files/%C3%A9/content",
+                "/v1/files?after_id=%00", "/v1/files?page=page_AA", "/v1/files?ids=a%00b"):
+        answer = httpx.get(gateway.url + bad, headers=headers)
+        assert answer.status_code in (200, 400, 404), (bad, answer.text)  # a clear answer, never a 500
+    for bad_id in ("a\x00b", "x" * 100_000):
+        body = orjson.dumps({"model": HAIKU, "max_tokens": 8, "messages": _document(bad_id)})
+        answer = httpx.post(f"{gateway.url}/v1/messages", content=body, headers=headers)
+        assert answer.status_code == 404 and len(answer.text) < 1000
+
 
 def test_file_references_are_checked_against_the_workspace(gateway: Gateway) -> None:
     with gateway.client("eng") as owner, gateway.client("marketing") as other:

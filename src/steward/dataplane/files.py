@@ -17,11 +17,20 @@ from steward.storage.repositories.files import FileRepository
 
 MAX_CACHED = 10_000
 MAX_REFERENCES = 1_000  # distinct files one request may reference (far beyond any real prompt)
+MAX_ID_LENGTH = 255  # the files table's id column; upstream ids are about 30 characters
 
 
 def file_not_found(file_id: str) -> NotFoundError:
     """The one answer for a file that does not exist, is deleted, or belongs to another workspace."""
-    return NotFoundError(f"File not found: {file_id}")
+    shown = file_id if file_id.isprintable() else file_id.encode("unicode_escape").decode("ascii")
+    shown = shown if len(shown) <= 100 else shown[:100] + "..."  # the message is echoed and audited
+    return NotFoundError(f"File not found: {shown}")
+
+
+def storable_id(file_id: str) -> bool:
+    """Whether an id could name a stored file; anything else (a NUL, a control character, a megabyte) is
+    unknown without a database read, which would fail on it."""
+    return 0 < len(file_id) <= MAX_ID_LENGTH and file_id.isprintable()
 
 
 def may_reference_files(body: bytes) -> bool:
@@ -102,6 +111,8 @@ class FileOwnership:
             raise InvalidRequestError(f"A request may reference at most {MAX_REFERENCES} distinct files.")
         missing = []
         for file_id in ids:
+            if not storable_id(file_id):
+                raise file_not_found(file_id)
             owner = self._owners.get(file_id)
             if owner is None:
                 missing.append(file_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from steward.dataplane.files import storable_id
 from steward.dataplane.files_body import render_metadata
 from steward.errors import InvalidRequestError
 from steward.storage.models import FileRecord
@@ -34,7 +35,7 @@ def decode_page(token: str) -> str:
         file_id = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         file_id = ""
-    if not token.startswith(PAGE_PREFIX) or not file_id:
+    if not token.startswith(PAGE_PREFIX) or not storable_id(file_id):
         raise InvalidRequestError("page: not a page cursor returned by this list")
     return file_id
 

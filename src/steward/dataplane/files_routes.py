@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from steward.asgi import Receive, Scope, Send
 from steward.dataplane.context import RequestContext
-from steward.dataplane.files import FileOwnership, file_not_found
+from steward.dataplane.files import FileOwnership, file_not_found, storable_id
 from steward.dataplane.files_body import StreamedBody, new_file_record
 from steward.dataplane.files_page import ListQuery, render_page
 from steward.dataplane.forward import response_headers, upstream_headers
@@ -62,6 +62,8 @@ class FileHandlers:
 
     async def _owned(self, ctx: RequestContext, scope: Scope) -> FileRecord:
         file_id = scope["path"][len(PREFIX):].split("/")[0]
+        if not storable_id(file_id):  # never stored, and not fit for the audit trail either
+            raise file_not_found(file_id)
         ctx.extra["file_id"] = file_id
         record = await self._repo.get(file_id)
         if record is None or ctx.key is None or record.workspace_id != ctx.key.workspace_id \
@@ -112,7 +114,7 @@ class FileHandlers:
         if query.scope_id is not None:  # files uploaded through Steward belong to no session scope
             rows, more = [], False
         elif query.ids is not None:
-            rows, more = await self._repo.with_ids(workspace, query.ids), False
+            rows, more = await self._repo.with_ids(workspace, [i for i in query.ids if storable_id(i)]), False
         else:
             after = await self._cursor(workspace, query.after_id)
             before = await self._cursor(workspace, query.before_id)
@@ -124,7 +126,7 @@ class FileHandlers:
     async def _cursor(self, workspace_id: str, file_id: str | None) -> FileRecord | None:
         if file_id is None:
             return None
-        record = await self._repo.get(file_id)
+        record = await self._repo.get(file_id) if storable_id(file_id) else None
         if record is None or record.workspace_id != workspace_id:
             raise file_not_found(file_id)
         return record  # a deleted file still marks its place in the list

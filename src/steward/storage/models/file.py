@@ -17,7 +17,7 @@ class FileRecord(Base):
     __tablename__ = "files"
     __table_args__ = (Index("ix_files_workspace", "workspace_id", "created_at", "id"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the upstream's file id
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # the upstream's file id
     org_id: Mapped[str] = mapped_column(String(64))
     workspace_id: Mapped[str] = mapped_column(String(64))
     api_key_id: Mapped[str] = mapped_column(String(64))

@@ -18,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('files',
-    sa.Column('id', sa.String(length=64), nullable=False),
+    sa.Column('id', sa.String(length=255), nullable=False),
     sa.Column('org_id', sa.String(length=64), nullable=False),
     sa.Column('workspace_id', sa.String(length=64), nullable=False),
     sa.Column('api_key_id', sa.String(length=64), nullable=False),
