@@ -31,6 +31,7 @@ from steward.dataplane.http import (
 from steward.dataplane.models import get_model, list_models
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
+from steward.dataplane.stages.validate import check_headers
 from steward.errors import NotFoundError, StewardError
 from steward.governance.catalog import Catalog
 from steward.ids import request_id
@@ -130,6 +131,7 @@ class DataPlane:
                              started_perf=time.perf_counter(), headers=headers)
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
         try:
+            check_headers(headers)  # values that reach the ledger are bounded before anything is read
             if endpoint != "files.upload":  # an upload streams its own body (dataplane/files_routes.py)
                 ctx.body = await read_body(receive, headers, limit)
             await pipeline.admit(ctx)
