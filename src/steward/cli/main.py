@@ -9,6 +9,7 @@ import typer
 
 from steward.cli import admin_keys, audit, compliance, identity, limits, people, policy, policy_as_code, reports
 from steward.cli import console as console_cli
+from steward.cli.catalog import catalog_app
 from steward.cli.claude_code import claude_code
 from steward.cli.journal import journal_app
 from steward.settings import Settings
@@ -37,6 +38,7 @@ app.command()(policy_as_code.export)
 app.add_typer(compliance.compliance_app, name="compliance")
 app.add_typer(console_cli.console_app, name="console")
 app.add_typer(journal_app, name="journal")
+app.add_typer(catalog_app, name="catalog")
 
 
 @app.command()
