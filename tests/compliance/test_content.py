@@ -97,9 +97,9 @@ def test_full_audit_content_is_encrypted_at_rest_and_readable(gateway: Gateway) 
 def test_refused_requests_store_no_content(gateway: Gateway) -> None:
     full_audit(gateway)
     client = gateway.client("eng")
-    with pytest.raises(anthropic.NotFoundError):  # an unknown model is refused before forwarding
-        client.messages.create(model="claude-nonexistent-9", max_tokens=8,
-                               messages=[{"role": "user", "content": PROMPT}])
+    with pytest.raises(anthropic.BadRequestError):  # refused by Steward (a malformed tags header), never forwarded
+        client.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": PROMPT}],
+                               extra_headers={"x-steward-tags": "not-a-pair"})
     ok = client.messages.with_raw_response.create(model=MODEL, max_tokens=8,
                                                   messages=[{"role": "user", "content": "hello"}])
     gateway.wait_audit([ok.headers["request-id"]])
