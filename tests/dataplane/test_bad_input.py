@@ -67,6 +67,26 @@ def test_over_long_session_header_is_refused_at_the_door(gateway: Gateway, path:
     assert_error(result, 400, "invalid_request_error", "x-claude-code-session-id: at most 128")
 
 
+@pytest.mark.parametrize("custom_id", ["has space", "x" * 65, "", "nul\u0000"])
+def test_batch_custom_ids_follow_the_apis_pattern(gateway: Gateway, custom_id: str) -> None:
+    body = {"requests": [{"custom_id": custom_id, "params": GOOD}]}
+    result = post(gateway, "/v1/messages/batches", json.dumps(body).encode())
+    assert_error(result, 400, "invalid_request_error", "requests.0.custom_id: String should match pattern")
+
+
+def test_a_refusal_quoting_a_nul_still_reaches_the_audit_trail(gateway: Gateway) -> None:
+    url = urlsplit(gateway.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    conn.request("GET", "/v1/models/claude%00x", headers={"x-api-key": gateway.keys["eng"],
+                                                          "anthropic-version": "2023-06-01"})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 404
+    [event] = gateway.wait_audit([response.getheader("request-id") or ""])
+    assert event.decision == "refused" and event.reason is not None and "\x00" not in event.reason
+
+
 def test_bad_tags_header(gateway: Gateway) -> None:
     result = post(gateway, "/v1/messages", json.dumps(GOOD).encode(), {"x-steward-tags": "team"})
     assert_error(result, 400, "invalid_request_error", "x-steward-tags")

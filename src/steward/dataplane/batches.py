@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from steward.workers.journal import Journal
 
 log = logging.getLogger("steward.batches")
 MAX_BATCH_REQUESTS = 100_000
+CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: WorkspaceEntry | None,
@@ -46,6 +48,8 @@ def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: Works
     for i, item in enumerate(requests):
         if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
             raise InvalidRequestError(f"requests.{i}.custom_id: Field required")
+        if not CUSTOM_ID.fullmatch(item["custom_id"]):  # the API's own rule; it also bounds usage_records.id
+            raise InvalidRequestError(f"requests.{i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
         if item["custom_id"] in seen:
             raise InvalidRequestError(f"requests.{i}.custom_id: duplicate custom_id {item['custom_id']!r}")
         seen.add(item["custom_id"])

@@ -55,7 +55,8 @@ def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: s
 def _decision(ctx: RequestContext) -> tuple[str, str | None]:
     if ctx.error is not None:
         kind = "refused" if ctx.error.status < 500 else "error"
-        return kind, f"{ctx.error.error_type}: {ctx.error.message}"[:500]
+        # The message may quote client text; a NUL would make PostgreSQL refuse the whole audit row.
+        return kind, f"{ctx.error.error_type}: {ctx.error.message}".replace("\x00", "\\0")[:500]
     if ctx.status >= 400:
         return "allowed", f"upstream returned {ctx.status}"
     if ctx.client_disconnected:
