@@ -59,10 +59,15 @@ $(LATEST)/bin/.installed: $(LOCK) pyproject.toml
 	$(LATEST)/bin/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-test-latest: $(LATEST)/bin/.installed services clients
+# The npm clients at their newest releases go to a copy of tests/clients, so the pinned set-up stays as it is.
+LATEST_CLIENTS := .clients-latest
+test-latest: $(LATEST)/bin/.installed services
 	$(LATEST)/bin/pip install -q --upgrade anthropic
 	@$(LATEST)/bin/python -c "import anthropic; print('anthropic', anthropic.__version__, '(newest release)')"
-	$(LATEST)/bin/pytest $(PYTEST) tests/e2e $(wildcard $(CLIENTS))
+	rm -rf $(LATEST_CLIENTS) && mkdir -p $(LATEST_CLIENTS)
+	cp $(CLIENTS)/package.json $(CLIENTS)/*.mjs $(LATEST_CLIENTS)/
+	npm install --prefix $(LATEST_CLIENTS) --no-audit --no-fund @anthropic-ai/claude-code@latest @anthropic-ai/sdk@latest
+	STEWARD_CLIENTS_DIR=$(abspath $(LATEST_CLIENTS)) $(LATEST)/bin/pytest $(PYTEST) tests/e2e $(CLIENTS)
 
 # Move the real clients and the Python SDK to their newest releases, then run the tests that use them.
 upgrade-clients: setup
@@ -77,4 +82,4 @@ bench: setup
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) $(LATEST) $(CLIENTS)/node_modules var build *.egg-info
+	rm -rf $(VENV) $(LATEST) $(LATEST_CLIENTS) $(CLIENTS)/node_modules var build *.egg-info

@@ -14,20 +14,22 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-NODE_MODULES = HERE / "node_modules"
+# `make test-latest` installs the newest releases into a copy of this folder and points here with this variable.
+CLIENTS_DIR = Path(os.environ.get("STEWARD_CLIENTS_DIR", HERE))
+NODE_MODULES = CLIENTS_DIR / "node_modules"
+LATEST = "STEWARD_CLIENTS_DIR" in os.environ
 # USD per million tokens of claude-sonnet-4-6, written out by hand, as pico-dollars per token.
 SONNET = {"input": 3_000_000, "output": 15_000_000, "w5": 3_750_000, "w1h": 6_000_000, "read": 300_000}
 
 
 def installed(package: str) -> str:
-    """The installed version of an npm package (fails with the command to run when it is missing)."""
+    """The installed version of an npm package: the pinned one, unless `make test-latest` chose the newest."""
     manifest = NODE_MODULES / package / "package.json"
     assert manifest.exists(), f"{package} is not installed: run `make clients` (npm ci --prefix tests/clients)"
-    return str(json.loads(manifest.read_text())["version"])
-
-
-def pinned(package: str) -> str:
-    return str(json.loads((HERE / "package.json").read_text())["dependencies"][package])
+    version = str(json.loads(manifest.read_text())["version"])
+    pinned = str(json.loads((HERE / "package.json").read_text())["dependencies"][package])
+    assert LATEST or version == pinned, f"{package} {version} is installed but {pinned} is pinned: run `make clients`"
+    return version
 
 
 def picousd(row: Any, prices: dict[str, int] = SONNET) -> int:
