@@ -21,6 +21,7 @@ from steward.compliance.crypto import master_key_source
 from steward.console.app import create_console
 from steward.controlplane.api.app import create_admin_app
 from steward.controlplane.container import AdminServices
+from steward.dataplane.batch_budget import BatchBudget
 from steward.dataplane.batch_policy import BatchPolicy
 from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.batches import BatchMeter, run_batch_metering
@@ -126,10 +127,15 @@ class Steward:
             batches=Pipeline([auth, files, Limit(self.snapshots, self.catalog, self.limiter,
                                                  prefix=self.settings.redis_key_prefix, batches=True),
                               Capture(self.data_keys, journal, endpoints=frozenset({"batches.create"})), record]))
-        self.batch_meter = BatchMeter(self.catalog, journal, self.batch_repo,
-                                      BatchResultsCapture(self.data_keys, journal, self.snapshots))
-        batches = BatchHandlers(self.upstream, self.batch_repo, self.catalog, self.batch_meter,
-                                pipelines.batches, forwarded, self.snapshots, BatchPolicy(authorize, privacy))
+        batch_budget = BatchBudget(budget, self._catalog_now)  # batches reserve under the same spend caps
+        self.batch_meter = BatchMeter(self._catalog_now, journal, self.batch_repo,
+                                      BatchResultsCapture(self.data_keys, journal, self.snapshots),
+                                      settle=batch_budget.settle)
+        self.batch_handlers = BatchHandlers(
+            self.upstream, self.batch_repo, self._catalog_now, self.batch_meter, pipelines.batches, forwarded,
+            self.snapshots, BatchPolicy(authorize, privacy), budget=batch_budget,
+            forward_unknown=self.settings.unknown_models == "forward")
+        batches = self.batch_handlers
         services = AdminServices.build(self.database, self.settings)
         admin = create_admin_app(services)
         admin.mount("/console", create_console(services, ConsoleRepository(self.database.sessions), self.settings))
@@ -180,7 +186,7 @@ class Steward:
                                     interval=self.settings.retention_interval).run())
         self._spawn(run_batch_metering(self.batch_meter, self.upstream, self.batch_repo,
                                        {"anthropic-version": "2023-06-01"},
-                                       self.settings.batch_meter_interval))
+                                       self.settings.batch_meter_interval, self.batch_handlers.retry_unrecorded))
 
     async def flush_last_used(self) -> None:
         pending = self.last_used.drain()

@@ -26,6 +26,15 @@ STORE_UNAVAILABLE = Counter("steward_store_unavailable",
                             ["store", "operation"], registry=REGISTRY)
 JOURNAL_FAILURES = Counter("steward_journal_write_failures", "Journal writes that failed (records lost).",
                            registry=REGISTRY)
+BATCH_RESULTS_UNMETERED = Counter("steward_batch_results_unmetered",
+                                  "Message Batch results that could not be metered or priced, by reason (bad_json, "
+                                  "no_usage, unpriced); each is logged with its batch id and custom_id.",
+                                  ["reason"], registry=REGISTRY)
+BATCH_METER_ERRORS = Counter("steward_batch_meter_errors",
+                             "Batches whose metering failed in a round (retried next round).", registry=REGISTRY)
+BATCHES_UNRECORDED = Counter("steward_batches_unrecorded",
+                             "Batches the upstream created whose database row could not be written at once "
+                             "(kept in memory and retried by the metering worker).", registry=REGISTRY)
 
 
 

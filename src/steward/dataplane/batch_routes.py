@@ -1,8 +1,14 @@
-"""HTTP handlers for /v1/messages/batches/* (create, list, get, cancel, delete, results)."""
+"""HTTP handlers for /v1/messages/batches/* (create, list, get, cancel, delete, results).
+
+Create reserves the batch's worst case against the spend caps (dataplane/batch_budget.py) before the upstream
+sees it, and releases the reservation if the upstream refuses; a created batch whose row cannot be written is
+logged, counted and kept for the metering worker, so that it is still metered.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +16,7 @@ from typing import Any
 import orjson
 
 from steward.asgi import Receive, Scope, Send
+from steward.dataplane.batch_budget import BatchBudget
 from steward.dataplane.batch_policy import BatchPolicy
 from steward.dataplane.batches import BatchMeter, check_batch_body, new_batch_record, rewrite_results_url
 from steward.dataplane.context import RequestContext
@@ -23,10 +30,12 @@ from steward.dataplane.upstream import Upstream
 from steward.errors import InvalidRequestError, NotFoundError, RateLimitError
 from steward.governance.catalog import Catalog
 from steward.governance.limit_rules import BATCH_GROUP, QUEUED_REQUESTS
+from steward.metrics import BATCHES_UNRECORDED
 from steward.storage.models import BatchRecord
 from steward.storage.repositories.batches import BatchRepository
 
 Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
+log = logging.getLogger("steward.batches")
 
 
 def base_url(scope: Scope, headers: dict[str, str]) -> str:
@@ -37,9 +46,13 @@ def base_url(scope: Scope, headers: dict[str, str]) -> str:
 
 
 class BatchHandlers:
-    def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Catalog, meter: BatchMeter,
-                 pipeline: Pipeline, forwarded_headers: tuple[str, ...], snapshots: SnapshotStore,
-                 policy: BatchPolicy | None = None) -> None:
+    def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Callable[[], Catalog],
+                 meter: BatchMeter, pipeline: Pipeline, forwarded_headers: tuple[str, ...],
+                 snapshots: SnapshotStore, policy: BatchPolicy | None = None, *, budget: BatchBudget | None = None,
+                 forward_unknown: bool = True) -> None:
+        self._budget = budget  # spend caps: a batch reserves its worst case (dataplane/batch_budget.py)
+        self._forward_unknown = forward_unknown  # STEWARD_UNKNOWN_MODELS=forward
+        self._unrecorded: list[BatchRecord] = []
         self._snapshots = snapshots
         self._policy = policy
         self._upstream = upstream
@@ -85,25 +98,60 @@ class BatchHandlers:
     async def create(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         ctx.tags = parse_tags(ctx.headers.get("x-steward-tags"))
         payload = parse_json_object(ctx.body)
-        count = check_batch_body(payload, self._catalog, ctx.workspace, ctx.key)
+        count = check_batch_body(payload, self._catalog(), ctx.workspace, ctx.key,
+                                 forward_unknown=self._forward_unknown)
         if self._policy is not None and len(ctx.body) > OFFLOAD_BYTES:  # thousands of items: keep the loop free
             await asyncio.get_running_loop().run_in_executor(None, self._policy.apply, ctx, payload)
         elif self._policy is not None:
             self._policy.apply(ctx, payload)
         await self._check_queue(ctx, count)
-        headers = upstream_headers(ctx, self._forwarded)
-        async with self._upstream.request("POST", "/v1/messages/batches", headers, ctx.body) as resp:
-            data = await resp.read()
+        hold = await self._budget.reserve(ctx, payload) if self._budget is not None else None
+        try:
+            headers = upstream_headers(ctx, self._forwarded)
+            async with self._upstream.request("POST", "/v1/messages/batches", headers, ctx.body) as resp:
+                data = await resp.read()
+            batch = orjson.loads(data) if resp.status == 200 else None
+        except BaseException:
+            if self._budget is not None:
+                await self._budget.release(hold)
+            raise
         ctx.status = resp.status
         if (captured := ctx.extra.get("capture")) is not None:  # full audit: the items as sent, and the answer
             ctx.payload = payload
             captured.append(data)
-        if resp.status == 200:
-            batch = orjson.loads(data)
-            await self._repo.add(new_batch_record(ctx, batch["id"], count))
+        if self._budget is not None:
+            if batch is None:
+                await self._budget.release(hold)
+            else:
+                self._budget.keep(batch["id"], hold)
+        if batch is not None:
+            await self._record(new_batch_record(ctx, batch["id"], count))
             data = orjson.dumps(rewrite_results_url(batch, base_url(scope, ctx.headers)))
         self._pipeline.complete(ctx)
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))
+
+    async def _record(self, record: BatchRecord) -> None:
+        """Write the batch's row; if the database refuses, keep it for the metering worker to write later.
+
+        The upstream has created (and will bill) the batch, so the client gets its id either way."""
+        try:
+            await self._repo.add(record)
+        except Exception:  # fail-safe by design: the batch exists upstream and must still be metered
+            BATCHES_UNRECORDED.inc()
+            log.exception("batch %s was created upstream but its row could not be written; kept in memory and "
+                          "retried by the metering worker", record.id)
+            self._unrecorded.append(record)
+
+    async def retry_unrecorded(self) -> None:
+        """Write the rows kept by ``_record``; those that fail again stay for the next round."""
+        pending, self._unrecorded = self._unrecorded, []
+        for i, record in enumerate(pending):
+            try:
+                await self._repo.add(record)
+                log.warning("batch %s: its row is now written and it will be metered", record.id)
+            except Exception:
+                self._unrecorded.extend(pending[i:])
+                raise
 
     async def _check_queue(self, ctx: RequestContext, count: int) -> None:
         """Queued-requests limits of the batch group: requests in unfinished batches plus these ones."""
@@ -158,6 +206,8 @@ class BatchHandlers:
 
     async def delete(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         record = await self._owned(ctx, scope)
+        if record.metered_at is None:  # a deleted batch is never metered later: meter (and settle) it now
+            await self._meter.meter_batch(self._upstream, record, upstream_headers(ctx, self._forwarded))
         parsed = await self._relay_json(ctx, scope, send, "DELETE", f"/v1/messages/batches/{record.id}")
         if parsed is not None:
             await self._repo.mark(record.id, deleted_at=datetime.now(UTC))

@@ -19,14 +19,16 @@ import orjson
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
+from steward.dataplane.stages.authorize import retired_error, unlisted_error
 from steward.dataplane.stages.meter import to_picousd
 from steward.dataplane.stages.model_access import permits
-from steward.dataplane.stages.validate import check_message_params
+from steward.dataplane.stages.validate import MAX_MODEL_CHARS, check_message_params
 from steward.dataplane.upstream import Upstream
 from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from steward.governance.catalog import Catalog
-from steward.governance.pricing import price
+from steward.governance.pricing import UnknownModelError, price
 from steward.governance.usage import meter_message
+from steward.metrics import BATCH_METER_ERRORS, BATCH_RESULTS_UNMETERED
 from steward.storage.models import BatchRecord
 from steward.storage.repositories.batches import BatchRepository
 from steward.workers.journal import Journal
@@ -37,8 +39,10 @@ CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: WorkspaceEntry | None,
-                     key: KeyEntry | None = None) -> int:
-    """Validate a batch create body like the API does; returns the number of requests."""
+                     key: KeyEntry | None = None, *, forward_unknown: bool = True) -> int:
+    """Validate a batch create body like the API does; returns the number of requests.
+
+    A model the catalog does not list follows ``STEWARD_UNKNOWN_MODELS`` as on ``/v1/messages``."""
     requests = payload.get("requests")
     if not isinstance(requests, list) or not requests:
         raise InvalidRequestError("requests: Input should be a non-empty list")
@@ -61,8 +65,10 @@ def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: Works
             raise InvalidRequestError(f"requests.{i}.params.stream: streaming is not supported in batches")
         model = params["model"]
         info = catalog.resolve(model)
-        if info is None:
-            raise NotFoundError(f"requests.{i}.params.model: {model}")
+        if info is not None and info.status == "retired":
+            raise NotFoundError(f"requests.{i}.params.{retired_error(model, info).message}")
+        if info is None and not forward_unknown:
+            raise NotFoundError(f"requests.{i}.params.{unlisted_error(model).message}")
         if not (permits(workspace, model, info) and permits(key, model, info)):
             raise PermissionDeniedError(f"requests.{i}.params.model: {model} is not allowed for this key or "
                                         "its workspace")
@@ -76,35 +82,60 @@ def rewrite_results_url(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 
 class BatchMeter:
-    """Turns batch result lines into usage records (batch-discounted), once per request, idempotently."""
+    """Turns batch result lines into usage records (batch-discounted), once per request, idempotently.
 
-    def __init__(self, catalog: Catalog, journal: Journal, repo: BatchRepository,
-                 capture: Callable[[BatchRecord, bytes, datetime], Awaitable[None]] | None = None) -> None:
+    Prices with the catalog in force (the snapshot's), the family rule included; a result it cannot price is
+    recorded as unpriced, and a line it cannot read (bad JSON, no usage) is logged with its batch id and
+    custom_id and counted in ``steward_batch_results_unmetered``; the other lines are metered all the same.
+    """
+
+    def __init__(self, catalog: Callable[[], Catalog], journal: Journal, repo: BatchRepository,
+                 capture: Callable[[BatchRecord, bytes, datetime], Awaitable[None]] | None = None,
+                 settle: Callable[[str, Mapping[str, int]], Awaitable[None]] | None = None) -> None:
         self._catalog = catalog
         self._journal = journal
         self._repo = repo
         self._capture = capture  # full audit: seal the results (stages/capture.BatchResultsCapture)
+        self._settle = settle  # spend caps: the batch's hold becomes its real cost (dataplane/batch_budget.py)
 
-    def meter_line(self, record: BatchRecord, line: bytes, ended_at: datetime) -> None:
-        """Journal the usage of one results line (succeeded results only; others cost nothing)."""
+    def _skip(self, record: BatchRecord, custom_id: object, reason: str) -> None:
+        BATCH_RESULTS_UNMETERED.labels(reason).inc()
+        log.warning("batch %s result %r not metered: %s", record.id, custom_id, reason)
+
+    def meter_line(self, record: BatchRecord, line: bytes, ended_at: datetime) -> tuple[str, int] | None:
+        """Journal the usage of one results line (succeeded results only; others cost nothing).
+
+        Returns (custom_id, cost in pico-USD) for a metered result, None otherwise."""
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError:
-            return
-        result = item.get("result") if isinstance(item, dict) else None
+            self._skip(record, None, "bad_json")
+            return None
+        if not isinstance(item, dict):
+            self._skip(record, None, "bad_json")
+            return None
+        custom_id = item.get("custom_id")
+        result = item.get("result")
         if not isinstance(result, dict) or result.get("type") != "succeeded":
-            return
-        metered = meter_message(result.get("message") or {})
+            return None
+        message = result.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("usage"), dict):
+            self._skip(record, custom_id, "no_usage")
+            return None
+        metered = meter_message(message)
         model = metered.model or ""
-        if self._catalog.resolve(model) is None:
-            return
-        cost = price(self._catalog, model, metered.usage, at=ended_at, batch=True)
+        catalog = self._catalog()
+        try:
+            cost: int | None = to_picousd(price(catalog, model, metered.usage, at=ended_at, batch=True).total)
+        except UnknownModelError:
+            cost = None
+            self._skip(record, custom_id, "unpriced")
         usage = metered.usage
         self._journal.append({"usage": {
-            "id": f"{record.id}:{item.get('custom_id')}", "request_id": record.id,
+            "id": f"{record.id}:{custom_id}", "request_id": record.id,
             "created_at": ended_at.isoformat(), "org_id": record.org_id, "workspace_id": record.workspace_id,
             "api_key_id": record.api_key_id, "user_id": record.user_id, "tags": record.tags,
-            "endpoint": "batch_result", "model": model, "batch_id": record.id,
+            "endpoint": "batch_result", "model": model[:MAX_MODEL_CHARS], "batch_id": record.id,
             "input_tokens": usage.input_tokens, "cache_write_5m_tokens": usage.cache_write_5m,
             "cache_write_1h_tokens": usage.cache_write_1h, "cache_read_tokens": usage.cache_read,
             "output_tokens": usage.output_tokens, "thinking_tokens": usage.thinking_tokens,
@@ -112,8 +143,10 @@ class BatchMeter:
             "code_execution_requests": usage.code_execution_requests, "service_tier": "batch",
             "inference_geo": usage.inference_geo, "stop_reason": metered.stop_reason,
             "tools_used": list(metered.tools_used) or None, "status": 200, "complete": True,
-            "latency_ms": 0, "ttft_ms": None, "cost_picousd": to_picousd(cost.total),
-            "pricing_version": self._catalog.version, "claude_code_session_id": None}})
+            "latency_ms": 0, "ttft_ms": None, "cost_picousd": cost or 0,
+            "pricing_version": catalog.version if cost is not None else None,
+            "unpriced": cost is None, "claude_code_session_id": None}})
+        return (str(custom_id), cost or 0)
 
     async def meter_batch(self, upstream: Upstream, record: BatchRecord, headers: Mapping[str, str]) -> bool:
         """Meter a batch whose processing ended; returns False if it is still running."""
@@ -129,12 +162,15 @@ class BatchMeter:
             if response.status != 200:
                 return False
             data = await response.read()
+        costs: dict[str, int] = {}
         for line in data.splitlines():
-            if line.strip():
-                self.meter_line(record, line, ended_at)
+            if line.strip() and (metered := self.meter_line(record, line, ended_at)) is not None:
+                costs[metered[0]] = metered[1]
         if self._capture is not None:
             await self._capture(record, data, ended_at)
         await self._repo.mark(record.id, metered_at=datetime.now(UTC))
+        if self._settle is not None:
+            await self._settle(record.id, costs)
         return True
 
 
@@ -148,15 +184,24 @@ def _parse_time(value: Any) -> datetime:
 
 
 async def run_batch_metering(meter: BatchMeter, upstream: Upstream, repo: BatchRepository,
-                             headers: Mapping[str, str], interval: float) -> None:
-    """Poll unmetered batches forever (the worker behind ``batch_meter_interval``)."""
+                             headers: Mapping[str, str], interval: float,
+                             retry_unrecorded: Callable[[], Awaitable[None]]) -> None:
+    """Poll unmetered batches forever (the worker behind ``batch_meter_interval``); first write the rows of
+    batches created while the database refused them (``BatchHandlers.retry_unrecorded``)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            for record in await repo.unmetered():
-                await meter.meter_batch(upstream, record, headers)
-        except Exception:  # fail-safe by design: metering retries next round, results stay upstream
+            await retry_unrecorded()
+            records = await repo.unmetered()
+        except Exception:  # fail-safe by design: the database is down; metering retries next round
             log.exception("batch metering round failed")
+            continue
+        for record in records:  # one bad batch never stops the others
+            try:
+                await meter.meter_batch(upstream, record, headers)
+            except Exception:  # fail-safe by design: this batch retries next round, results stay upstream
+                BATCH_METER_ERRORS.inc()
+                log.exception("metering batch %s failed; retrying next round", record.id)
 
 
 def new_batch_record(ctx: RequestContext, batch_id: str, count: int) -> BatchRecord:

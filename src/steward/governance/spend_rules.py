@@ -44,16 +44,16 @@ def window(period: str, now: datetime) -> Window:
 
 
 def worst_case_picousd(catalog: Catalog, model: str, payload: dict[str, Any], estimated_input: int,
-                       at: datetime, *, caching: bool) -> int:
+                       at: datetime, *, caching: bool, batch: bool = False) -> int:
     """The most this request can cost in tokens, in pico-dollars (rounded up); ``caching`` when the body
-    carries a ``cache_control`` marker anywhere."""
+    carries a ``cache_control`` marker anywhere; ``batch`` for a Message Batches item (the batch price)."""
     max_tokens = int(payload.get("max_tokens") or 0)
     geo = payload.get("inference_geo") if isinstance(payload.get("inference_geo"), str) else None
     if caching:
         usage = Usage(cache_write_1h=estimated_input, output_tokens=max_tokens, inference_geo=geo)
     else:
         usage = Usage(input_tokens=estimated_input, output_tokens=max_tokens, inference_geo=geo)
-    total = price(catalog, model, usage, at=at, ceiling=True).total
+    total = price(catalog, model, usage, at=at, ceiling=True, batch=batch).total
     return int(-(-total * 10**12 // 1))
 
 

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.context import RequestContext
-from steward.dataplane.snapshot import SnapshotStore, SpendEntry
+from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
 from steward.dataplane.stages.meter import to_picousd
 from steward.errors import SpendLimitReachedError
-from steward.governance.budgets import Budgets, Counter, Crossing
+from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing
 from steward.governance.spend_rules import regain_text, window, worst_case_picousd
 from steward.ids import new_id
 
@@ -39,7 +39,10 @@ class Budget:
         self._pending: set[asyncio.Task[None]] = set()
 
     def _entries(self, ctx: RequestContext) -> list[SpendEntry]:
-        key = ctx.key
+        return self.entries_for(ctx.key, ctx.user_id)
+
+    def entries_for(self, key: KeyEntry | None, user_id: str | None) -> list[SpendEntry]:
+        """The spend limits in force for this key's organization, workspace, key and end user."""
         if key is None:
             return []
         spend = self._snapshots.current.spend
@@ -47,7 +50,7 @@ class Budget:
             return []
         found: list[SpendEntry] = []
         for where in (("organization", key.org_id), ("workspace", key.workspace_id), ("api_key", key.id),
-                      ("user", ctx.user_id or "")):
+                      ("user", user_id or "")):
             found.extend(spend.get(where, ()))
         return found
 
@@ -65,6 +68,26 @@ class Budget:
                 await self._budgets.initialize(counter, spent)  # first writer wins across processes
                 if getattr(self._budgets, "unavailable_count", 0) == failures:  # remember only a real answer
                     self._initialized.add(counter.key)
+
+    async def counters(self, entries: list[SpendEntry], now: datetime) -> list[tuple[Counter, SpendEntry]]:
+        """The counters of ``entries`` for the period containing ``now``, initialized from stored spend."""
+        found = [(self._counter(e, now), e) for e in entries]
+        await self._ensure([c for c, _ in found])
+        return [(c, e) for (c, _), e in found]
+
+    async def reserve_raw(self, counters: list[Counter], amount: int) -> BudgetAdmission:
+        """Reserve ``amount`` on every counter or none (the store's all-or-nothing admission)."""
+        return await self._budgets.reserve(counters, amount)
+
+    def refusal(self, refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],
+                now: datetime) -> SpendLimitReachedError:
+        """The API's 400 naming the limit ``refused`` (or saying the store cannot answer)."""
+        return self._refusal(refused, hard, now)
+
+    async def settle(self, counters: list[Counter], hard: list[Counter], amount: int, actual: int,
+                     entries: dict[str, SpendEntry]) -> None:
+        """Release ``amount`` from ``hard`` counters and add ``actual`` to every counter (alerts included)."""
+        await self._settle(counters, hard, amount, actual, entries)
 
     async def on_request(self, ctx: RequestContext) -> None:
         entries = self._entries(ctx)

@@ -1,0 +1,133 @@
+"""Spend caps for Message Batches: reserve a batch's worst case at create, settle it when the batch is metered.
+
+The worst case of each item is the real-time Budget's (``spend_rules.worst_case_picousd``: estimated input,
+``max_tokens`` of output, an unpriced model at the catalog's highest rates) at the batch price. The batch total
+is reserved against the organization, workspace and key limits and each end user's subtotal (``metadata.user_id``
+of the items) against that user's limits; if any does not fit, what was reserved is released and the batch is
+refused with the real-time 400. The hold is settled once, when the batch is metered (its results only exist when
+it has ended, so per-result settlement would be the same moment), against the counters it reserved.
+Holds live in this process's memory (see docs: a restart forgets them; with Redis the reserved amount stays
+in the counter until its period's key expires, never letting spend pass a cap).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from steward.dataplane.context import RequestContext
+from steward.dataplane.snapshot import SpendEntry
+from steward.dataplane.stages.budget import Budget
+from steward.dataplane.stages.validate import user_id_of
+from steward.governance.budgets import Counter
+from steward.governance.catalog import Catalog
+from steward.governance.spend_rules import worst_case_picousd
+from steward.governance.tokens import estimate_input_tokens
+
+log = logging.getLogger("steward.batches")
+
+
+@dataclass(slots=True)
+class _Group:
+    """Counters reserved together with one amount (the shared limits, or one end user's)."""
+
+    counters: list[Counter]
+    hard: list[Counter]
+    amount: int
+    entries: dict[str, SpendEntry]
+
+
+@dataclass(slots=True)
+class BatchHold:
+    """What one batch holds: the shared group, one group per end user, and which item belongs to whom."""
+
+    shared: _Group
+    users: dict[str, _Group] = field(default_factory=dict)
+    user_of: dict[str, str] = field(default_factory=dict)  # custom_id -> metadata.user_id
+
+
+class BatchBudget:
+    """Reserves, settles and releases batch holds through the real-time Budget's counters and store."""
+
+    def __init__(self, budget: Budget, catalog: Callable[[], Catalog]) -> None:
+        self._budget = budget
+        self._catalog = catalog
+        self._holds: dict[str, BatchHold] = {}
+
+    async def reserve(self, ctx: RequestContext, payload: dict[str, Any]) -> BatchHold | None:
+        """Reserve the batch's worst case against every limit in force, all or nothing; None if none applies."""
+        key = ctx.key
+        shared = self._budget.entries_for(key, ctx.user_id)
+        users = {user_id_of(item["params"]) or "" for item in payload["requests"]} - {""}
+        per_user = {u: [e for e in self._budget.entries_for(key, u) if e.scope == "user"] for u in users}
+        if not shared and not any(per_user.values()):
+            return None
+        now = datetime.now(UTC)
+        catalog = self._catalog()
+        caching = b'"cache_control"' in ctx.body  # anywhere in the batch: every item may write the cache
+        total = 0
+        subtotal: dict[str, int] = {}
+        hold = BatchHold(_Group([], [], 0, {}))
+        for item in payload["requests"]:
+            params = item["params"]
+            amount = worst_case_picousd(catalog, params["model"], params, estimate_input_tokens(params), now,
+                                        caching=caching, batch=True)
+            total += amount
+            if (user := user_id_of(params)) and per_user.get(user):
+                subtotal[user] = subtotal.get(user, 0) + amount
+                hold.user_of[item["custom_id"]] = user
+        hold.shared = await self._take(shared, total, now, [])
+        taken = [hold.shared]
+        for user, amount in subtotal.items():
+            hold.users[user] = await self._take(per_user[user], amount, now, taken)
+            taken.append(hold.users[user])
+        return hold
+
+    async def _take(self, entries: list[SpendEntry], amount: int, now: datetime, taken: list[_Group]) -> _Group:
+        """Reserve ``amount`` on the hard limits of ``entries``; on refusal release ``taken`` and raise."""
+        counters = await self._budget.counters(entries, now)
+        hard = [(c, e) for c, e in counters if e.hard]
+        group = _Group([c for c, _ in counters], [c for c, _ in hard], 0, {c.key: e for c, e in counters})
+        if not hard:
+            return group
+        admission = await self._budget.reserve_raw([c for c, _ in hard], amount)
+        if not admission.admitted:
+            for earlier in taken:
+                await self._release(earlier)
+            raise self._budget.refusal(admission.refused_by, hard, now)
+        group.amount = amount if admission.states else 0  # fail-open: nothing was reserved to release
+        return group
+
+    def keep(self, batch_id: str, hold: BatchHold | None) -> None:
+        """Remember a created batch's hold until it is metered (or deleted unmetered)."""
+        if hold is not None:
+            self._holds[batch_id] = hold
+
+    async def release(self, hold: BatchHold | None) -> None:
+        """Give back everything ``hold`` reserved (a refused create, or a failure before the upstream answered)."""
+        if hold is None:
+            return
+        await self._release(hold.shared)
+        for group in hold.users.values():
+            await self._release(group)
+
+    async def _release(self, group: _Group) -> None:
+        if group.amount:
+            await self._budget.settle(group.hard, group.hard, group.amount, 0, group.entries)
+
+    async def settle(self, batch_id: str, costs: Mapping[str, int]) -> None:
+        """Replace the batch's hold by its real cost (``costs``: custom_id -> pico-USD); forgets the hold."""
+        hold = self._holds.pop(batch_id, None)
+        if hold is None:
+            return
+        shared = hold.shared
+        await self._budget.settle(shared.counters, shared.hard, shared.amount, sum(costs.values()), shared.entries)
+        for user, group in hold.users.items():
+            actual = sum(cost for cid, cost in costs.items() if hold.user_of.get(cid) == user)
+            await self._budget.settle(group.counters, group.hard, group.amount, actual, group.entries)
+
+    def held(self, batch_id: str) -> bool:
+        return batch_id in self._holds
