@@ -36,6 +36,7 @@ from steward.workers.journal import Journal
 log = logging.getLogger("steward.batches")
 MAX_BATCH_REQUESTS = 100_000
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_CUSTOM_ID_IN_LINE = re.compile(rb'"custom_id"\s*:\s*"([a-zA-Z0-9_-]{1,64})"')
 
 
 def check_batch_body(payload: dict[str, Any], catalog: Catalog, workspace: WorkspaceEntry | None,
@@ -109,7 +110,8 @@ class BatchMeter:
         try:
             item = orjson.loads(line)
         except orjson.JSONDecodeError:
-            self._skip(record, None, "bad_json")
+            named = _CUSTOM_ID_IN_LINE.search(line)  # name the item when the torn line still shows it
+            self._skip(record, named.group(1).decode() if named else None, "bad_json")
             return None
         if not isinstance(item, dict):
             self._skip(record, None, "bad_json")

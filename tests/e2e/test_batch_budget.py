@@ -1,0 +1,125 @@
+"""Message Batches under the spend caps, and batch metering that never drops a result silently (issue 12)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import orjson
+import pytest
+
+from steward.simulator.config import SimulatorConfig
+from steward.simulator.server import SimulatorServer
+from tests.conftest import UPSTREAM_KEY
+from tests.support import Gateway, start_gateway
+
+HAIKU = "claude-haiku-4-5"
+# Haiku 4.5 at the batch price: $0.50 input and $2.50 output per MTok, so an item with max_tokens 1000 may cost
+# $0.0025 of output: three items fit in one cent, four do not.
+MAX_TOKENS = 1000
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[SimulatorServer]:
+    config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=0.3, extra_models=("claude-opus-6",))
+    with SimulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def gw(database_url: str, upstream: SimulatorServer, tmp_path: Path) -> Iterator[Gateway]:
+    with start_gateway(database_url, upstream.url, tmp_path / "home", UPSTREAM_KEY) as gateway:
+        yield gateway
+
+
+def items(n: int, model: str = HAIKU, prefix: str = "item") -> Any:
+    return [{"custom_id": f"{prefix}-{i}", "params": {"model": model, "max_tokens": MAX_TOKENS,
+                                                      "messages": [{"role": "user", "content": f"Question {i}"}]}}
+            for i in range(n)]
+
+
+def daily_cap(gw: Gateway, workspace: str, cents: int) -> None:
+    with httpx.Client(base_url=gw.url, headers={"x-api-key": gw.admin_key}, timeout=10) as http:
+        response = http.post("/v1/organizations/spend_limits", json={
+            "scope": {"type": "workspace", "workspace_id": gw.workspace_ids[workspace]},
+            "period": "daily", "amount": str(cents)})
+    assert response.status_code == 200, response.text
+    time.sleep(0.3)  # the snapshot reloads every 0.1 s in tests
+
+
+def ended(client: anthropic.Anthropic, batch_id: str) -> None:
+    deadline = time.monotonic() + 15
+    while client.messages.batches.retrieve(batch_id).processing_status != "ended":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    response = httpx.get(f"{str(client.base_url).rstrip('/')}/v1/messages/batches/{batch_id}/results", timeout=10,
+                         headers={"x-api-key": client.api_key or "", "anthropic-version": "2023-06-01"})
+    assert response.status_code == 200  # fetching the results meters the batch at once
+
+
+def batch_rows(gw: Gateway, batch_id: str, n: int) -> list[Any]:
+    deadline = time.monotonic() + 10
+    while len(rows := [r for r in gw.usage() if r.batch_id == batch_id]) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return rows
+
+
+def unmetered(gw: Gateway) -> dict[str, float]:
+    text = httpx.get(f"{gw.url}/metrics", timeout=10).text
+    return {reason: float(value) for reason, value in
+            re.findall(r'steward_batch_results_unmetered_total\{reason="(\w+)"\} (\S+)', text)}
+
+
+def test_a_batch_reserves_its_worst_case_against_a_daily_hard_cap(gw: Gateway) -> None:
+    daily_cap(gw, "marketing", 1)
+    with gw.client("marketing") as client:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            client.messages.batches.create(requests=items(4))
+        assert refused.value.body["error"]["message"].startswith(  # type: ignore[index]
+            "You have reached your specified workspace API usage limits. You will regain access on ")
+        first = client.messages.batches.create(requests=items(3))
+        with pytest.raises(anthropic.BadRequestError):  # the first batch's reservation holds the room
+            client.messages.batches.create(requests=items(3, prefix="more"))
+        ended(client, first.id)
+        # Settled: the counter now holds the real cost (a few hundred tokens), not the $0.0075 reservation.
+        second = client.messages.batches.create(requests=items(3, prefix="more"))
+        ended(client, second.id)
+    rows = batch_rows(gw, first.id, 3) + batch_rows(gw, second.id, 3)
+    assert len(rows) == 6 and 0 < sum(r.cost_picousd for r in rows) < 10**10
+
+
+def test_cancel_releases_what_the_batch_did_not_spend(gw: Gateway) -> None:
+    daily_cap(gw, "marketing", 1)
+    with gw.client("marketing") as client:
+        first = client.messages.batches.create(requests=items(3))
+        client.messages.batches.cancel(first.id)
+        ended(client, first.id)
+        second = client.messages.batches.create(requests=items(3, prefix="after"))
+        assert second.id != first.id
+
+
+def test_unknown_model_priced_by_family_and_bad_line_counted(gw: Gateway, upstream: SimulatorServer) -> None:
+    before = unmetered(gw)
+    with gw.client("eng") as client:
+        batch = client.messages.batches.create(requests=items(2, model="claude-opus-6"))
+        good = {"custom_id": "good", "result": {"type": "succeeded", "message": {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-6", "content": [],
+            "stop_reason": "end_turn", "usage": {"input_tokens": 1000, "output_tokens": 500}}}}
+        no_usage = {"custom_id": "no-usage", "result": {"type": "succeeded", "message": {"model": "claude-opus-6"}}}
+        # The simulated upstream answers with one good result, one line of bad JSON and one without usage.
+        upstream.app.batches.get(batch.id).results = b"\n".join(
+            [orjson.dumps(good), b'{"custom_id": "torn", "result": {', orjson.dumps(no_usage)]) + b"\n"
+        ended(client, batch.id)
+    [row] = batch_rows(gw, batch.id, 1)
+    # claude-opus-5-5 is the newest opus with a price ($4 / $20 per MTok), halved for batches.
+    assert row.id == f"{batch.id}:good" and not row.unpriced
+    assert Decimal(row.cost_picousd) == (Decimal(1000) * 4 + Decimal(500) * 20) / 2 * 10**6
+    after = unmetered(gw)
+    assert after["bad_json"] == before.get("bad_json", 0) + 1
+    assert after["no_usage"] == before.get("no_usage", 0) + 1
