@@ -98,6 +98,8 @@ def test_cancel_releases_what_the_batch_did_not_spend(gw: Gateway) -> None:
     daily_cap(gw, "marketing", 1)
     with gw.client("marketing") as client:
         first = client.messages.batches.create(requests=items(3))
+        with pytest.raises(anthropic.BadRequestError):  # held by the first batch
+            client.messages.batches.create(requests=items(3, prefix="during"))
         client.messages.batches.cancel(first.id)
         ended(client, first.id)
         second = client.messages.batches.create(requests=items(3, prefix="after"))
