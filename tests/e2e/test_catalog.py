@@ -102,6 +102,25 @@ def test_a_model_of_no_known_family_is_unpriced_audited_reported_and_reserved_at
         client.messages.create(model="claude-haiku-4-5", max_tokens=20_000, messages=MESSAGES)  # $0.10 at worst
 
 
+def test_unpriced_usage_is_charged_to_hard_caps_at_the_highest_rates(gw: Gateway) -> None:
+    async def cap(plane: ControlPlane) -> None:  # $0.01 a day; each call costs ~$0.001 at the ceiling rates
+        await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
+                                              "workspace_id": gw.workspace_ids["eng"]}, "daily", "1")
+    gw.control(cap)
+    time.sleep(0.3)
+    served = 0
+    with gw.client("eng") as client:
+        for _ in range(60):
+            try:
+                client.messages.create(model="claude-zephyr-1", max_tokens=16, messages=MESSAGES)
+            except anthropic.BadRequestError as refused:
+                assert "usage limits" in str(refused)
+                break
+            served += 1
+            time.sleep(0.02)  # settlement is asynchronous; give it a moment between calls
+    assert 0 < served < 60  # before the fix unpriced usage settled at $0 and never reached the cap
+
+
 def test_refuse_setting_names_itself_and_the_way_to_add_the_model(
         database_url: str, new_models_upstream: SimulatorServer, tmp_path: Path) -> None:
     with start_gateway(database_url, new_models_upstream.url, tmp_path / "home", UPSTREAM_KEY,

@@ -126,7 +126,7 @@ class Budget:
         if held is None:
             return
         counters, hard, amount, entries = held
-        cost = ctx.extra.get("cost")
+        cost = ctx.extra.get("cost") or ctx.extra.get("budget_cost")  # an unpriced model: its ceiling cost
         actual = to_picousd(cost.total) if cost is not None else 0
         task = asyncio.get_running_loop().create_task(self._settle(counters, hard, amount, actual, entries))
         self._pending.add(task)

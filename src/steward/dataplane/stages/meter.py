@@ -65,6 +65,10 @@ class Meter:
             cost = price(catalog, model, metered.usage, at=datetime.fromtimestamp(ctx.started_at, UTC), batch=False)
         except UnknownModelError:
             ctx.extra["unpriced"] = True
+            # The record stays unpriced (never a made-up price), but spend limits are charged the usage at the
+            # catalog's highest rates, as it was reserved: an unknown family must not spend past a hard cap.
+            ctx.extra["budget_cost"] = price(catalog, model, metered.usage,
+                                             at=datetime.fromtimestamp(ctx.started_at, UTC), ceiling=True)
             self._report(ctx, model, catalog.version)
             return
         except Exception:  # a pricing defect must not lose the record
