@@ -103,6 +103,13 @@ def error_body(error_type: str, message: str, request_id: str,
     return {"type": "error", "error": error, "request_id": request_id}
 
 
+def response_headers(exc: StewardError) -> list[tuple[bytes, bytes]]:
+    """The error's own headers plus ``x-should-retry`` as the API sends it (true only for 429 and 5xx), unless the
+    error sets it itself. Clients rely on it: Claude Code keeps retrying an error that does not say "false"."""
+    headers = {"x-should-retry": "true" if exc.status == 429 or exc.status >= 500 else "false", **exc.headers}
+    return [(name.encode(), value.encode()) for name, value in headers.items()]
+
+
 def render_error(exc: StewardError, request_id: str) -> bytes:
     """JSON body of an error response."""
     return orjson.dumps(error_body(exc.error_type, exc.message, request_id, exc.details))

@@ -41,13 +41,14 @@ def setup(database_url: str, tmp_path: Path) -> Iterator[tuple[Gateway, Recorder
         yield gateway, recorder
 
 
-def claude(gateway: Gateway, tmp_path: Path, prompt: str, *extra: str, telemetry: bool = True) -> Run:
+def claude(gateway: Gateway, tmp_path: Path, prompt: str, *extra: str, telemetry: bool = True,
+           key: str | None = None, ok: bool = True) -> Run:
     """``claude -p PROMPT --output-format json`` pointed at the gateway, in a private HOME and project."""
     installed(PACKAGE)
     home, project = tmp_path / "cc-home", tmp_path / "project"
     home.mkdir(exist_ok=True)
     project.mkdir(exist_ok=True)
-    key = gateway.keys["eng"]
+    key = key or gateway.keys["eng"]
     env = base_env(home) | {
         "ANTHROPIC_BASE_URL": gateway.url, "ANTHROPIC_API_KEY": key, "DISABLE_AUTOUPDATER": "1",
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # no feature-flag or error-report calls: there is no internet
@@ -58,8 +59,9 @@ def claude(gateway: Gateway, tmp_path: Path, prompt: str, *extra: str, telemetry
                 "OTEL_EXPORTER_OTLP_HEADERS": f"x-api-key={key}", "OTEL_METRIC_EXPORT_INTERVAL": "500",
                 "OTEL_LOGS_EXPORT_INTERVAL": "500", "OTEL_RESOURCE_ATTRIBUTES": "project=steward-tests"}
     binary = NODE_MODULES / ".bin" / "claude"
-    done = run([str(binary), "-p", prompt, "--output-format", "json", "--model", MODEL, *extra], env, project)
-    assert done.code == 0, (done.stdout[-2000:], done.stderr[-2000:])
+    done = run([str(binary), "-p", prompt, "--output-format", "json", "--model", MODEL, *extra], env, project,
+               timeout=60 if ok else 30)
+    assert (done.code == 0) == ok, (done.stdout[-2000:], done.stderr[-2000:])
     return done
 
 
@@ -143,3 +145,14 @@ def test_tool_round_trip(setup: tuple[Gateway, Recorder], tmp_path: Path) -> Non
                and isinstance(message["content"], list) for block in message["content"]
                if block.get("type") == "tool_result"]
     assert results and "heliotrope" in orjson.dumps(results).decode()
+
+
+def test_a_revoked_key_fails_fast_instead_of_retrying(setup: tuple[Gateway, Recorder], tmp_path: Path) -> None:
+    gateway, _ = setup
+
+    gateway.control(lambda plane: plane.set_key_status(gateway.key_ids["eng"], "archived"))
+    time.sleep(0.5)  # the snapshot poll (0.1 s in tests) picks the revocation up
+    # Steward's own errors carry x-should-retry as the API's do; without it Claude Code retried a 401 until
+    # killed, so a user with a revoked key saw a silent hang.
+    done = claude(gateway, tmp_path, "say hi", telemetry=False, ok=False)
+    assert "API key" in done.stdout + done.stderr

@@ -9,6 +9,7 @@ import orjson
 
 from steward.asgi import Receive, Scope, Send
 from steward.errors import RequestTooLargeError, StewardError, render_error
+from steward.errors import response_headers as error_headers
 
 JSON_CT = (b"content-type", b"application/json")
 
@@ -66,8 +67,7 @@ async def send_json(send: Send, status: int, payload: Any, request_id: str,
 
 async def send_error(send: Send, exc: StewardError, request_id: str) -> None:
     """An error in Anthropic's envelope, with its status and any headers it carries."""
-    headers = [JSON_CT, (b"request-id", request_id.encode())]
-    headers.extend((k.encode(), v.encode()) for k, v in exc.headers.items())
+    headers = [JSON_CT, (b"request-id", request_id.encode()), *error_headers(exc)]
     await send_bytes(send, exc.status, render_error(exc, request_id), headers)
 
 

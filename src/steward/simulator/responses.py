@@ -14,6 +14,7 @@ import orjson
 
 from steward.asgi import Receive, Scope, Send
 from steward.errors import RequestTooLargeError, StewardError, error_body
+from steward.errors import response_headers as error_headers
 
 JSON_TYPE = b"application/json"
 Headers = list[tuple[bytes, bytes]]
@@ -95,10 +96,7 @@ def json_response(payload: Any, status: int = 200, headers: Headers | None = Non
 def error_response(exc: StewardError, request_id: str) -> Response:
     """The Anthropic error envelope for ``exc`` plus ``x-should-retry`` as the real API sends it."""
     body = orjson.dumps(error_body(exc.error_type, exc.message, request_id, exc.details))
-    retry = exc.status == 429 or exc.status >= 500
-    headers: Headers = [(b"x-should-retry", b"true" if retry else b"false")]
-    headers.extend((name.encode(), value.encode()) for name, value in exc.headers.items())
-    return Response(exc.status, body, headers)
+    return Response(exc.status, body, error_headers(exc))
 
 
 async def send_response(send: Send, response: Response, common: Headers, *, truncate: bool = False) -> None:
