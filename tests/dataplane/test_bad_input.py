@@ -87,6 +87,17 @@ def test_a_refusal_quoting_a_nul_still_reaches_the_audit_trail(gateway: Gateway)
     assert event.decision == "refused" and event.reason is not None and "\x00" not in event.reason
 
 
+@pytest.mark.parametrize("geo", ["x" * 5000, "us\u0000"])
+def test_odd_values_reported_by_the_upstream_keep_their_ledger_line(gateway: Gateway, geo: str) -> None:
+    # The simulator echoes inference_geo into usage; a value too long (or with a NUL) for its column used to cost
+    # the request its usage record and audit event (quarantined by the shipper on PostgreSQL).
+    code, headers, _ = post(gateway, "/v1/messages", json.dumps({**GOOD, "inference_geo": geo}).encode())
+    assert code == 200
+    [row] = gateway.wait_usage([headers["request-id"]])
+    assert row.inference_geo == geo.replace("\x00", "")[:32]
+    assert gateway.wait_audit([headers["request-id"]])
+
+
 def test_bad_tags_header(gateway: Gateway) -> None:
     result = post(gateway, "/v1/messages", json.dumps(GOOD).encode(), {"x-steward-tags": "team"})
     assert_error(result, 400, "invalid_request_error", "x-steward-tags")

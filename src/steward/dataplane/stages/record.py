@@ -20,6 +20,19 @@ from steward.workers.journal import Journal
 log = logging.getLogger("steward.record")
 
 
+def fit(value: str | None, limit: int) -> str | None:
+    """An upstream-reported value made storable: NUL removed, cut to its column's length. Values the client sent
+    are bounded at the door (stages/validate.py); these come from the response, and an odd one must not cost the
+    request its whole ledger line (the shipper would quarantine it)."""
+    if value is None or (len(value) <= limit and "\x00" not in value):
+        return value
+    return value.replace("\x00", "")[:limit]
+
+
+def _names(tools: tuple[str, ...] | None) -> list[str] | None:
+    return [fit(name, 128) or "" for name in tools] if tools else None
+
+
 def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: str | None) -> dict[str, Any]:
     assert ctx.key is not None
     metered = ctx.metered
@@ -29,7 +42,7 @@ def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: s
         "id": ctx.request_id, "request_id": ctx.request_id, "created_at": created_at,
         "org_id": ctx.key.org_id, "workspace_id": ctx.key.workspace_id, "api_key_id": ctx.key.id,
         "user_id": ctx.user_id, "tags": ctx.tags, "endpoint": ctx.endpoint,
-        "model": (metered.model if metered and metered.model else ctx.model), "batch_id": None,
+        "model": fit(metered.model if metered and metered.model else ctx.model, 100), "batch_id": None,
         "input_tokens": usage.input_tokens if usage else 0,
         "cache_write_5m_tokens": usage.cache_write_5m if usage else 0,
         "cache_write_1h_tokens": usage.cache_write_1h if usage else 0,
@@ -39,10 +52,10 @@ def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: s
         "web_search_requests": usage.web_search_requests if usage else 0,
         "web_fetch_requests": usage.web_fetch_requests if usage else 0,
         "code_execution_requests": usage.code_execution_requests if usage else 0,
-        "service_tier": usage.service_tier if usage else None,
-        "inference_geo": usage.inference_geo if usage else None,
-        "stop_reason": metered.stop_reason if metered else None,
-        "tools_used": list(metered.tools_used) if metered and metered.tools_used else None,
+        "service_tier": fit(usage.service_tier, 32) if usage else None,
+        "inference_geo": fit(usage.inference_geo, 32) if usage else None,
+        "stop_reason": fit(metered.stop_reason, 40) if metered else None,
+        "tools_used": _names(metered.tools_used) if metered else None,
         "status": ctx.status, "complete": bool(metered and metered.complete),
         "latency_ms": latency_ms, "ttft_ms": ctx.ttft_ms,
         "cost_picousd": to_picousd(cost.total) if cost is not None else 0,
@@ -73,11 +86,11 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
         "org_id": ctx.key.org_id if ctx.key else None, "request_id": ctx.request_id,
         "workspace_id": ctx.key.workspace_id if ctx.key else None,
         "api_key_id": ctx.key.id if ctx.key else None, "actor": ctx.key.id if ctx.key else None,
-        "model": (metered.model if metered and metered.model else ctx.model),
+        "model": fit(metered.model if metered and metered.model else ctx.model, 100),
         "input_tokens": metered.usage.input_tokens if metered else None,
         "output_tokens": metered.usage.output_tokens if metered else None,
-        "tools_used": list(metered.tools_used) if metered and metered.tools_used else None,
-        "stop_reason": metered.stop_reason if metered else None,
+        "tools_used": _names(metered.tools_used) if metered else None,
+        "stop_reason": fit(metered.stop_reason, 40) if metered else None,
         "latency_ms": latency_ms, "status": ctx.status, "decision": decision, "reason": reason,
         "data": {"endpoint": ctx.endpoint, "stream": ctx.stream, "upstream_request_id": ctx.upstream_request_id,
                  "complete": bool(metered and metered.complete),
