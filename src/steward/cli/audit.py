@@ -37,12 +37,19 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 @audit_app.command("verify")
-def verify(as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:
-    """Recompute every organization's chain and check its signed checkpoints (exit 1 on any problem)."""
+def verify(as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+           since: Annotated[datetime | None, typer.Option(
+               "--since", formats=_FORMATS,
+               help="Check usage records from this UTC date or time on for their audit events (default: all).")
+           ] = None) -> None:
+    """Recompute every organization's chain, check its signed checkpoints and their freshness, and that every
+    usage record has its audit event (exit 1 on any problem)."""
     async def action(plane: ControlPlane) -> tuple[list[Verification], str]:
         chains = plane.admin.audit_trail.chains
-        orgs = sorted(set(await chains.repo.chains()) | set(await chains.repo.orgs_with_unsealed(None)))
-        return [await chains.verify(org) for org in orgs], chains.key.key_id
+        # Every organization, chain or not: one whose whole trail was deleted still has its usage records.
+        orgs = sorted(set(await chains.repo.chains()) | set(await chains.repo.orgs_with_unsealed(None))
+                      | set(await chains.repo.org_ids()))
+        return [await chains.verify(org, since=_utc(since)) for org in orgs], chains.key.key_id
 
     results, key_id = run_with_control_plane(action)
     broken = [r for r in results if r.problems]

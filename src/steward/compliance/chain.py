@@ -32,6 +32,11 @@ PAGE = 5000
 # Verification can run inside a gateway process (GET /v1/admin/audit/verify): pages this small keep each stretch
 # of hashing between two awaits near 50 ms, so requests served by the same process are not held up longer.
 VERIFY_PAGE = 1000
+# How many request ids a missing-audit finding names (the count is always exact).
+MISSING_SHOWN = 20
+# Seconds a chain head may wait for its checkpoint before a stale newest checkpoint is reported: a sealing round
+# under load, or a gateway between its sealing and signing, must not make verification of a live system fail.
+FRESHNESS_GRACE = 30.0
 
 
 def iso(value: datetime) -> str:
@@ -140,8 +145,9 @@ class Chains:
             made += await self.checkpoint(org, force=force) is not None
         return made
 
-    async def verify(self, org_id: str) -> Verification:
-        """Recompute one chain from the database and check its checkpoints and their signatures."""
+    async def verify(self, org_id: str, *, since: datetime | None = None) -> Verification:
+        """Recompute one chain from the database and check its checkpoints and their signatures, that the newest
+        checkpoint is fresh, and that every usage record (created at or after ``since``) has its audit event."""
         checkpoints = [_checkpoint_dict(c) for c in await self.repo.checkpoints(org_id)]
         verifier = ChainVerifier(org_id, self.key.trusted, checkpoints)
         after = 0
@@ -155,9 +161,46 @@ class Chains:
                 verifier.feed(_link_dict(link), event_dict(found) if found else None)
             after = links[-1].seq
         problems = verifier.finish()
+        problems += await self._gaps(org_id, since)
+        stale = await self._stale_checkpoint(org_id)
+        if stale is not None:
+            problems.append(stale)
         return Verification(org_id, verifier.next_seq - 1, verifier.links_checked,
                             max((int(c["seq"]) for c in checkpoints), default=0),
                             await self.repo.unsealed_count(org_id), problems)
+
+    async def _gaps(self, org_id: str, since: datetime | None) -> list[Problem]:
+        """Usage records whose audit event is gone: what a cut of the trail leaves behind even when the
+        checkpoints after it were deleted too. A usage record and its event are shipped in one transaction,
+        so a live system has no window in which one exists without the other (no grace period needed)."""
+        if org_id == "":  # requests without an organization have no usage record
+            return []
+        count, first = await self.repo.missing_audit(org_id, since, MISSING_SHOWN)
+        if not count:
+            return []
+        shown = ", ".join(first) + (f" and {count - len(first)} more" if count > len(first) else "")
+        return [Problem("missing_audit", None, None,
+                        f"{count} usage record(s) have no api_call audit event (events deleted): {shown}")]
+
+    async def _stale_checkpoint(self, org_id: str) -> Problem | None:
+        """The newest checkpoint must cover the chain, or be younger than two checkpoint intervals at the time
+        the newest position was sealed: otherwise checkpoints were deleted (or the sealer stopped signing).
+        Grace: the sealer signs in the round after it seals, so the head must also be older than
+        ``max(interval, FRESHNESS_GRACE)`` before its missing checkpoint counts; a stopped gateway whose last
+        positions (sealed within two intervals of its last checkpoint) were never signed is not a failure."""
+        head, last = await self.repo.head(org_id), await self.repo.last_checkpoint(org_id)
+        if head is None or last is None or last.seq >= head.seq:
+            return None
+        allowed, sealed = 2 * self.checkpoint_interval, _utc(head.sealed_at)
+        gap = (sealed - _utc(last.created_at)).total_seconds()
+        waited = (datetime.now(UTC) - sealed).total_seconds()
+        if gap <= allowed or waited <= max(self.checkpoint_interval, FRESHNESS_GRACE):
+            return None
+        return Problem("stale_checkpoint", last.seq, None,
+                       f"the newest checkpoint (position {last.seq}, signed {iso(last.created_at)}) is "
+                       f"{gap:.0f} s older than position {head.seq}, sealed {iso(sealed)} (allowed: two "
+                       f"checkpoint intervals, {allowed:g} s): checkpoints after position {last.seq} were deleted "
+                       "or the sealer stopped signing")
 
     async def export(self, org_id: str, directory: Path, start: datetime | None = None,
                      end: datetime | None = None) -> dict[str, Any]:
@@ -187,6 +230,7 @@ class Chains:
         manifest = {"format": "steward-audit-export/v1", "organization_id": org_id, "first_seq": first,
                     "last_seq": last, "anchor_link": anchor, "events": bundle.events,
                     "exported_at": iso(datetime.now(UTC)), "signed_by": self.key.key_id,
+                    "checkpoint_interval": self.checkpoint_interval,
                     "public_keys": sorted(base64.b64encode(raw).decode() for raw in self.key.trusted.values())}
         bundle.finish(manifest, self.key.sign, self.key.public_pem(), self.key.key_id)
         return manifest
@@ -217,6 +261,11 @@ def build_chains(settings: Settings, database: Database) -> Chains:
     key = SigningKey.load(seed, settings.home, settings.audit_trusted_public_keys)
     return Chains(AuditRepository(database.sessions, database.dialect), key,
                   checkpoint_interval=settings.audit_checkpoint_interval)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _sealing(org_id: str) -> Sealing:

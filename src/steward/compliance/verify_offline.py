@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,34 @@ def verify_bundle(directory: Path) -> tuple[list[Problem], dict[str, Any]]:
         problems.append(Problem("truncated", verifier.next_seq, None,
                                 f"the manifest exports up to position {manifest['last_seq']} but the chain ends at "
                                 f"{verifier.next_seq - 1}"))
+    stale = _stale_checkpoint(manifest, verifier.checkpoints)
+    if stale is not None:
+        problems.append(stale)
     return problems, manifest
+
+
+def _stale_checkpoint(manifest: Mapping[str, Any], checkpoints: Sequence[Mapping[str, Any]]) -> Problem | None:
+    """The export signs the chain head first, so its newest checkpoint covers the last position exported; one
+    that does not, and is older than two checkpoint intervals at export time, means checkpoints were removed.
+    (Bundles written before the manifest carried ``checkpoint_interval`` skip this check.)"""
+    interval, last_seq = manifest.get("checkpoint_interval"), int(manifest["last_seq"])
+    newest = max(checkpoints, key=lambda c: int(c["seq"]), default=None)
+    if interval is None or (newest is not None and int(newest["seq"]) >= last_seq):
+        return None
+    if newest is None:
+        return Problem("stale_checkpoint", None, None, f"no signed checkpoint covers positions up to {last_seq}")
+    exported, signed = _time(str(manifest["exported_at"])), _time(str(newest["created_at"]))
+    age = (exported - signed).total_seconds()
+    if age <= 2 * float(interval):
+        return None
+    return Problem("stale_checkpoint", int(newest["seq"]), None,
+                   f"the newest checkpoint (position {newest['seq']}, signed {newest['created_at']}) is {age:.0f} s "
+                   f"older than the export but positions up to {last_seq} follow it (allowed: two checkpoint "
+                   f"intervals, {2 * float(interval):g} s): checkpoints were removed")
+
+
+def _time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def main(argv: list[str]) -> int:

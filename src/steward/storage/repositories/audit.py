@@ -26,6 +26,7 @@ from steward.storage.models import (
     AuditPending,
     Invitation,
     Organization,
+    UsageRecord,
     User,
     Workspace,
     WorkspaceMember,
@@ -205,6 +206,26 @@ class AuditRepository:
             stmt = stmt.where(_of_org(org_id))
         async with self._sessions() as session:
             return int(await session.scalar(stmt) or 0)
+
+    async def missing_audit(self, org_id: str, since: datetime | None, limit: int) -> tuple[int, list[str]]:
+        """Real-time usage records (not batch results: those share their batch's id and have no event of their
+        own) whose request has no ``api_call`` audit event: (how many, the first ``limit`` request ids by time).
+
+        An anti-join (NOT EXISTS) that walks ``ix_usage_org_time`` for the organization and window and probes
+        ``ix_audit_request`` once per record: linear in the window's records, never in the whole trail."""
+        event = AuditEvent.__table__.alias("e")
+        orphan = [UsageRecord.org_id == org_id, UsageRecord.batch_id.is_(None),
+                  ~select(event.c.id).where(event.c.request_id == UsageRecord.request_id,
+                                            event.c.event == "api_call").exists()]
+        if since is not None:
+            orphan.append(UsageRecord.created_at >= since)
+        async with self._sessions() as session:
+            count = int(await session.scalar(select(func.count()).select_from(UsageRecord).where(*orphan)) or 0)
+            if not count:
+                return 0, []
+            first = await session.execute(select(UsageRecord.request_id).where(*orphan)
+                                          .order_by(UsageRecord.created_at, UsageRecord.id).limit(limit))
+            return count, list(first.scalars())
 
     async def feed(self, org_id: str, after_seq: int, limit: int) -> list[tuple[AuditChainLink, AuditEvent]]:
         """Sealed events in chain order after ``after_seq``: gap-free and stable, so a cursor never skips one."""
