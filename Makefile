@@ -8,9 +8,11 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 	--no-emit-find-links --extra dev --output-file $(LOCK)
 # The real clients the e2e tests drive (tests/clients/package.json, pinned by its package-lock.json).
 CLIENTS := tests/clients
-# pytest-xdist workers: most tests wait on a server or a shipper, not on the CPU.
+# pytest-xdist workers: most tests wait on a server, a subprocess or a shipper, not on the CPU. Each file runs
+# whole on one worker (--dist loadfile): module fixtures such as the documented CLI sessions are paid once.
+# WORKERS=0 runs everything in one process.
 WORKERS ?= 4
-PYTEST := -q -p no:cacheprovider -n $(WORKERS)
+PYTEST := -q -p no:cacheprovider -n $(WORKERS) --dist loadfile
 LATEST := .venv-latest
 
 .PHONY: setup lock demo test test-latest clients upgrade-clients lint services bench clean

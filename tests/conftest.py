@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,13 +54,22 @@ def pg_template() -> Iterator[str]:
     asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session (per xdist worker); each test gets a copy, like PostgreSQL."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "steward.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    assert not path.with_name("steward.db-wal").exists()  # the whole database is in the one file
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database of each kind."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'steward.db'}"
-        upgrade(url)
-        yield url
+        path = tmp_path / "steward.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     template = request.getfixturevalue("pg_template")
     name = f"steward_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"

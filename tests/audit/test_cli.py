@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from steward.storage.engine import Database
 from tests.audit.helpers import run_offline, sql, unguard
-from tests.support import Gateway
+from tests.support import Gateway, child
 
 
 def steward(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
@@ -113,26 +114,31 @@ def test_steward_ship_seals_the_chain(database_url: str, tmp_path: Path) -> None
 
 
 def test_tail_follow_streams_new_events_as_json_lines(audited: Gateway) -> None:
+    """From the chain's start (``--after 0``), so it does not matter how long the command takes to start: the first
+    request's event proves it is up and streaming, the second one arrives while it follows."""
     gateway = audited
     env = {**os.environ, "STEWARD_HOME": str(gateway.settings.home),
            "STEWARD_DATABASE_URL": gateway.settings.resolved_database_url()}
-    follow = subprocess.Popen([sys.executable, "-m", "steward", "audit", "tail", "--format", "jsonl", "--follow",
-                               "-n", "0", "--interval", "0.1"], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(4)  # the command is up and has read the (sealed) head
+
+    def request() -> str:
         with gateway.client("eng") as client:
-            rid = client.messages.with_raw_response.create(
+            return str(client.messages.with_raw_response.create(
                 model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
-            ).headers["request-id"]
+            ).headers["request-id"])
+
+    first = request()
+    with child([sys.executable, "-m", "steward", "audit", "tail", "--format", "jsonl", "--follow", "--after", "0",
+                "--interval", "0.1"], env=env, stdout=subprocess.PIPE, text=True) as follow:
         assert follow.stdout is not None
-        seen = []
-        deadline = time.monotonic() + 20
-        while rid not in [line["event"]["request_id"] for line in seen]:
-            assert time.monotonic() < deadline, seen
-            seen.append(json.loads(follow.stdout.readline()))
+        seen: list[dict[str, Any]] = []
+
+        def read_until(rid: str) -> None:
+            assert follow.stdout is not None
+            deadline = time.monotonic() + 30
+            while rid not in [line["event"]["request_id"] for line in seen]:
+                assert time.monotonic() < deadline and follow.poll() is None, seen
+                seen.append(json.loads(follow.stdout.readline()))
+
+        read_until(first)
+        read_until(request())
         assert [line["seq"] for line in seen] == list(range(seen[0]["seq"], seen[0]["seq"] + len(seen)))
-    finally:
-        follow.terminate()
-        follow.wait(timeout=30)
-        if follow.stdout is not None:
-            follow.stdout.close()
