@@ -30,6 +30,11 @@ BATCH_RESULTS_UNMETERED = Counter("steward_batch_results_unmetered",
                                   "Message Batch results that could not be metered or priced, by reason (bad_json, "
                                   "no_usage, unpriced); each is logged with its batch id and custom_id.",
                                   ["reason"], registry=REGISTRY)
+UNAUTHENTICATED = Counter("steward_unauthenticated_refusals",
+                          "Data-plane requests refused without a valid key, by reason (missing, admin_key, malformed, "
+                          "unknown, inactive, expired, archived_workspace) and whether they were audited one by one "
+                          "(audited) or only counted into a per-address summary event (sampled).",
+                          ["reason", "outcome"], registry=REGISTRY)
 BATCH_METER_ERRORS = Counter("steward_batch_meter_errors",
                              "Batches whose metering failed in a round (retried next round).", registry=REGISTRY)
 BATCHES_UNRECORDED = Counter("steward_batches_unrecorded",

@@ -41,6 +41,8 @@ class RequestContext:
     policy: EffectivePolicy | None = None   # set by Authorize: the key's policy, else its workspace's
     policy_version: int = 0
     pii_rules: PiiRules | None = None       # read by Privacy
+    client: str = ""                        # the peer address (ASGI scope); no trusted-proxy setting exists
+    auth_failure: str | None = None         # set by Authenticate: why no valid key (refusals sampled by Record)
     _input_estimate: int | None = None
 
     def input_estimate(self) -> int:

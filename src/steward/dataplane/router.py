@@ -28,7 +28,7 @@ from steward.dataplane.http import (
     send_error,
     send_json,
 )
-from steward.dataplane.models import get_model, list_models
+from steward.dataplane.models import UnlistedModels, get_model, list_models
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.stages.validate import check_headers
@@ -64,8 +64,9 @@ class DataPlane:
                  catalog: Callable[[], Catalog],
                  *, max_body: int, max_batch_body: int, fallback: ASGIApp | None = None,
                  otlp: OtlpHandlers | None = None, files: FileHandlers | None = None,
-                 health: Readiness | None = None) -> None:
+                 health: Readiness | None = None, unlisted: UnlistedModels | None = None) -> None:
         self._p = pipelines
+        self._unlisted = unlisted  # GET /v1/models/{id} the catalog lacks: the upstream's answer (forward)
         self._health = health
         self._files = files
         self._forwarder = forwarder
@@ -129,6 +130,8 @@ class DataPlane:
         headers = header_map(scope)
         ctx = RequestContext(request_id=request_id(), endpoint=endpoint, started_at=time.time(),
                              started_perf=time.perf_counter(), headers=headers)
+        peer = scope.get("client")
+        ctx.client = str(peer[0]) if peer else ""
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
         try:
             check_headers(headers)  # values that reach the ledger are bounded before anything is read
@@ -173,7 +176,12 @@ class DataPlane:
         await send_json(send, 200, page, ctx.request_id)
 
     async def _model(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
-        model = get_model(self._catalog(), ctx.workspace, ctx.key, scope["path"][len("/v1/models/"):])
+        model_id = scope["path"][len("/v1/models/"):]
+        if self._unlisted is not None and \
+                (name := self._unlisted.name(self._catalog(), ctx.workspace, ctx.key, model_id)) is not None:
+            await self._unlisted.relay(ctx, send, name, scope.get("query_string", b""), self._p.plain)
+            return
+        model = get_model(self._catalog(), ctx.workspace, ctx.key, model_id)
         ctx.status = 200
         self._p.plain.complete(ctx)
         await send_json(send, 200, model, ctx.request_id)

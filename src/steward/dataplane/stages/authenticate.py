@@ -1,12 +1,14 @@
 """Authenticate: resolve the caller's key from the snapshot.
 
 Reads ``x-api-key`` or ``Authorization: Bearer``; writes ``ctx.key`` and ``ctx.workspace``; raises
-AuthenticationError. Cost: a checksum check, one SHA-256 and two dict lookups; no I/O.
+AuthenticationError after naming the reason in ``ctx.auth_failure`` (Record samples these refusals per address).
+Cost: a checksum check, one SHA-256 and two dict lookups; no I/O.
 """
 
 from __future__ import annotations
 
 import time
+from typing import NoReturn
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import SnapshotStore
@@ -38,6 +40,11 @@ def _secret(ctx: RequestContext) -> str | None:
     return None
 
 
+def _refuse(ctx: RequestContext, reason: str, message: str) -> NoReturn:
+    ctx.auth_failure = reason
+    raise AuthenticationError(message)
+
+
 class Authenticate:
     def __init__(self, snapshots: SnapshotStore, last_used: LastUsed) -> None:
         self._snapshots = snapshots
@@ -46,23 +53,23 @@ class Authenticate:
     def on_request(self, ctx: RequestContext) -> None:
         secret = _secret(ctx)
         if not secret:
-            raise AuthenticationError("x-api-key header is required (or Authorization: Bearer <key>).")
+            _refuse(ctx, "missing", "x-api-key header is required (or Authorization: Bearer <key>).")
         if secret.startswith(ADMIN_KEY_PREFIX):
-            raise AuthenticationError("Admin keys cannot call the Messages API; use a workspace API key.")
+            _refuse(ctx, "admin_key", "Admin keys cannot call the Messages API; use a workspace API key.")
         if not well_formed(secret):
-            raise AuthenticationError("invalid x-api-key: not a Steward API key (wrong format or checksum).")
+            _refuse(ctx, "malformed", "invalid x-api-key: not a Steward API key (wrong format or checksum).")
         snapshot = self._snapshots.current
         key = snapshot.keys_by_hash.get(hash_key(secret))
         if key is None:
-            raise AuthenticationError("invalid x-api-key")
+            _refuse(ctx, "unknown", "invalid x-api-key")
         ctx.key = key
         if key.status != "active":
-            raise AuthenticationError(f"This API key is {key.status}.")
+            _refuse(ctx, "inactive", f"This API key is {key.status}.")
         if key.expires_at is not None and key.expires_at <= time.time():
-            raise AuthenticationError("This API key has expired.")
+            _refuse(ctx, "expired", "This API key has expired.")
         workspace = snapshot.workspaces.get(key.workspace_id)
         if workspace is None or workspace.archived:
-            raise AuthenticationError("This API key's workspace is archived.")
+            _refuse(ctx, "archived_workspace", "This API key's workspace is archived.")
         ctx.workspace = workspace
         self._last_used.touch(key.id, ctx.started_at)
 

@@ -2,6 +2,8 @@
 
 Reads everything on the context; writes the journal (one ``write(2)``); never raises (a journal failure is
 logged loudly and counted, the response still goes out). Content (prompts, outputs) is never recorded.
+Refusals without a valid key are sampled per source address (stages/refusals.py): beyond the first few a minute,
+they are counted and summarised in one audit event instead of one event (and chain link) each.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Any
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.stages.meter import to_picousd
+from steward.dataplane.stages.refusals import UnauthenticatedSampler
 from steward.ids import new_id
-from steward.metrics import JOURNAL_FAILURES, REFUSALS, REQUESTS
+from steward.metrics import JOURNAL_FAILURES, REFUSALS, REQUESTS, UNAUTHENTICATED
 from steward.workers.journal import Journal
 
 log = logging.getLogger("steward.record")
@@ -98,7 +101,9 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
                  "user_id": ctx.user_id, "tags": ctx.tags, "policy": _policy(ctx),
                  # full audit: the hash of the sealed content (stages/capture.py), never the content itself
                  **({"content_sha256": ctx.extra["content_sha256"]} if "content_sha256" in ctx.extra else {}),
-                 **({"file_id": ctx.extra["file_id"]} if "file_id" in ctx.extra else {})},  # the Files API
+                 **({"file_id": ctx.extra["file_id"]} if "file_id" in ctx.extra else {}),  # the Files API
+                 # a refusal without a valid key: where it came from (the attack's source, if one)
+                 **({"client": ctx.client} if ctx.auth_failure is not None else {})},
     }
 
 
@@ -112,9 +117,11 @@ def _policy(ctx: RequestContext) -> dict[str, Any] | None:
 
 
 class Record:
-    def __init__(self, journal: Journal, pricing_version: str) -> None:
+    def __init__(self, journal: Journal, pricing_version: str,
+                 sampler: UnauthenticatedSampler | None = None) -> None:
         self._journal = journal
         self._version = pricing_version
+        self._sampler = sampler or UnauthenticatedSampler()
         self.failures = 0
 
     def on_request(self, ctx: RequestContext) -> None:
@@ -126,12 +133,27 @@ class Record:
         REQUESTS.labels(ctx.endpoint, str(ctx.status)).inc()
         if ctx.error is not None:
             REFUSALS.labels(ctx.error.error_type).inc()
+        for summary in self._sampler.summaries(ctx.started_at):  # windows closed since the last request
+            self._append({"audit": summary}, "an unauthenticated-refusal summary")
+        if ctx.auth_failure is not None and ctx.error is not None:
+            audited = self._sampler.admit(ctx.client, ctx.auth_failure, ctx.started_at)
+            UNAUTHENTICATED.labels(ctx.auth_failure, "audited" if audited else "sampled").inc()
+            if not audited:  # counted into the address's summary; no usage row either (verify pairs them)
+                return
         record: dict[str, Any] = {"audit": _audit_row(ctx, created_at, latency_ms)}
         if ctx.key is not None:
             record["usage"] = _usage_row(ctx, created_at, latency_ms, self._version)
+        self._append(record, ctx.request_id)
+
+    def flush(self, now: float) -> None:
+        """Write the summaries of the windows closed by ``now`` (at shutdown: every open one, with ``inf``)."""
+        for summary in self._sampler.summaries(now):
+            self._append({"audit": summary}, "an unauthenticated-refusal summary")
+
+    def _append(self, record: dict[str, Any], what: str) -> None:
         try:
             self._journal.append(record)
         except OSError:
             self.failures += 1
             JOURNAL_FAILURES.inc()
-            log.critical("journal write failed for %s; the record is lost", ctx.request_id, exc_info=True)
+            log.critical("journal write failed for %s; the record is lost", what, exc_info=True)
