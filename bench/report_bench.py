@@ -29,6 +29,7 @@ import orjson
 
 from steward.controlplane.principal import system_principal
 from steward.governance.catalog import Catalog
+from steward.governance.catalog_source import CatalogSource
 from steward.governance.pricing import price
 from steward.governance.usage import Usage
 from steward.reporting.rollups import RollupAccumulator
@@ -171,7 +172,7 @@ async def _time(url: str, days: int, rounds: int) -> None:
     from steward.reporting.service import ReportService
 
     database = Database(url)
-    service = ReportService(ReportsRepository(database.sessions, database.dialect), Catalog.load_default())
+    service = ReportService(ReportsRepository(database.sessions, database.dialect), CatalogSource(None))
     who = system_principal(ORG, "bench")
     end = START + timedelta(days=days)
     cases = {

@@ -29,6 +29,7 @@ from steward.dataplane.files import FileOwnership
 from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder
 from steward.dataplane.health import Readiness
+from steward.dataplane.models import UnlistedModels
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.router import DataPlane, Pipelines
@@ -47,6 +48,7 @@ from steward.dataplane.upstream import AiohttpUpstream, Upstream
 from steward.governance.buckets import InProcessLimiter, Limiter
 from steward.governance.budgets import Budgets, InProcessBudgets
 from steward.governance.catalog import Catalog
+from steward.governance.catalog_source import CatalogSource
 from steward.governance.pii import build_registry
 from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
@@ -146,7 +148,9 @@ class Steward:
                          max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp,
                          files=FileHandlers(self.upstream, self.file_repo, self.file_ownership, pipelines.plain,
                                             forwarded, max_file_bytes=self.settings.max_file_bytes),
-                         health=self.readiness)
+                         health=self.readiness,
+                         unlisted=UnlistedModels(self.upstream, forwarded)
+                         if self.settings.unknown_models == "forward" else None)
 
     def _catalog_now(self) -> Catalog:
         """The model catalog in force: the snapshot's (newest stored version, statuses as of today)."""
@@ -166,7 +170,8 @@ class Steward:
         if self.settings.journal_ship_inline:
             self.shipper = Shipper(journal_dir, self.records, interval=self.settings.journal_ship_interval,
                                    batch_size=self.settings.journal_batch_size,
-                                   ping=lambda: ping(self.database.engine, 2.0))
+                                   ping=lambda: ping(self.database.engine, 2.0),
+                                   catalogs=CatalogSource(CatalogRepository(self.database.sessions)))
             await self.shipper.ship_once()
         # Everything allocated so far lives for the whole process: move it out of the collector's sight so
         # that full collections under load stay short (they otherwise stall requests for milliseconds).

@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from steward.cli.main import app
+from steward.controlplane.services import ControlPlane
+from steward.governance.catalog import packaged_bytes
 from steward.sdk import AdminClient, BadRequestError, NotFoundError
 from tests.support import Gateway
 
@@ -81,10 +84,63 @@ def test_dry_run_returns_every_refusing_rule_without_calling_upstream(gateway: G
         fine = client.policies.check(eng, {"model": "claude-sonnet-4-6", "max_tokens": 10,
                                            "messages": [{"role": "user", "content": "hi"}]})
         assert fine.allowed and fine.decisions == []
-        unknown = client.policies.check(eng, {**REQUEST, "model": "claude-nothing-1"})
-        assert unknown.decisions[0].rule == "models.catalog" and unknown.decisions[0].status == 404
+        unknown = client.policies.check(eng, {**REQUEST, "model": "claude-nothing-1"})  # forwarded by default
+        assert "models.catalog" not in [d.rule for d in unknown.decisions]
+        assert unknown.catalog["outcome"] == "forwarded"
     sent = gateway.usage()
     assert sent == []  # nothing reached the data plane
+
+
+BODY: Any = {"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_dry_run_reports_an_unlisted_model_as_forwarded_and_how_it_is_priced(gateway: Gateway) -> None:
+    eng = gateway.workspace_ids["eng"]
+    with admin(gateway) as client:
+        opus = client.policies.check(eng, {**BODY, "model": "claude-opus-6"})
+        zephyr = client.policies.check(eng, {**BODY, "model": "claude-zephyr-1"})
+        client.policies.put({"models": {"deny": ["claude-opus-*"]}})
+        denied = client.policies.check(eng, {**BODY, "model": "claude-opus-6"})
+    # Before: refused with Steward's 404, which the gateway (STEWARD_UNKNOWN_MODELS=forward) does not do.
+    assert opus.allowed and opus.decisions == []
+    assert opus.catalog["outcome"] == "forwarded" and opus.catalog["listed"] is False
+    assert (opus.catalog["family"], opus.catalog["priced_as"]) == ("opus", "claude-opus-5-5")
+    assert "priced by family opus (as claude-opus-5-5)" in opus.catalog["message"]
+    assert zephyr.allowed and zephyr.catalog["priced_as"] is None
+    assert "recorded as unpriced" in zephyr.catalog["message"]
+    assert [(d.rule, d.status) for d in denied.decisions] == [("models.deny", 403)]  # policies still apply by name
+
+
+def test_dry_run_under_refuse_names_the_setting(gateway: Gateway) -> None:
+    strict = gateway.settings.model_copy(update={"unknown_models": "refuse"})
+
+    async def check(plane: ControlPlane) -> dict[str, Any]:
+        return await plane.admin.policies.check(await plane.system(), gateway.workspace_ids["eng"], None,
+                                                {**BODY, "model": "claude-opus-6"})
+    result = Gateway(gateway.url, strict).control(check)
+    assert not result["allowed"] and result["catalog"]["outcome"] == "refused"
+    [decision] = result["decisions"]
+    assert (decision["rule"], decision["status"]) == ("models.catalog", 404)
+    assert "STEWARD_UNKNOWN_MODELS=refuse" in decision["message"]
+
+
+def test_policy_aliases_and_the_dry_run_use_the_imported_catalog(gateway: Gateway) -> None:
+    document = json.loads(packaged_bytes())
+    document["version"] = "2026-12-06.opus-6"
+    document["models"].insert(0, {**next(m for m in document["models"] if m["id"] == "claude-opus-5-5"),
+                                  "id": "claude-opus-6", "aliases": ["claude-opus-6-0"],
+                                  "display_name": "Claude Opus 6", "created_at": "2026-12-01"})
+    eng = gateway.workspace_ids["eng"]
+    with admin(gateway) as client:
+        with pytest.raises(BadRequestError, match="claude-opus-6"):  # not in the packaged file
+            client.policies.put({"models": {"aliases": {"opus": "claude-opus-6"}}})
+        stored = httpx.post(f"{gateway.url}/v1/admin/catalog", json=document,
+                            headers={"x-api-key": gateway.admin_key})
+        assert stored.status_code == 200, stored.text
+        client.policies.put({"models": {"aliases": {"opus": "claude-opus-6"}}})  # before: 400
+        result = client.policies.check(eng, {**BODY, "model": "opus"})
+    assert result.allowed and result.model == "claude-opus-6"
+    assert result.catalog["outcome"] == "listed" and result.catalog["priced_as"] == "claude-opus-6"
 
 
 def test_cli_check_prints_every_refusing_rule(gateway: Gateway, tmp_path: Path,
@@ -99,6 +155,13 @@ def test_cli_check_prints_every_refusing_rule(gateway: Gateway, tmp_path: Path,
     assert result.exit_code == 1, result.output
     assert "refused (policy v1" in result.output
     assert "models.deny" in result.output and "features.max_tokens_max" in result.output
+    unlisted = json.dumps({**BODY, "model": "claude-zephyr-1"})
+    forwarded = CliRunner().invoke(app, ["policy", "check", "-w", "eng", "--request", unlisted, "--json"])
+    assert forwarded.exit_code == 0, forwarded.output
+    assert json.loads(forwarded.output)["catalog"]["outcome"] == "forwarded"
+    monkeypatch.setenv("STEWARD_UNKNOWN_MODELS", "refuse")
+    refused = CliRunner().invoke(app, ["policy", "check", "-w", "eng", "--request", unlisted])
+    assert refused.exit_code == 1 and "models.catalog" in refused.output
     shown = CliRunner().invoke(app, ["policy", "show", "--json"])
     assert shown.exit_code == 0 and json.loads(shown.output)["document"]["models"] == {"deny": ["claude-opus-*"]}
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from steward.controlplane.principal import Principal, system_principal
 from steward.errors import PermissionDeniedError
 from steward.governance.catalog import Catalog
+from steward.governance.catalog_source import CatalogSource
 from steward.governance.pricing import price
 from steward.governance.usage import Usage
 from steward.reporting.params import CostQuery, UsageQuery
@@ -95,7 +96,7 @@ def loaded(database_url: str) -> Iterator[str]:
 async def _with_service(url: str, action: Any) -> Any:
     database = Database(url)
     try:
-        return await action(ReportService(ReportsRepository(database.sessions, database.dialect), CATALOG),
+        return await action(ReportService(ReportsRepository(database.sessions, database.dialect), CatalogSource(None)),
                             database)
     finally:
         await database.close()

@@ -89,7 +89,8 @@ def import_file(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
 
 @catalog_app.command("sync")
 def sync(as_json: JsonFlag = False) -> None:
-    """Add the models the upstream's GET /v1/models lists and the catalog lacks (priced by their family rule)."""
+    """Add the models the upstream's GET /v1/models lists and the catalog lacks (priced by their family rule), and
+    update the lifecycle (status, deprecated_at, retires_at) of the listed ones from it."""
     settings = Settings()
     if not settings.upstream_api_keys:
         raise typer.BadParameter("STEWARD_UPSTREAM_API_KEYS is not set: sync reads the API's model list with it")
@@ -102,8 +103,14 @@ def sync(as_json: JsonFlag = False) -> None:
     result = run_as_operator(action)
     if as_json:
         print_json(result)
-    elif not result["added"]:
-        say("The catalog already lists every model the API serves.")
-    else:
-        say(f"Added {', '.join(result['added'])} (priced by their family rule until prices are imported); "
-            f"stored as {result['version']['id']}.")
+        return
+    if not result["added"] and not result["updated"]:
+        say("The catalog already lists every model the API serves, with the API's lifecycle dates.")
+        return
+    if result["added"]:
+        say(f"Added {', '.join(result['added'])} (priced by their family rule until prices are imported).")
+    for model in result["updated"]:
+        changes = ", ".join(f"{field} {old or 'none'} -> {new or 'none'}"
+                            for field, (old, new) in model["changes"].items())
+        say(f"Updated {model['id']}: {changes}.")
+    say(f"Stored as {result['version']['id']}; gateways load it within their poll interval.")

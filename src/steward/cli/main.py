@@ -99,8 +99,10 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
     import signal
 
     from steward.compliance.chain import build_chains
+    from steward.governance.catalog_source import CatalogSource
     from steward.storage.engine import Database
     from steward.storage.health import ping
+    from steward.storage.repositories.catalog import CatalogRepository
     from steward.storage.repositories.records import RecordsRepository
     from steward.workers.sealer import Sealer
     from steward.workers.shipper import run_standalone
@@ -120,7 +122,8 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
             await run_standalone(settings.resolved_journal_dir(),
                                  RecordsRepository(database.sessions, database.dialect),
                                  interval=settings.journal_ship_interval, batch_size=settings.journal_batch_size,
-                                 stop=stop, parent_pid=parent_pid, ping=lambda: ping(database.engine, 2.0))
+                                 stop=stop, parent_pid=parent_pid, ping=lambda: ping(database.engine, 2.0),
+                                 catalogs=CatalogSource(CatalogRepository(database.sessions)))
         finally:
             sealer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -63,6 +63,28 @@ def synced_entry(model: dict[str, Any], families: frozenset[str], today: str) ->
                     "rule until prices are imported."}
 
 
+_LIFECYCLE = ("status", "deprecated_at", "retires_at")
+
+
+def lifecycle_changes(entry: dict[str, Any], model: dict[str, Any], today: str) -> dict[str, list[str | None]]:
+    """What the API's ``ModelInfo`` (``lifecycle``, ``deprecated_at``, ``retires_at``) changes in a listed model's
+    catalog entry: field -> [before, after]; nothing when the upstream does not report a lifecycle.
+
+    The API's schedule is the authority (it "can be revised until retirement occurs"), with one exception: a past
+    ``retires_at`` on a model the API still calls ``deprecated`` means retirement is overdue, not done, so it is
+    not copied (Steward would refuse from that date a model the API still serves)."""
+    lifecycle = model.get("lifecycle")
+    if lifecycle not in ("active", "deprecated", "retired"):
+        return {}
+    deprecated, retires = (str(model[k])[:10] if model.get(k) else None for k in ("deprecated_at", "retires_at"))
+    if lifecycle == "deprecated" and retires is not None and retires <= today:
+        retires = None
+    if lifecycle == "retired" and retires is None:
+        retires = entry.get("retires_at") or today  # retired with no date given: from today on at the latest
+    wanted = {"status": lifecycle, "deprecated_at": deprecated, "retires_at": retires}
+    return {k: [entry.get(k), v] for k, v in wanted.items() if entry.get(k) != v}
+
+
 async def fetch_upstream_models(base_url: str, api_key: str) -> list[dict[str, Any]]:
     """Every model of the upstream's ``GET /v1/models`` (all pages), with the configured upstream key."""
     headers = {"x-api-key": api_key, "anthropic-version": ANTHROPIC_VERSION}
@@ -129,7 +151,8 @@ class CatalogService:
         return await self._store_version(principal, document, catalog, "import", summary)
 
     async def sync(self, principal: Principal, upstream: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Add the models of the API's list (``upstream``) that the catalog lacks; a new version only if any."""
+        """Add the models of the API's list (``upstream``) that the catalog lacks and update the lifecycle (status,
+        ``deprecated_at``, ``retires_at``) of the listed ones from it; a new version only if anything changed."""
         require(principal, Permission.POLICIES_WRITE)
         async with self._store.unit() as unit:
             document, _ = await self._current(CatalogRows(unit.session))
@@ -137,19 +160,22 @@ class CatalogService:
         today = datetime.now(UTC).date().isoformat()
         entries = [e for m in upstream if current.resolve(m["id"]) is None
                    and (e := synced_entry(m, current.families, today)) is not None]
-        if not entries:
-            return {"type": "catalog_sync", "added": [], "version": None}
+        models, updated = _updated_models(document, current, upstream, today)
+        if not entries and not updated:
+            return {"type": "catalog_sync", "added": [], "updated": [], "version": None}
         entries.sort(key=lambda e: e["created_at"] or "", reverse=True)  # newest first, like the file
-        updated = {**document, "models": entries + list(document["models"]),
-                   "version": f"{document['version']}+sync.{today}"}
+        changed = {**document, "models": entries + models, "version": f"{document['version']}+sync.{today}"}
         try:
-            catalog = Catalog.from_document(updated)
+            catalog = Catalog.from_document(changed)
         except CatalogError as exc:
             raise InvalidRequestError(f"catalog sync: the upstream's model list does not fit the catalog: {exc}") \
                 from None
         added = [e["id"] for e in entries]
-        stored = await self._store_version(principal, updated, catalog, "sync", f"sync added {', '.join(added)}")
-        return {"type": "catalog_sync", "added": added, "version": stored}
+        summary = "; ".join([f"sync added {', '.join(added)}"] * bool(added) + [
+            f"{u['id']} {k} {old or 'none'} -> {new or 'none'}"
+            for u in updated for k, (old, new) in u["changes"].items()])
+        stored = await self._store_version(principal, changed, catalog, "sync", summary)
+        return {"type": "catalog_sync", "added": added, "updated": updated, "version": stored}
 
     async def _store_version(self, principal: Principal, document: Any, catalog: Catalog, source: str,
                              summary: str) -> dict[str, Any]:
@@ -162,3 +188,22 @@ class CatalogService:
                                    after={"version": catalog.version, "models": len(catalog.models()),
                                           "summary": row.summary}))
         return version_json(row)
+
+
+def _updated_models(document: dict[str, Any], current: Catalog, upstream: Sequence[dict[str, Any]],
+                    today: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The document's models with the upstream's lifecycle applied, and [{id, changes}] for those that changed."""
+    reported: dict[str, dict[str, Any]] = {}
+    for model in upstream:
+        info = current.resolve(model["id"])
+        if info is not None and (model["id"] == info.id or info.id not in reported):  # its own id wins over an alias
+            reported[info.id] = model
+    models: list[dict[str, Any]] = []
+    updated: list[dict[str, Any]] = []
+    for entry in document["models"]:
+        found = reported.get(str(entry.get("id"))) if isinstance(entry, dict) else None
+        changes = lifecycle_changes(entry, found, today) if found is not None else {}
+        if changes:
+            updated.append({"id": entry["id"], "changes": changes})
+        models.append({**entry, **{k: new for k, (_, new) in changes.items()}} if changes else entry)
+    return models, updated

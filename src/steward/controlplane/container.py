@@ -24,14 +24,14 @@ from steward.controlplane.spend_requests import IncreaseRequestService
 from steward.controlplane.users import UserService
 from steward.controlplane.webhooks import WebhookService
 from steward.controlplane.workspaces import MemberService, WorkspaceService
-from steward.governance.catalog import Catalog
+from steward.governance.catalog_source import CatalogSource
 from steward.reporting.claude_code import ClaudeCodeReports
 from steward.reporting.service import ReportService
 from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.repositories.admin import AdminStore
 from steward.storage.repositories.audit import AuditRepository
-from steward.storage.repositories.catalog import UnpricedUsage
+from steward.storage.repositories.catalog import CatalogRepository, UnpricedUsage
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
 from steward.storage.repositories.governance import ContentRepository
 from steward.storage.repositories.policies import PolicyRepository
@@ -66,16 +66,18 @@ class AdminServices:
     def build(cls, database: Database, settings: Settings) -> AdminServices:
         store = AdminStore(database.sessions)
         rules = KeyRules(settings.key_name_pattern, settings.key_rotation_grace_seconds)
+        # One source of the catalog in force for every service (newest stored version, else the packaged file).
+        catalogs = CatalogSource(CatalogRepository(database.sessions))
         return cls(store, OrganizationService(store), UserService(store),
                    InvitationService(store, settings.invitation_expiry_days), WorkspaceService(store),
                    MemberService(store), KeyService(store, rules), AdminKeyService(store),
-                   RateLimitService(store, Catalog.load_default()), SpendLimitService(store),
+                   RateLimitService(store, catalogs), SpendLimitService(store),
                    IncreaseRequestService(store), WebhookService(store),
                    compliance_groups=ComplianceGroupService(store, master_key_source(settings)),
                    claude_code=ClaudeCodeReports(ClaudeCodeRepository(database.sessions, database.dialect)),
-                   policies=PolicyService(store, PolicyRepository(database.sessions), Catalog.load_default()),
-                   reports=ReportService(ReportsRepository(database.sessions, database.dialect),
-                                         Catalog.load_default()),
+                   policies=PolicyService(store, PolicyRepository(database.sessions), catalogs,
+                                          unknown_models=settings.unknown_models),
+                   reports=ReportService(ReportsRepository(database.sessions, database.dialect), catalogs),
                    catalog=CatalogService(store, UnpricedUsage(database.sessions)),
                    **_audit_services(store, database, settings))
 

@@ -18,7 +18,8 @@ from steward.controlplane.rbac import Permission, require, visible_workspaces
 from steward.controlplane.workspaces import load_workspace
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.governance import pii
-from steward.governance.catalog import Catalog
+from steward.governance.catalog import Catalog, ModelInfo
+from steward.governance.catalog_source import CatalogSource
 from steward.governance.policy import (
     EffectivePolicy,
     compile_policy,
@@ -34,6 +35,12 @@ from steward.storage.repositories.admin import AdminStore, Unit
 from steward.storage.repositories.policies import PolicyRepository, PolicyRows
 
 SCOPES = ("organization", "workspace", "key")
+
+
+def unlisted_message(model: str) -> str:
+    """The gateway's 404 text for an unlisted model under ``STEWARD_UNKNOWN_MODELS=refuse``."""
+    return (f"model: {model} is not in Steward's model catalog and STEWARD_UNKNOWN_MODELS=refuse; an operator can "
+            "add it with `steward catalog sync` (from the API's model list) or `steward catalog import FILE`")
 SOURCES = ("api", "apply", "cli")
 
 
@@ -49,10 +56,12 @@ def version_json(row: PolicyVersion) -> dict[str, Any]:
 
 
 class PolicyService:
-    def __init__(self, store: AdminStore, repo: PolicyRepository, catalog: Catalog) -> None:
+    def __init__(self, store: AdminStore, repo: PolicyRepository, catalogs: CatalogSource, *,
+                 unknown_models: str = "forward") -> None:
         self._store = store
         self._repo = repo
-        self._catalog = catalog
+        self._catalogs = catalogs  # the catalog in force: aliases validate and the dry run resolves against it
+        self._forward_unknown = unknown_models == "forward"  # STEWARD_UNKNOWN_MODELS, as the gateway applies it
 
     async def _target(self, unit: Unit, principal: Principal, scope: str, scope_id: str | None,
                       permission: Permission) -> tuple[str, str | None]:
@@ -83,7 +92,7 @@ class PolicyService:
                   source: str = "api") -> dict[str, Any]:
         """Validate and set a scope's document; returns {scope, scope_id, document, version}."""
         try:
-            compile_policy(document, self._catalog)
+            compile_policy(document, await self._catalogs.current())
         except ValueError as exc:
             raise InvalidRequestError(f"policy: {exc}") from None
         doc = dict(document)
@@ -175,7 +184,8 @@ class PolicyService:
             if api_key_id and (key is None or key.workspace_id != ws.id):
                 raise NotFoundError(f"api_key: {api_key_id} not found in workspace {ws.id}")
             rows = PolicyRows(unit.session)
-            docs = {(p.scope, p.scope_id): compile_policy(p.document, self._catalog)
+            catalog = await self._catalogs.current()
+            docs = {(p.scope, p.scope_id): compile_policy(p.document, catalog)
                     for p in await rows.live(principal.org_id)}
             version = await rows.current_version(principal.org_id)
             compliance = merge_compliance(await rows.groups_of(ws.id))
@@ -190,16 +200,17 @@ class PolicyService:
                            docs.get(("key", key.id)) if key is not None else None, compliance, version=version,
                            workspace_label=label, key_label=f"for API key {key.name if key else ''!r}",
                            extra_allow=extra)
-        return self._decide(policy, dict(body))
+        return self._decide(policy, catalog, dict(body))
 
-    def _decide(self, policy: EffectivePolicy, payload: dict[str, Any]) -> dict[str, Any]:
+    def _decide(self, policy: EffectivePolicy, catalog: Catalog, payload: dict[str, Any]) -> dict[str, Any]:
         requested = str(payload["model"])
-        pinned, info = resolve_model(policy, self._catalog, requested)
+        pinned, info = resolve_model(policy, catalog, requested)
         decisions = [d.as_dict() for d in evaluate(policy, payload, model_info=info,
                                                    input_tokens=estimate_input_tokens(payload))]
-        if info is None:
+        listing = self._listing(catalog, pinned, info)
+        if listing["outcome"] == "refused":  # after the policy's own rules, as the gateway decides
             decisions.insert(0, {"rule": "models.catalog", "action": "refuse", "status": 404,
-                                 "message": f"model: {requested} is not a model Steward knows"})
+                                 "message": listing["message"]})
         counts: dict[str, int] = {}
         if policy.pii_rules is not None:
             outcome = pii.apply(payload, policy.pii_rules)
@@ -212,7 +223,24 @@ class PolicyService:
                                   "message": outcome.message or outcome.refused})
         allowed = not any(d["action"] == "refuse" for d in decisions)
         return {"allowed": allowed, "policy_version": policy.version, "model": pinned, "decisions": decisions,
-                "pii": counts}
+                "pii": counts, "catalog": listing}
+
+    def _listing(self, catalog: Catalog, model: str, info: ModelInfo | None) -> dict[str, Any]:
+        """What the catalog in force says of ``model``: listed, forwarded unlisted (and how it is priced), or
+        refused under ``STEWARD_UNKNOWN_MODELS=refuse`` (docs/catalog.md)."""
+        source = catalog.price_source(model, datetime.now(UTC))
+        family = catalog.family_of(model)
+        out: dict[str, Any] = {"version": catalog.version, "listed": info is not None, "family": family,
+                               "priced_as": source.id if source is not None else None}
+        if info is not None:
+            return out | {"outcome": "listed", "message": f"model: {model} is in the catalog ({info.status})"}
+        if not self._forward_unknown:
+            return out | {"outcome": "refused", "message": unlisted_message(model)}
+        priced = f"priced by family {family} (as {source.id})" if source is not None else \
+            "recorded as unpriced (no family in the catalog has prices)"
+        return out | {"outcome": "forwarded",
+                      "message": f"model: {model} is not in Steward's model catalog; forwarded "
+                                 f"(STEWARD_UNKNOWN_MODELS=forward, the API decides whether it exists), {priced}"}
 
     async def shadow_report(self, principal: Principal, *, starting_at: datetime | None = None,
                             ending_at: datetime | None = None, workspace_id: str | None = None) -> dict[str, Any]:

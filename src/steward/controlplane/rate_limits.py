@@ -17,6 +17,7 @@ from steward.controlplane.rbac import Permission, require
 from steward.controlplane.workspaces import load_workspace
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.governance.catalog import Catalog
+from steward.governance.catalog_source import CatalogSource
 from steward.governance.limit_rules import BATCH_GROUP, LIMIT_TYPES, QUEUED_REQUESTS, LimitGroup, limit_groups
 from steward.ids import new_id
 from steward.storage.models import ApiKey, RateLimit
@@ -49,12 +50,19 @@ def check_changes(changes: Sequence[dict[str, Any]], group: LimitGroup) -> list[
 
 
 class RateLimitService:
-    def __init__(self, store: AdminStore, catalog: Catalog) -> None:
+    def __init__(self, store: AdminStore, catalogs: CatalogSource) -> None:
         self._store = store
-        self._groups = {_entry_id(g): g for g in limit_groups(catalog)}
+        self._catalogs = catalogs  # model groups follow the catalog in force (families added by import or sync)
+        self._built: tuple[Catalog, dict[str, LimitGroup]] | None = None
 
-    def _group(self, rate_limit_id: str) -> LimitGroup:
-        group = self._groups.get(rate_limit_id)
+    async def _groups(self) -> dict[str, LimitGroup]:
+        catalog = await self._catalogs.current()
+        if self._built is None or self._built[0] is not catalog:
+            self._built = (catalog, {_entry_id(g): g for g in limit_groups(catalog)})
+        return self._built[1]
+
+    async def _group(self, rate_limit_id: str) -> LimitGroup:
+        group = (await self._groups()).get(rate_limit_id)
         if group is None:
             raise NotFoundError(f"rate_limit: {rate_limit_id} not found")
         return group
@@ -88,7 +96,7 @@ class RateLimitService:
         require(principal, Permission.ORG_READ)
         async with self._store.unit() as unit:
             rows = await unit.rate_limits(principal.org_id, scope="organization")
-        data = [self._org_entry(g, rows, principal.org_id) for g in self._groups.values()
+        data = [self._org_entry(g, rows, principal.org_id) for g in (await self._groups()).values()
                 if group_type in (None, g.type)]
         return {"data": data, "has_more": False, "next_page": None}
 
@@ -117,7 +125,7 @@ class RateLimitService:
     async def update_org(self, principal: Principal, rate_limit_id: str,
                          changes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         require(principal, Permission.WORKSPACES_WRITE)  # organization-wide settings: admins only
-        group = self._group(rate_limit_id)
+        group = await self._group(rate_limit_id)
         async with self._store.unit() as unit:
             await self._apply(unit, principal, "organization", principal.org_id, group, changes)
             await unit.flush()
@@ -131,13 +139,13 @@ class RateLimitService:
             require(principal, Permission.WORKSPACES_READ, ws.id)
             rows = await unit.rate_limits(principal.org_id)
         data = [self._scoped_entry("workspace_rate_limit", "workspace", ws.id, g, rows, principal.org_id,
-                                   include_inherited) for g in self._groups.values()]
+                                   include_inherited) for g in (await self._groups()).values()]
         return {"data": [d for d in data if d["limits"]], "has_more": False, "next_page": None}
 
     async def update_workspace(self, principal: Principal, workspace_id: str, rate_limit_id: str,
                                changes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         require(principal, Permission.WORKSPACES_WRITE)
-        group = self._group(rate_limit_id)
+        group = await self._group(rate_limit_id)
         async with self._store.unit() as unit:
             ws = await load_workspace(unit, principal, workspace_id)
             await self._apply(unit, principal, "workspace", ws.id, group, changes)
@@ -157,12 +165,12 @@ class RateLimitService:
             key = await self._key(unit, principal, key_id, Permission.KEYS_READ)
             rows = await unit.rate_limits(principal.org_id)
         data = [self._scoped_entry("key_rate_limit", "key", key.id, g, rows, principal.org_id, False)
-                for g in self._groups.values()]
+                for g in (await self._groups()).values()]
         return {"data": [d for d in data if d["limits"]], "has_more": False, "next_page": None}
 
     async def update_key(self, principal: Principal, key_id: str, rate_limit_id: str,
                          changes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        group = self._group(rate_limit_id)
+        group = await self._group(rate_limit_id)
         async with self._store.unit() as unit:
             key = await self._key(unit, principal, key_id, Permission.KEYS_WRITE)
             await self._apply(unit, principal, "key", key.id, group, changes)

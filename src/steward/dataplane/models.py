@@ -3,18 +3,31 @@
 The catalog is the snapshot's (stored version or packaged file, statuses as of today): a model leaves the list on
 its ``retires_at`` date. The key's policy (else its workspace's) decides: allow and deny patterns, and deprecated
 models when the scope refuses them. ``/v1/models/{alias}`` answers with the model a scope pins that alias to.
+Under ``STEWARD_UNKNOWN_MODELS=forward`` an id the catalog does not list is asked of the upstream (its answer,
+404 included, is relayed), when the scope's policy admits the name: the API may know a model Steward does not yet.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+from steward.asgi import Send
+from steward.dataplane.context import RequestContext
+from steward.dataplane.forward import response_headers, upstream_headers
+from steward.dataplane.http import send_bytes
+from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.dataplane.stages.authorize import retired_error
+from steward.dataplane.upstream import Upstream
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.governance.catalog import Catalog, ModelInfo
-from steward.governance.policy import EffectivePolicy, model_visible
+from steward.governance.policy import EffectivePolicy, evaluate, model_visible
+
+# What a model id can look like (the API's ids and aliases); anything else is not asked of the upstream.
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 
 
 def model_object(info: ModelInfo) -> dict[str, Any]:
@@ -83,3 +96,36 @@ def get_model(catalog: Catalog, workspace: WorkspaceEntry | None, key: KeyEntry 
     if info is None or not _allowed(info, workspace, key):
         raise NotFoundError(f"model: {model_id}")
     return model_object(info)
+
+
+class UnlistedModels:
+    """``GET /v1/models/{id}`` for an id the catalog does not list (``STEWARD_UNKNOWN_MODELS=forward``): asks the
+    upstream with Steward's key and the client's forwarded headers (its ``anthropic-version``), as the other
+    forwarded calls do, and relays the answer. Costs one upstream call, only for ids the catalog lacks."""
+
+    def __init__(self, upstream: Upstream, forwarded_headers: tuple[str, ...]) -> None:
+        self._upstream = upstream
+        self._forwarded = forwarded_headers
+
+    @staticmethod
+    def name(catalog: Catalog, workspace: WorkspaceEntry | None, key: KeyEntry | None, model_id: str) -> str | None:
+        """The id to ask the upstream for: unlisted, well formed, and admitted by the scope's allow and deny rules
+        (after its alias pinning); None when the catalog answers instead."""
+        policy = _policy(workspace, key)
+        name = policy.aliases.get(model_id, model_id) if policy is not None else model_id
+        if catalog.resolve(name) is not None or not _MODEL_ID.match(name):
+            return None
+        if policy is not None and any(d.action == "refuse" for d in evaluate(policy, {"model": name},
+                                                                               model_info=None, models_only=True)):
+            return None
+        return name
+
+    async def relay(self, ctx: RequestContext, send: Send, name: str, query: bytes, pipeline: Pipeline) -> None:
+        """The upstream's answer to ``GET /v1/models/{name}``, status and body unchanged."""
+        path = f"/v1/models/{quote(name, safe='')}" + (f"?{query.decode('latin-1')}" if query else "")
+        async with self._upstream.request("GET", path, upstream_headers(ctx, self._forwarded)) as resp:
+            data = await resp.read()
+        ctx.status = resp.status
+        ctx.upstream_request_id = resp.headers.get("request-id")
+        pipeline.complete(ctx)
+        await send_bytes(send, resp.status, data, response_headers(ctx, resp))

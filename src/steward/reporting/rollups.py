@@ -84,7 +84,7 @@ class _CostSplitter:
                       cache_read=row["cache_read_tokens"], web_search_requests=row["web_search_requests"],
                       service_tier=row.get("service_tier"), inference_geo=row.get("inference_geo"))
         model = row.get("model") or ""
-        if self.catalog.resolve(model) is not None:
+        if self.catalog.price_source(model, row["created_at"]) is not None:  # listed, or priced by its family
             cost = price(self.catalog, model, usage, at=row["created_at"], batch=row.get("batch_id") is not None)
             for line in cost.lines:
                 index = _COST_INDEX[line.token_type] - 10 if line.token_type else 5

@@ -14,7 +14,7 @@ from steward.controlplane import rbac
 from steward.controlplane.principal import Principal
 from steward.controlplane.rbac import Permission
 from steward.errors import InvalidRequestError, PermissionDeniedError
-from steward.governance.catalog import Catalog
+from steward.governance.catalog_source import CatalogSource
 from steward.reporting.cost import SEED_COST_MEASURES, cost_group, cost_page, usd
 from steward.reporting.params import CostQuery, UsageQuery
 from steward.reporting.rollups import RollupAccumulator
@@ -33,9 +33,9 @@ def _day(d: date) -> datetime:
 
 
 class ReportService:
-    def __init__(self, repo: ReportsRepository, catalog: Catalog) -> None:
+    def __init__(self, repo: ReportsRepository, catalogs: CatalogSource) -> None:
         self._repo = repo
-        self._catalog = catalog
+        self._catalogs = catalogs  # the catalog in force prices the cost split and names models in reports
 
     @staticmethod
     def authorize(principal: Principal) -> None:
@@ -61,7 +61,8 @@ class ReportService:
         workspaces = self.scope(principal, filters.pop("workspace_id", ()))
         if workspaces is not None:
             filters["workspace_id"] = workspaces
-        rows = await fetch(self._repo, self._catalog, principal.org_id, query.window.width, query.window.start,
+        catalog = await self._catalogs.current()
+        rows = await fetch(self._repo, catalog, principal.org_id, query.window.width, query.window.start,
                            query.window.end, query.group, filters)
         return anthropic_page(query, rows)
 
@@ -69,9 +70,10 @@ class ReportService:
         """Anthropic's ``GET /v1/organizations/cost_report``."""
         workspaces = self.scope(principal, query.workspace_ids)
         filters = {"workspace_id": workspaces} if workspaces is not None else {}
-        rows = await fetch(self._repo, self._catalog, principal.org_id, "1d", query.window.start, query.window.end,
+        catalog = await self._catalogs.current()
+        rows = await fetch(self._repo, catalog, principal.org_id, "1d", query.window.start, query.window.end,
                            cost_group(query), filters)
-        return cost_page(query, rows, self._catalog)
+        return cost_page(query, rows, catalog)
 
     async def _seed(self, principal: Principal, start: date | None, end: date | None, group_by: Sequence[str],
                     workspace_ids: Sequence[str], measures: Sequence[str]) -> tuple[date, date, list[str],
@@ -87,7 +89,7 @@ class ReportService:
         workspaces = self.scope(principal, workspace_ids)
         filters = {"workspace_id": workspaces} if workspaces is not None else {}
         stored = [d for d in group if d != "day"]
-        rows = await fetch(self._repo, self._catalog, principal.org_id, "1d", _day(start),
+        rows = await fetch(self._repo, await self._catalogs.current(), principal.org_id, "1d", _day(start),
                            _day(end + timedelta(days=1)), stored, filters)
         return start, end, group, seed_rows(rows, group, measures)
 
@@ -124,7 +126,7 @@ class ReportService:
         day = start
         while day <= end:
             raw = await self._repo.raw(principal.org_id, _day(day), _day(day + timedelta(days=1)), {})
-            rows = RollupAccumulator(self._catalog).extend(raw).rows()
+            rows = RollupAccumulator(await self._catalogs.current()).extend(raw).rows()
             await self._repo.replace(principal.org_id, _day(day), _day(day + timedelta(days=1)), rows)
             days, records, written = days + 1, records + len(raw), written + len(rows)
             day += timedelta(days=1)

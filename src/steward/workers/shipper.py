@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from steward.governance.catalog import Catalog
+from steward.governance.catalog_source import CatalogSource
 from steward.reporting.rollups import RollupAccumulator
 from steward.storage.health import describe, is_data_error
 from steward.storage.repositories.records import RecordsRepository
@@ -81,7 +81,7 @@ class Shipper:
     """Ships every slot of ``directory``; only the holder of ``shipper.lock`` ships."""
 
     def __init__(self, directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,
-                 ping: Ping | None = None) -> None:
+                 ping: Ping | None = None, catalogs: CatalogSource | None = None) -> None:
         self._directory = directory
         self._repo = repo
         self._interval = interval
@@ -95,10 +95,11 @@ class Shipper:
         self.status = ShipStatus()
         self._status_file = StatusFile(directory)
         # Usage rollups are kept in each batch's transaction (exactly once: only rows the batch inserted count).
-        self._catalog = Catalog.load_default()
+        # Their cost split prices with the catalog in force (read once per round; without a store: the packaged file).
+        self._catalogs = catalogs or CatalogSource(None)
 
     def _rollups(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return RollupAccumulator(self._catalog).extend(rows).rows()
+        return RollupAccumulator(self._catalogs.catalog).extend(rows).rows()
 
     def _segment(self, path: Path) -> Segment:
         if path not in self._segments:
@@ -251,6 +252,7 @@ class Shipper:
 
     async def round(self) -> float:
         """One round with outage bookkeeping; returns the seconds to wait before the next one (backoff)."""
+        await self._catalogs.refresh()  # never raises: a failed read keeps the last catalog
         try:
             await self.ship_once()
         except Outage as exc:
@@ -283,10 +285,11 @@ class Shipper:
 
 
 async def run_standalone(directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,
-                         stop: asyncio.Event, parent_pid: int | None = None, ping: Ping | None = None) -> None:
+                         stop: asyncio.Event, parent_pid: int | None = None, ping: Ping | None = None,
+                         catalogs: CatalogSource | None = None) -> None:
     """The ``steward ship`` loop: ship until ``stop`` is set or ``parent_pid`` (the server) is gone,
     then ship once more so nothing the server wrote is left behind."""
-    shipper = Shipper(directory, repo, interval=interval, batch_size=batch_size, ping=ping)
+    shipper = Shipper(directory, repo, interval=interval, batch_size=batch_size, ping=ping, catalogs=catalogs)
 
     def running() -> bool:
         return not stop.is_set() and (parent_pid is None or os.getppid() == parent_pid)
