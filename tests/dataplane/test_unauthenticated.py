@@ -91,6 +91,6 @@ def test_the_address_table_is_bounded_and_evicts_the_oldest() -> None:
         for _ in range(3):
             sampler.admit(f"10.0.{n // 256}.{n % 256}", "missing", 1000.0 + n / 1000)
     closed = sampler.summaries(1000.5)  # all windows still open: only the evicted ones were summarised
-    assert len(sampler._table) == 100  # noqa: SLF001 - the bound is the point of this test
+    assert len(sampler) == 100
     assert len(closed) == 900 and {s["data"]["count"] for s in closed} == {2}
     assert closed[0]["data"]["client"] == "10.0.0.0"

@@ -40,6 +40,10 @@ class UnauthenticatedSampler:
         self._table: OrderedDict[str, _Window] = OrderedDict()
         self._closed: list[dict[str, Any]] = []
 
+    def __len__(self) -> int:
+        """How many addresses have an open window (at most ``max_addresses``)."""
+        return len(self._table)
+
     def admit(self, address: str, reason: str, now: float) -> bool:
         """True: audit this refusal individually; False: it is counted into its address's summary."""
         found = self._table.get(address)
