@@ -101,12 +101,13 @@ class Steward:
         self.shipper: Shipper | None = None
         self.readiness: Readiness | None = None
         self._app: DataPlane | None = None
+        self._record: Record | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def _build(self, journal: Journal) -> DataPlane:
         forwarded = tuple(h.lower() for h in self.settings.forward_request_headers
                           if h.lower() not in ("x-api-key", "authorization"))
-        record = Record(journal, self.catalog.version)
+        record = self._record = Record(journal, self.catalog.version)
         capture = Capture(self.data_keys, journal)
         auth = Authenticate(self.snapshots, self.last_used)
         meter = Meter(self.snapshots, journal.append)  # journal: the catalog.unpriced_model audit event
@@ -222,6 +223,8 @@ class Steward:
         await self.upstream.close()
         await self.limiter.close()
         await self.budgets.close()
+        if self._record is not None:
+            self._record.flush(float("inf"))  # the open windows' unauthenticated-refusal summaries
         if self.journal is not None:
             self.journal.close()
             self.journal = None
