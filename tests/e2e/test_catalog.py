@@ -24,6 +24,7 @@ from steward.cli.catalog import unpriced_lines
 from steward.controlplane.catalog import fetch_upstream_models
 from steward.controlplane.services import ControlPlane
 from steward.governance.catalog import packaged_bytes
+from steward.sdk import AdminClient
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
@@ -131,6 +132,8 @@ def test_refuse_setting_names_itself_and_the_way_to_add_the_model(
         assert "STEWARD_UNKNOWN_MODELS=refuse" in text and "steward catalog sync" in text
         assert "steward catalog import" in text
         client.messages.create(model="claude-opus-5", max_tokens=16, messages=MESSAGES)  # listed: served
+        with pytest.raises(anthropic.NotFoundError):  # refuse: the upstream is not asked about unlisted ids
+            client.models.retrieve("claude-opus-6")
 
 
 def _document(version: str) -> dict[str, Any]:
@@ -198,7 +201,8 @@ def test_sync_adds_the_models_the_api_serves_and_the_catalog_lacks(
 
     result = gw.control(sync)
     assert sorted(result["added"]) == ["claude-mythos-preview", "claude-opus-6", "claude-zephyr-1"]
-    assert gw.control(sync)["added"] == []  # nothing new the second time
+    again = gw.control(sync)
+    assert (again["added"], again["updated"], again["version"]) == ([], [], None)  # nothing new the second time
     with gw.client("eng") as client:
         listed = poll(lambda: [m for m in client.models.list(limit=100) if m.id == "claude-opus-6"])
         assert listed[0].display_name == "Claude Opus 6" and listed[0].lifecycle == "active"
@@ -220,3 +224,82 @@ def test_a_retired_model_is_not_listed_and_is_refused_naming_its_replacement(gw:
         assert "retired on 2026-11-30; use claude-sonnet-5-5 instead" in str(gone.value)
         with pytest.raises(anthropic.NotFoundError, match="use claude-sonnet-5-5 instead"):
             client.messages.count_tokens(model="claude-sonnet-4-5-20250929", messages=MESSAGES)
+
+
+def _sync(upstream: SimulatorServer) -> Callable[[ControlPlane], Any]:
+    async def sync(plane: ControlPlane) -> dict[str, Any]:
+        models = await fetch_upstream_models(upstream.url, UPSTREAM_KEY)
+        return await plane.admin.catalog.sync(await plane.system(), models)
+    return sync
+
+
+def test_sync_updates_the_lifecycle_dates_of_listed_models_from_the_api(
+        gw: Gateway, new_models_upstream: SimulatorServer) -> None:
+    document = _document("2026-12-06.stale")
+    stale = _model(document, "claude-opus-4-5-20251101")  # the API: deprecated 2026-07-22, retiring 2027-01-22
+    stale.update(status="active", deprecated_at=None, retires_at="2027-06-01")
+    response = httpx.post(f"{gw.url}/v1/admin/catalog", json=document, headers={"x-api-key": gw.admin_key})
+    assert response.status_code == 200, response.text
+    result = gw.control(_sync(new_models_upstream))
+    updated = {u["id"]: u["changes"] for u in result["updated"]}
+    assert updated["claude-opus-4-5-20251101"] == {"status": ["active", "deprecated"],
+                                                   "deprecated_at": [None, "2026-07-22"],
+                                                   "retires_at": ["2027-06-01", "2027-01-22"]}
+    assert updated["claude-sonnet-4-5-20250929"] == {"deprecated_at": [None, "2026-05-29"]}
+    assert "claude-opus-4-5-20251101 retires_at 2027-06-01 -> 2027-01-22" in result["version"]["summary"]
+    with gw.client("eng") as client:
+        info = poll(lambda: (m := client.models.retrieve("claude-opus-4-5")).deprecated_at is not None and m)
+    assert info.lifecycle == "deprecated" and info.retires_at is not None and info.retires_at.date().isoformat() == "2027-01-22"
+    assert info.deprecated_at is not None and info.deprecated_at.date().isoformat() == "2026-07-22"
+    assert gw.control(_sync(new_models_upstream))["updated"] == []
+
+
+def test_an_unlisted_model_is_looked_up_upstream_when_the_policy_admits_it(gw: Gateway) -> None:
+    with gw.client("eng") as client:
+        info = client.models.retrieve("claude-opus-6")  # before: Steward's own 404
+        assert (info.id, info.display_name, info.line) == ("claude-opus-6", "Claude Opus 6", "opus")
+        with pytest.raises(anthropic.NotFoundError):  # the API's own 404, relayed
+            client.models.retrieve("claude-opus-9")
+        with pytest.raises(anthropic.NotFoundError):  # not a model id: not asked
+            client.models.retrieve("claude opus\n6")
+    with gw.client("marketing") as client, pytest.raises(anthropic.NotFoundError):  # only claude-haiku-* here
+        client.models.retrieve("claude-opus-6")
+    with AdminClient(base_url=gw.url, api_key=gw.admin_key, max_retries=0) as admin:
+        admin.policies.put({"models": {"deny": ["claude-opus-6*"]}})
+    with gw.client("eng") as client:
+        poll(lambda: _missing(client, "claude-opus-6"))  # a denied name is not looked up
+        assert client.models.retrieve("claude-zephyr-1").id == "claude-zephyr-1"
+
+
+def _missing(client: anthropic.Anthropic, model: str) -> bool:
+    try:
+        client.models.retrieve(model)
+    except anthropic.NotFoundError:
+        return True
+    return False
+
+
+def test_reports_split_cost_with_the_catalog_in_force(gw: Gateway) -> None:
+    document = _document("2026-12-06.report")
+    _model(document, "claude-haiku-4-5-20251001")["prices"].append(
+        {"effective_from": datetime.now(UTC).date().isoformat(), "input": "2", "output": "10"})
+    response = httpx.post(f"{gw.url}/v1/admin/catalog", json=document, headers={"x-api-key": gw.admin_key})
+    assert response.status_code == 200, response.text
+    time.sleep(0.5)  # the gateway's snapshot (poll interval 0.1 s) serves the import; every request below uses it
+    with gw.client("eng") as client:
+        haiku_raw = client.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=16,
+                                                             messages=MESSAGES)
+        opus_raw = client.messages.with_raw_response.create(model="claude-opus-6", max_tokens=16,
+                                                            messages=MESSAGES)  # priced by its family
+    rows = gw.wait_usage([haiku_raw.headers["request-id"], opus_raw.headers["request-id"]])
+    assert {r.pricing_version for r in rows} == {"2026-12-06.report"}
+    with AdminClient(base_url=gw.url, api_key=gw.admin_key, max_retries=0) as admin:
+        report = admin.reports.cost_totals(group_by=["model"])
+    by_model = {r["model"]: r for r in report.data}
+
+    def output_usd(model: str, rate: int) -> Decimal:
+        return sum((Decimal(r.output_tokens) * rate / 10**6 for r in rows if r.model == model), Decimal(0))
+    haiku = next(m for m in by_model if m.startswith("claude-haiku-4-5"))
+    # Before: split with the packaged file (5/MTok output for haiku; opus-6 unknown), the rest went to input.
+    assert Decimal(by_model[haiku]["cost_output_usd"]) == output_usd(haiku, 10) > 0
+    assert Decimal(by_model["claude-opus-6"]["cost_output_usd"]) == output_usd("claude-opus-6", 20) > 0

@@ -70,15 +70,12 @@ def lifecycle_changes(entry: dict[str, Any], model: dict[str, Any], today: str) 
     """What the API's ``ModelInfo`` (``lifecycle``, ``deprecated_at``, ``retires_at``) changes in a listed model's
     catalog entry: field -> [before, after]; nothing when the upstream does not report a lifecycle.
 
-    The API's schedule is the authority (it "can be revised until retirement occurs"), with one exception: a past
-    ``retires_at`` on a model the API still calls ``deprecated`` means retirement is overdue, not done, so it is
-    not copied (Steward would refuse from that date a model the API still serves)."""
+    The API's schedule is the authority (it "can be revised until retirement occurs") and is copied as reported.
+    A model the API reports retired without a date keeps the catalog's date, else retires today."""
     lifecycle = model.get("lifecycle")
     if lifecycle not in ("active", "deprecated", "retired"):
         return {}
     deprecated, retires = (str(model[k])[:10] if model.get(k) else None for k in ("deprecated_at", "retires_at"))
-    if lifecycle == "deprecated" and retires is not None and retires <= today:
-        retires = None
     if lifecycle == "retired" and retires is None:
         retires = entry.get("retires_at") or today  # retired with no date given: from today on at the latest
     wanted = {"status": lifecycle, "deprecated_at": deprecated, "retires_at": retires}
