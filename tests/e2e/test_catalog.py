@@ -303,3 +303,17 @@ def test_reports_split_cost_with_the_catalog_in_force(gw: Gateway) -> None:
     # Before: split with the packaged file (5/MTok output for haiku; opus-6 unknown), the rest went to input.
     assert Decimal(by_model[haiku]["cost_output_usd"]) == output_usd(haiku, 10) > 0
     assert Decimal(by_model["claude-opus-6"]["cost_output_usd"]) == output_usd("claude-opus-6", 20) > 0
+
+
+def test_rate_limit_groups_follow_the_imported_catalog(gw: Gateway) -> None:
+    document = _document("2026-12-06.zephyr")
+    document["models"].insert(0, {**_model(document, "claude-haiku-4-5-20251001"), "id": "claude-zephyr-1",
+                                  "aliases": [], "display_name": "Claude Zephyr 1", "family": "zephyr",
+                                  "created_at": "2026-12-01"})
+    with AdminClient(base_url=gw.url, api_key=gw.admin_key, max_retries=0) as admin:
+        assert "rl_zephyr" not in [e.id for e in admin.rate_limits.list()]
+        response = httpx.post(f"{gw.url}/v1/admin/catalog", json=document, headers={"x-api-key": gw.admin_key})
+        assert response.status_code == 200, response.text
+        assert "rl_zephyr" in [e.id for e in admin.rate_limits.list()]  # before: the packaged file's groups only
+        entry = admin.rate_limits.update("rl_zephyr", limits=[{"type": "requests_per_minute", "value": 5}])
+    assert entry.models == ["claude-zephyr-1"]
