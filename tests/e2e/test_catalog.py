@@ -249,7 +249,8 @@ def test_sync_updates_the_lifecycle_dates_of_listed_models_from_the_api(
     assert "claude-opus-4-5-20251101 retires_at 2027-06-01 -> 2027-01-22" in result["version"]["summary"]
     with gw.client("eng") as client:
         info = poll(lambda: (m := client.models.retrieve("claude-opus-4-5")).deprecated_at is not None and m)
-    assert info.lifecycle == "deprecated" and info.retires_at is not None and info.retires_at.date().isoformat() == "2027-01-22"
+    assert info.lifecycle == "deprecated"
+    assert info.retires_at is not None and info.retires_at.date().isoformat() == "2027-01-22"
     assert info.deprecated_at is not None and info.deprecated_at.date().isoformat() == "2026-07-22"
     assert gw.control(_sync(new_models_upstream))["updated"] == []
 
