@@ -20,7 +20,7 @@ import redis
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
 from tests.e2e.test_processes import serve
-from tests.support import gateway_settings, provision
+from tests.support import gateway_settings, provision, start_gateway
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 HAIKU: Any = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
@@ -102,3 +102,43 @@ def test_four_processes_never_overrun_a_spend_cap(database_url: str, simulator: 
     spent = sum(r.cost_picousd for r in gw.usage() if r.workspace_id == gw.workspace_ids["eng"])
     assert len([r for r in gw.usage() if r.status == 200]) == admitted
     assert spent <= cap_cents * 10**10, spent
+
+
+def test_a_redis_that_lost_its_counters_does_not_reset_a_hard_cap(database_url: str, simulator: SimulatorServer,
+                                                                  tmp_path: Path, prefix: str) -> None:
+    """Redis restarted empty (or flushed) mid-period: the counters come back from the recorded spend, not from
+    zero. Before, a gateway kept treating the lost counter as initialized, so a second cap's worth went through
+    (found by the ledger chaos bench: 1.97 cents spent against a 1-cent cap)."""
+    with start_gateway(database_url, simulator.url, tmp_path / "home", UPSTREAM_KEY, redis_url=REDIS_URL,
+                       redis_key_prefix=prefix) as gw:
+        async def cap(plane: Any) -> None:  # 1 cent a day for the workspace
+            await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
+                                                  "workspace_id": gw.workspace_ids["eng"]}, "daily", "1")
+        gw.control(cap)
+        time.sleep(0.5)
+        ids: list[str] = []
+
+        def spend_until_refused(limit: int) -> int:
+            admitted = 0
+            with gw.client() as client:
+                for _ in range(limit):
+                    try:
+                        raw = client.messages.with_raw_response.create(**{**HAIKU, "max_tokens": 200})
+                    except anthropic.BadRequestError:
+                        return admitted
+                    ids.append(raw.headers["request-id"])
+                    admitted += 1
+                    time.sleep(0.02)  # settlement is asynchronous
+            return admitted
+
+        assert 0 < spend_until_refused(200) < 200
+        gw.wait_usage(ids)  # the recorded spend is what the counters come back from
+        client = redis.Redis.from_url(REDIS_URL)
+        lost = [key for key in client.scan_iter(match=f"{prefix}*:spend:*")]
+        assert lost
+        client.delete(*lost)  # what a Redis restart without persistence does
+        client.close()
+        again = spend_until_refused(200)
+        rows = gw.wait_usage(ids)
+        spent = sum(r.cost_picousd for r in rows)
+        assert spent <= 10**10, (spent, again)  # never past the cap (1 cent = 10**10 pico-dollars)

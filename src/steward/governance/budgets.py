@@ -96,6 +96,7 @@ class BudgetAdmission:
     admitted: bool
     states: tuple[CounterState, ...]
     refused_by: Counter | None
+    missing: Counter | None = None  # asked for existing counters only, and this one is gone (store lost it)
 
 
 @dataclass(slots=True, frozen=True)
@@ -111,10 +112,11 @@ class Budgets(Protocol):
 
     async def initialize(self, counter: Counter, spent: int) -> bool: ...
 
-    async def reserve(self, counters: Sequence[Counter], amount: int) -> BudgetAdmission: ...
+    async def reserve(self, counters: Sequence[Counter], amount: int, *,
+                      existing: bool = False) -> BudgetAdmission: ...
 
     async def settle(self, counters: Sequence[Counter], reserved: int, actual: int,
-                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS) -> list[Crossing]: ...
+                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS, *, existing: bool = False) -> list[Crossing]: ...
 
     async def state(self, counters: Sequence[Counter]) -> list[CounterState]: ...
 
@@ -151,11 +153,15 @@ class InProcessBudgets:
         self._records[counter.key] = _Record(spent, 0, now + counter.ttl)
         return True
 
-    async def reserve(self, counters: Sequence[Counter], amount: int) -> BudgetAdmission:
-        """Add ``amount`` to every counter's reservations if each stays within its cap, or change nothing."""
+    async def reserve(self, counters: Sequence[Counter], amount: int, *,
+                      existing: bool = False) -> BudgetAdmission:
+        """Add ``amount`` to every counter's reservations if each stays within its cap, or change nothing;
+        with ``existing``, a counter that does not exist refuses as ``missing``."""
         check_amount("amount", amount)
         now = self._now()
         found = {c.key: self._get(c.key, now) for c in counters}
+        if existing and (gone := next((c for c in counters if found[c.key] is None), None)) is not None:
+            return BudgetAdmission(False, (), None, missing=gone)
         current = {key: (r.spent, r.reserved) if r else (0, 0) for key, r in found.items()}
         working = {key: reserved for key, (_, reserved) in current.items()}
         for counter in counters:
@@ -174,8 +180,9 @@ class InProcessBudgets:
         return BudgetAdmission(True, states, None)
 
     async def settle(self, counters: Sequence[Counter], reserved: int, actual: int,
-                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS) -> list[Crossing]:
-        """Release ``reserved`` (never below zero), add ``actual`` to spend; report thresholds newly reached."""
+                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS, *, existing: bool = False) -> list[Crossing]:
+        """Release ``reserved`` (never below zero), add ``actual`` to spend; report thresholds newly reached.
+        With ``existing``, a missing counter stays missing (it is re-initialized from recorded spend)."""
         check_amount("reserved", reserved)
         check_amount("actual", actual)
         levels = check_thresholds(thresholds)
@@ -184,7 +191,7 @@ class InProcessBudgets:
         for counter in counters:
             record = self._get(counter.key, now)
             if record is None:
-                if actual == 0:
+                if actual == 0 or existing:
                     continue  # nothing to record, and nothing can be reached at zero spend
                 record = self._records[counter.key] = _Record(0, 0, 0.0)
             record.spent += actual

@@ -83,13 +83,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# ARGV[1] amount; counter i: ARGV[2i] cap, ARGV[2i+1] ttl in ms. Returns {1, -1, spent_1, reserved_1, ..}
-# with the states after the reservation, or {0, refused index (0-based), spent_1, reserved_1, ..} as found.
+# ARGV[1] amount; counter i: ARGV[2i] cap, ARGV[2i+1] ttl in ms; ARGV[2n+2] '1' when every counter must exist.
+# Returns {1, -1, spent_1, reserved_1, ..} with the states after the reservation, {0, refused index (0-based),
+# spent_1, reserved_1, ..} as found, or {2, missing index} when a counter that must exist does not (Redis lost it).
 RESERVE_LUA = _DECIMAL + """
 local amount, n = dec(ARGV[1]), #KEYS
+local strict = ARGV[2 * n + 2] == '1'
 local spent, reserved, working = {}, {}, {}
 for i = 1, n do
   local key = KEYS[i]
+  if strict and redis.call('EXISTS', key) == 0 then return {2, i - 1} end
   if spent[key] == nil then
     spent[key], reserved[key] = load(key)
     working[key] = reserved[key]
@@ -116,14 +119,18 @@ return reply(1, -1, working)
 """
 
 # ARGV[1] reserved, ARGV[2] actual, ARGV[3] m, ARGV[4 .. 3+m] thresholds (sorted); counter i: ARGV[3+m+2i-1]
-# cap, ARGV[3+m+2i] ttl in ms. Returns {index_1, threshold_1, index_2, threshold_2, ..} for newly reached ones.
+# cap, ARGV[3+m+2i] ttl in ms; ARGV[3+m+2n+1] '1' to leave a missing counter missing (it is re-initialized from
+# the recorded spend, which includes this request once shipped). Returns {index_1, threshold_1, ..} for newly
+# reached thresholds.
 SETTLE_LUA = _DECIMAL + """
 local give, actual, m = dec(ARGV[1]), dec(ARGV[2]), tonumber(ARGV[3])
+local strict = ARGV[3 + m + 2 * #KEYS + 1] == '1'
 local fields, out = {}, {}
 for j = 1, m do fields[j] = 'fired:' .. ARGV[3 + j] end
 for i = 1, #KEYS do
   local key = KEYS[i]
-  if not is_zero(actual) or redis.call('EXISTS', key) == 1 then
+  local exists = redis.call('EXISTS', key) == 1
+  if exists or (not strict and not is_zero(actual)) then
     local spent, reserved = load(key)
     spent, reserved = add(spent, actual), sub0(reserved, give)
     redis.call('HSET', key, 'spent', str(spent), 'reserved', str(reserved))
@@ -195,27 +202,33 @@ class RedisBudgets(RedisBacked):
             return False
         return int(created) == 1
 
-    async def reserve(self, counters: Sequence[Counter], amount: int) -> BudgetAdmission:
-        """Add ``amount`` to every counter's reservations if each stays within its cap, or change nothing."""
+    async def reserve(self, counters: Sequence[Counter], amount: int, *,
+                      existing: bool = False) -> BudgetAdmission:
+        """Add ``amount`` to every counter's reservations if each stays within its cap, or change nothing;
+        with ``existing``, a counter that does not exist (Redis restarted empty) refuses as ``missing``."""
         check_amount("amount", amount)
         if not counters:
             return BudgetAdmission(True, (), None)
         args = [str(amount)]
         for counter in counters:
             args += (str(counter.cap), _ttl_ms(counter))
+        args.append("1" if existing else "0")
         try:
             reply = await self._reserve(keys=[c.key for c in counters], args=args)
         except (RedisError, OSError) as exc:
             self._unavailable("reservation", exc)
             return BudgetAdmission(self.fail_open, (), None)
+        if int(reply[0]) == 2:
+            return BudgetAdmission(False, (), None, missing=counters[int(reply[1])])
         states = _states(counters, reply[2:])
         if int(reply[0]) == 1:
             return BudgetAdmission(True, states, None)
         return BudgetAdmission(False, states, counters[int(reply[1])])
 
     async def settle(self, counters: Sequence[Counter], reserved: int, actual: int,
-                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS) -> list[Crossing]:
+                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS, *, existing: bool = False) -> list[Crossing]:
         """Release ``reserved`` (never below zero), add ``actual`` to spend; report thresholds newly reached.
+        With ``existing``, a missing counter stays missing (see SETTLE_LUA).
 
         A failure is logged and swallowed, and reports no crossings.
         """
@@ -227,6 +240,7 @@ class RedisBudgets(RedisBacked):
         args = [str(reserved), str(actual), str(len(levels)), *map(str, levels)]
         for counter in counters:
             args += (str(counter.cap), _ttl_ms(counter))
+        args.append("1" if existing else "0")
         try:
             reply = await self._settle(keys=[c.key for c in counters], args=args)
         except (RedisError, OSError) as exc:

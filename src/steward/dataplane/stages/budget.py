@@ -37,6 +37,7 @@ class Budget:
         self._prefix = prefix
         self._initialized: set[str] = set()
         self._pending: set[asyncio.Task[None]] = set()
+        self._reloading: asyncio.Task[object] | None = None
 
     def _entries(self, ctx: RequestContext) -> list[SpendEntry]:
         return self.entries_for(ctx.key, ctx.user_id)
@@ -76,8 +77,35 @@ class Budget:
         return [(c, e) for (c, _), e in found]
 
     async def reserve_raw(self, counters: list[Counter], amount: int) -> BudgetAdmission:
-        """Reserve ``amount`` on every counter or none (the store's all-or-nothing admission)."""
-        return await self._budgets.reserve(counters, amount)
+        """Reserve ``amount`` on every counter or none (the store's all-or-nothing admission).
+
+        Counters must exist: one the store lost (Redis restarted empty) would otherwise count from zero and let
+        a second cap's worth of spend through. Then the recorded spend is reloaded (one snapshot refresh shared by
+        every request that noticed), the counters are initialized again from it and the reservation retried
+        once; a counter still missing refuses, as a store that cannot answer does."""
+        admission = await self._budgets.reserve(counters, amount, existing=True)
+        if admission.missing is None:
+            return admission
+        log.warning("spend counter %s is gone from the store; re-initializing from recorded spend",
+                    admission.missing.key)
+        await self._reload()
+        entries = {c.key: e for c, e in await self.counters(self._current_entries(counters), datetime.now(UTC))}
+        admission = await self._budgets.reserve([c for c in counters if c.key in entries], amount, existing=True)
+        return admission if admission.missing is None else BudgetAdmission(False, (), None)
+
+    def _current_entries(self, counters: list[Counter]) -> list[SpendEntry]:
+        """The snapshot's entries behind ``counters`` (fresh loaded spend), by counter key."""
+        now = datetime.now(UTC)
+        wanted = {c.key for c in counters}
+        every = [e for entries in self._snapshots.current.spend.values() for e in entries]
+        return [e for e in every if self._counter(e, now)[0].key in wanted]
+
+    async def _reload(self) -> None:
+        """Forget what was initialized and load the recorded spend again (single flight)."""
+        if self._reloading is None or self._reloading.done():
+            self._initialized.clear()
+            self._reloading = asyncio.get_running_loop().create_task(self._snapshots.refresh())
+        await asyncio.shield(self._reloading)
 
     def refusal(self, refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],
                 now: datetime) -> SpendLimitReachedError:
@@ -102,7 +130,7 @@ class Budget:
             amount = worst_case_picousd(self._snapshots.current.catalog, ctx.model or "", ctx.payload or {},
                                         ctx.input_estimate(), now,
                                         caching=b'"cache_control"' in ctx.body)
-            admission = await self._budgets.reserve([c for c, _ in hard], amount)
+            admission = await self.reserve_raw([c for c, _ in hard], amount)
             if not admission.admitted:
                 raise self._refusal(admission.refused_by, hard, now)
             if not admission.states:  # admitted by the fail-open policy: nothing was reserved to release
@@ -139,7 +167,8 @@ class Budget:
         for counter in counters:
             entry = entries[counter.key]
             reserved = amount if counter.key in hard_keys else 0
-            for crossing in await self._budgets.settle([counter], reserved, actual, thresholds=entry.thresholds):
+            for crossing in await self._budgets.settle([counter], reserved, actual, thresholds=entry.thresholds,
+                                                        existing=True):
                 try:
                     self._alert(entry, crossing, actual)
                 except Exception:  # an alert must never break settlement
