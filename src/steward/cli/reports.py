@@ -16,9 +16,9 @@ from rich.table import Table
 from steward.cli.catalog import unpriced_lines
 from steward.cli.common import console, run_with_control_plane, say
 from steward.controlplane.services import ControlPlane
+from steward.governance.money import usd as usd_of
 from steward.reporting.export import columns_of, to_csv, to_jsonl
 
-PICO = Decimal(10) ** 12
 usage_app = typer.Typer(help="Usage and cost: the per-workspace summary (no subcommand) and the reports.",
                         invoke_without_command=True)
 GroupBy = Annotated[str, typer.Option("--group-by", help="Comma list: workspace, model, key, user, team, feature, "
@@ -31,7 +31,7 @@ Format = Annotated[str, typer.Option("--format", help="table, csv or jsonl.")]
 
 def usd(picousd: int) -> str:
     """Pico-dollars as a dollar amount with enough places to be exact for small requests."""
-    return f"${(Decimal(picousd) / PICO).quantize(Decimal('0.000001'))}"
+    return f"${usd_of(picousd).quantize(Decimal('0.000001'))}"
 
 
 async def usage_table(plane: ControlPlane) -> Table:

@@ -20,12 +20,12 @@ import orjson
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.dataplane.stages.authorize import retired_error, unlisted_error
-from steward.dataplane.stages.meter import to_picousd
 from steward.dataplane.stages.model_access import permits
 from steward.dataplane.stages.validate import MAX_MODEL_CHARS, check_message_params
 from steward.dataplane.upstream import Upstream
 from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from steward.governance.catalog import Catalog
+from steward.governance.money import to_picousd
 from steward.governance.pricing import UnknownModelError, price
 from steward.governance.usage import meter_message
 from steward.metrics import BATCH_METER_ERRORS, BATCH_RESULTS_UNMETERED

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from steward.governance.catalog import Catalog
+from steward.governance.money import ceil_picousd
 from steward.governance.pricing import price
 from steward.governance.usage import Usage
 
@@ -54,7 +55,7 @@ def worst_case_picousd(catalog: Catalog, model: str, payload: dict[str, Any], es
     else:
         usage = Usage(input_tokens=estimated_input, output_tokens=max_tokens, inference_geo=geo)
     total = price(catalog, model, usage, at=at, ceiling=True, batch=batch).total
-    return int(-(-total * 10**12 // 1))
+    return ceil_picousd(total)
 
 
 def regain_text(end: datetime) -> str:

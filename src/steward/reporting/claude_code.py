@@ -19,12 +19,12 @@ from typing import Any
 
 from steward.controlplane.principal import Principal
 from steward.controlplane.rbac import Permission, require, visible_workspaces
+from steward.governance.money import usd
 from steward.storage.repositories.claude_code import ClaudeCodeRepository, GatewayUsage, StoredCounter
 
 TOOLS = {"Edit": "edit_tool", "MultiEdit": "multi_edit_tool", "Write": "write_tool",
          "NotebookEdit": "notebook_edit_tool"}
 TOKENS = ("input", "output", "cache_read", "cache_creation")
-_PICO = Decimal(10) ** 12
 
 
 @dataclass(slots=True)
@@ -117,7 +117,7 @@ def cents(picousd: int) -> int:
 
 def dollars(picousd: int) -> str:
     """Pico-dollars as an exact decimal string of USD."""
-    return format((Decimal(picousd) / _PICO).normalize(), "f")
+    return format(usd(picousd).normalize(), "f")
 
 
 @dataclass(slots=True)

@@ -32,12 +32,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, NumberDataPoint
 
 from steward.errors import InvalidRequestError, RequestTooLargeError
+from steward.governance.money import PICO_PER_USD, to_picousd
 from steward.storage.repositories.claude_code import ClaudeCodeRepository, Counter, Cumulative, Delta
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 PROJECT_ATTRIBUTES = ("project", "project.name", "repository", "repository.name", "vcs.repository.name")
-_PICO = Decimal(10) ** 12
+_PICO = Decimal(PICO_PER_USD)  # the stored unit of cost counters
 _TOKEN_TYPES = {"input": "tokens.input", "output": "tokens.output", "cacheRead": "tokens.cache_read",
                 "cacheCreation": "tokens.cache_creation"}
 _EVENT_TOKENS = {"input_tokens": "tokens.input", "output_tokens": "tokens.output",
@@ -212,7 +213,7 @@ def _map_event(name: str, attrs: dict[str, Any], time_ns: int, exporter: Exporte
         amounts = {target: _int(attrs.get(source, 0)) for source, target in _EVENT_TOKENS.items()}
         micros = _int(attrs["cost_usd_micros"]) if "cost_usd_micros" in attrs else None
         try:
-            cost = micros * 10**6 if micros is not None else int(Decimal(str(attrs.get("cost_usd", 0))) * _PICO)
+            cost = micros * 10**6 if micros is not None else to_picousd(Decimal(str(attrs.get("cost_usd", 0))))
         except InvalidOperation:
             cost = -1
         if any(v is None for v in amounts.values()) or cost < 0:

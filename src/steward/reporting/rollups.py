@@ -16,6 +16,7 @@ from operator import add, itemgetter
 from typing import Any
 
 from steward.governance.catalog import Catalog
+from steward.governance.money import to_picousd
 from steward.governance.pricing import CACHE_READ, CACHE_WRITE_1H, CACHE_WRITE_5M, OUTPUT, UNCACHED_INPUT, price
 from steward.governance.usage import Usage
 from steward.storage.models.rollups import DIMENSIONS, MEASURES
@@ -36,7 +37,6 @@ GRAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "all": (DIMENSIONS, ("1d",)),
 }
 _COST_INDEX = {UNCACHED_INPUT: 10, OUTPUT: 11, CACHE_WRITE_5M: 12, CACHE_WRITE_1H: 13, CACHE_READ: 14}
-_PICO = 10**12
 
 
 def bucket_start(at: datetime, width: str) -> datetime:
@@ -88,7 +88,7 @@ class _CostSplitter:
             cost = price(self.catalog, model, usage, at=row["created_at"], batch=row.get("batch_id") is not None)
             for line in cost.lines:
                 index = _COST_INDEX[line.token_type] - 10 if line.token_type else 5
-                parts[index] += int(line.amount * _PICO)
+                parts[index] += to_picousd(line.amount)
         parts[0] += total - sum(parts)
         return parts
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
-from steward.dataplane.stages.meter import to_picousd
 from steward.errors import SpendLimitReachedError
 from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing
+from steward.governance.money import to_picousd, usd
 from steward.governance.spend_rules import regain_text, window, worst_case_picousd
 from steward.ids import new_id
 
@@ -179,7 +179,7 @@ def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int) -> di
     """A journal record (audit event ``spend.alert``) for a threshold crossed: once per limit and period."""
     now = datetime.now(UTC)
     scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
-    cap_usd = entry.cap_picousd / 10**12
+    cap_usd = usd(entry.cap_picousd)
     return {"audit": {
         "id": new_id("activity"), "created_at": now.isoformat(), "event": "spend.alert", "org_id": entry.org_id,
         "request_id": None, "workspace_id": entry.scope_id if entry.scope == "workspace" else None,

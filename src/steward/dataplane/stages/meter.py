@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from steward.dataplane.context import RequestContext
@@ -20,14 +19,8 @@ from steward.governance.pricing import UnknownModelError, price
 from steward.ids import new_id
 
 log = logging.getLogger("steward.meter")
-PICO = Decimal(10) ** 12
 _REPORTED_MAX = 10_000  # bounds the memory of reported (organization, model) pairs; ids come from clients
 UnpricedSink = Callable[[dict[str, Any]], None]
-
-
-def to_picousd(amount: Decimal) -> int:
-    """USD as integer pico-dollars (exact for every catalog price; half-even beyond that)."""
-    return int((amount * PICO).to_integral_value(rounding=ROUND_HALF_EVEN))
 
 
 def unpriced_record(ctx: RequestContext, model: str, catalog_version: str) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.context import RequestContext
-from steward.dataplane.stages.meter import to_picousd
 from steward.dataplane.stages.refusals import UnauthenticatedSampler
+from steward.governance.money import to_picousd
 from steward.ids import new_id
 from steward.metrics import JOURNAL_FAILURES, REFUSALS, REQUESTS, UNAUTHENTICATED
 from steward.workers.journal import Journal
