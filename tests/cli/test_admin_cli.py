@@ -27,6 +27,9 @@ from steward.cli.main import app
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 CAPTURE = re.compile(r"^(?P<var>[A-Z_]+)=\$\((?P<command>steward .+?)(?: \| jq -r (?P<path>\S+))?\)$")
 ADMIN_GROUPS = ("workspaces", "keys", "users", "invitations", "members", "admin-keys")
+# The documented session runs ~65 real `steward` processes (about 2 s each on a loaded 2-core machine) in one
+# module fixture; pytest-timeout's default of 300 s counts that setup against the first test.
+pytestmark = pytest.mark.timeout(900)
 
 
 def steward(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
