@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,16 @@ def installed(package: str) -> str:
     pinned = str(json.loads((HERE / "package.json").read_text())["dependencies"][package])
     assert LATEST or version == pinned, f"{package} {version} is installed but {pinned} is pinned: run `make clients`"
     return version
+
+
+def rows_where(gateway: Any, match: Callable[[Any], bool], expected: int, timeout: float = 20) -> list[Any]:
+    """The usage rows ``match`` selects, once there are ``expected`` of them (or the timeout has passed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [r for r in gateway.usage() if match(r)]
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
 
 
 def picousd(row: Any, prices: dict[str, int] = SONNET) -> int:

@@ -22,7 +22,7 @@ from steward.sdk import AdminClient
 from steward.simulator.config import SimulatorConfig
 from steward.storage.models import UsageRecord
 from steward.storage.models.claude_code import ClaudeCodeUsage
-from tests.clients.support import NODE_MODULES, Run, base_env, installed, picousd, run
+from tests.clients.support import NODE_MODULES, Run, base_env, installed, picousd, rows_where, run
 from tests.conftest import UPSTREAM_KEY
 from tests.recorder import Recorder, recording_simulator
 from tests.support import Gateway, start_gateway
@@ -65,13 +65,8 @@ def claude(gateway: Gateway, tmp_path: Path, prompt: str, *extra: str, telemetry
     return done
 
 
-def session_rows(gateway: Gateway, session: str, expected: int, timeout: float = 15) -> list[UsageRecord]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = [r for r in gateway.usage() if r.claude_code_session_id == session]
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+def session_rows(gateway: Gateway, session: str, expected: int) -> list[UsageRecord]:
+    return rows_where(gateway, lambda r: r.claude_code_session_id == session, expected)
 
 
 def assert_metered_exactly(gateway: Gateway, recorder: Recorder, result: dict[str, Any]) -> list[UsageRecord]:

@@ -6,14 +6,13 @@ each result is checked against the gateway's usage records and audit events.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from steward.storage.models import UsageRecord
-from tests.clients.support import CLIENTS_DIR, base_env, installed, picousd, run
+from tests.clients.support import CLIENTS_DIR, base_env, installed, picousd, rows_where, run
 from tests.support import Gateway
 
 MODEL = "claude-sonnet-4-6"
@@ -28,13 +27,8 @@ def ts_sdk(gateway: Gateway, tmp_path: Path) -> dict[str, dict[str, Any]]:
     return {line["op"]: line for line in map(orjson.loads, done.stdout.splitlines())}
 
 
-def batch_rows(gateway: Gateway, batch_id: str, expected: int, timeout: float = 20) -> list[UsageRecord]:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = [r for r in gateway.usage() if r.batch_id == batch_id]
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
+def batch_rows(gateway: Gateway, batch_id: str, expected: int) -> list[UsageRecord]:
+    return rows_where(gateway, lambda r: r.batch_id == batch_id, expected)
 
 
 def test_every_operation_works_and_is_metered(gateway: Gateway, tmp_path: Path) -> None:
