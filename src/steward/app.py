@@ -103,6 +103,7 @@ class Steward:
         self._app: DataPlane | None = None
         self._record: Record | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.settling: list[Limit | Budget] = []  # stages whose settlements shutdown awaits
 
     def _build(self, journal: Journal) -> DataPlane:
         forwarded = tuple(h.lower() for h in self.settings.forward_request_headers
@@ -119,6 +120,9 @@ class Steward:
         budget = Budget(self.snapshots, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix)
+        batch_limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
+                            batches=True)
+        self.settling = [limit, batch_limit, budget]
         pipelines = Pipelines(
             # The contract's order: authenticate, validate, authorize, file access (file_id references), privacy
             # (PII), limit, meter, budget, capture (compliance content), record.
@@ -127,8 +131,7 @@ class Steward:
                                    Authorize(self._catalog_now, unknown_models=self.settings.unknown_models,
                                              models_only=True), files, privacy, record]),
             plain=Pipeline([auth, record]),
-            batches=Pipeline([auth, files, Limit(self.snapshots, self.catalog, self.limiter,
-                                                 prefix=self.settings.redis_key_prefix, batches=True),
+            batches=Pipeline([auth, files, batch_limit,
                               Capture(self.data_keys, journal, endpoints=frozenset({"batches.create"})), record]))
         batch_budget = BatchBudget(budget, self._catalog_now)  # batches reserve under the same spend caps
         self.batch_meter = BatchMeter(self._catalog_now, journal, self.batch_repo,
@@ -196,7 +199,11 @@ class Steward:
 
     async def flush_last_used(self) -> None:
         pending = self.last_used.drain()
-        await self.identity.record_last_used({k: datetime.fromtimestamp(v, UTC) for k, v in pending.items()})
+        try:
+            await self.identity.record_last_used({k: datetime.fromtimestamp(v, UTC) for k, v in pending.items()})
+        except BaseException:  # kept for the next flush (a newer use since the drain wins)
+            self.last_used.restore(pending)
+            raise
 
     async def _flush_last_used_forever(self) -> None:
         while True:
@@ -221,6 +228,8 @@ class Steward:
         with contextlib.suppress(Exception):
             await self.flush_last_used()
         await self.upstream.close()
+        for stage in self.settling:  # settlements still running finish before their stores close
+            await stage.drain()
         await self.limiter.close()
         await self.budgets.close()
         if self._record is not None:

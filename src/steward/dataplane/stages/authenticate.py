@@ -29,6 +29,12 @@ class LastUsed:
         out, self.pending = self.pending, {}
         return out
 
+    def restore(self, times: dict[str, float]) -> None:
+        """Put back times whose flush failed, keeping the newer time per key (a use since the drain wins)."""
+        for key_id, when in times.items():
+            if when > self.pending.get(key_id, float("-inf")):
+                self.pending[key_id] = when
+
 
 def _secret(ctx: RequestContext) -> str | None:
     secret = ctx.headers.get("x-api-key")

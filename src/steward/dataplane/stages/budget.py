@@ -160,6 +160,11 @@ class Budget:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def drain(self) -> None:
+        """Wait for every settlement still running (shutdown calls this before closing the spend store)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
     async def _settle(self, counters: list[Counter], hard: list[Counter], amount: int, actual: int,
                       entries: dict[str, SpendEntry]) -> None:
         """Each limit settles on its own (settlement needs no all-or-nothing) with its own thresholds."""

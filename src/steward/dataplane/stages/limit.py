@@ -162,3 +162,8 @@ class Limit:
         task = asyncio.get_running_loop().create_task(self._limiter.settle(returns, time.time()))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        """Wait for every settlement still running (shutdown calls this before closing the limiter's store)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
