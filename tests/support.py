@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import anthropic
 from pydantic import SecretStr
 
-from steward.app import create_app
+from steward.app import Steward, create_app
 from steward.controlplane.services import ControlPlane
 from steward.serving import BackgroundServer
 from steward.settings import Settings
@@ -43,6 +44,18 @@ class Gateway:
     workspace_ids: dict[str, str] = field(default_factory=dict)
     admin_key: str = ""                                       # the first admin's key (role admin)
     admin_user_id: str = ""
+    app: Steward | None = None                                # the in-process gateway (start_gateway)
+
+    def sync_config(self, timeout: float = 10.0) -> None:
+        """Wait until the gateway serves the current config version (a change just made through the control
+        plane), instead of sleeping for a few poll intervals and hoping: deterministic on a busy machine."""
+        assert self.app is not None, "sync_config needs a gateway started by start_gateway"
+        with ThreadPoolExecutor(1) as pool:  # a thread of its own: callers may be inside an event loop
+            wanted = pool.submit(self.control, lambda plane: plane.repo.version()).result()
+        deadline = time.monotonic() + timeout
+        while self.app.snapshots.current.version < wanted:
+            assert time.monotonic() < deadline, f"the gateway did not load config version {wanted} in {timeout} s"
+            time.sleep(0.01)
 
     def client(self, workspace: str = "eng", **kwargs: Any) -> anthropic.Anthropic:
         kwargs.setdefault("max_retries", 0)
@@ -110,7 +123,8 @@ def start_gateway(database_url: str, upstream_url: str, home: Path, upstream_key
                   workspaces: dict[str, list[str] | None] | None = None, **extra: Any) -> Iterator[Gateway]:
     settings = gateway_settings(database_url, upstream_url, home, upstream_key, **extra)
     gw = provision(settings, workspaces or DEFAULT_WORKSPACES)
-    with BackgroundServer(create_app(settings)) as server:
+    gw.app = create_app(settings)
+    with BackgroundServer(gw.app) as server:
         gw.url = server.url
         yield gw
 

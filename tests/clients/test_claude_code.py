@@ -146,7 +146,7 @@ def test_a_revoked_key_fails_fast_instead_of_retrying(setup: tuple[Gateway, Reco
     gateway, _ = setup
 
     gateway.control(lambda plane: plane.set_key_status(gateway.key_ids["eng"], "archived"))
-    time.sleep(0.5)  # the snapshot poll (0.1 s in tests) picks the revocation up
+    gateway.sync_config()
     # Steward's own errors carry x-should-retry as the API's do; without it Claude Code retried a 401 until
     # killed, so a user with a revoked key saw a silent hang.
     done = claude(gateway, tmp_path, "say hi", telemetry=False, ok=False)

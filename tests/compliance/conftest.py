@@ -24,7 +24,7 @@ def full_audit(gateway: Gateway, workspace: str = "eng", *, days: int | None = 3
         return await plane.admin.compliance_groups.add_workspace(me, group["id"], gateway.workspace_ids[workspace])
     group: dict[str, Any] = gateway.control(action)
     if wait:
-        time.sleep(gateway.settings.snapshot_poll_interval * 4)
+        gateway.sync_config()
     return group
 
 

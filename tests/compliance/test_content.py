@@ -167,7 +167,7 @@ def test_a_gateway_that_cannot_open_the_data_key_refuses_instead_of_skipping(gat
         finally:
             await plane.close()
     asyncio.run(action())
-    time.sleep(gateway.settings.snapshot_poll_interval * 4)
+    gateway.sync_config()
     with pytest.raises(anthropic.InternalServerError) as caught:
         gateway.client("eng").messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": PROMPT}])
     assert "data key" in caught.value.body["error"]["message"]
@@ -182,7 +182,7 @@ def test_stored_content_is_the_redacted_request(gateway: Gateway) -> None:
         return await plane.admin.policies.put(await plane.system(), "workspace", gateway.workspace_ids["eng"],
                                               {"pii": {"detectors": {"email": "redact"}}})
     gateway.control(action)
-    time.sleep(gateway.settings.snapshot_poll_interval * 4)
+    gateway.sync_config()
     raw = gateway.client("eng").messages.with_raw_response.create(
         model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "Mail jane.doe@example.com the ledger."}])
     rid = raw.headers["request-id"]

@@ -50,7 +50,7 @@ def daily_cap(gw: Gateway, workspace: str, cents: int) -> None:
             "scope": {"type": "workspace", "workspace_id": gw.workspace_ids[workspace]},
             "period": "daily", "amount": str(cents)})
     assert response.status_code == 200, response.text
-    time.sleep(0.3)  # the snapshot reloads every 0.1 s in tests
+    gw.sync_config()
 
 
 def ended(client: anthropic.Anthropic, batch_id: str) -> None:

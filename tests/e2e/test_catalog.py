@@ -96,7 +96,7 @@ def test_a_model_of_no_known_family_is_unpriced_audited_reported_and_reserved_at
         await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
                                               "workspace_id": gw.workspace_ids["eng"]}, "daily", "50")
     gw.control(cap)
-    time.sleep(0.3)
+    gw.sync_config()
     with gw.client("eng") as client:
         with pytest.raises(anthropic.BadRequestError, match="usage limits"):
             client.messages.create(model="claude-zephyr-1", max_tokens=20_000, messages=MESSAGES)
@@ -108,7 +108,7 @@ def test_unpriced_usage_is_charged_to_hard_caps_at_the_highest_rates(gw: Gateway
         await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
                                               "workspace_id": gw.workspace_ids["eng"]}, "daily", "1")
     gw.control(cap)
-    time.sleep(0.3)
+    gw.sync_config()
     served = 0
     with gw.client("eng") as client:
         for _ in range(60):
@@ -286,7 +286,7 @@ def test_reports_split_cost_with_the_catalog_in_force(gw: Gateway) -> None:
         {"effective_from": datetime.now(UTC).date().isoformat(), "input": "2", "output": "10"})
     response = httpx.post(f"{gw.url}/v1/admin/catalog", json=document, headers={"x-api-key": gw.admin_key})
     assert response.status_code == 200, response.text
-    time.sleep(0.5)  # the gateway's snapshot (poll interval 0.1 s) serves the import; every request below uses it
+    gw.sync_config()  # the gateway serves the import; every request below uses it
     with gw.client("eng") as client:
         haiku_raw = client.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=16,
                                                              messages=MESSAGES)

@@ -115,7 +115,7 @@ def test_a_redis_that_lost_its_counters_does_not_reset_a_hard_cap(database_url: 
             await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
                                                   "workspace_id": gw.workspace_ids["eng"]}, "daily", "1")
         gw.control(cap)
-        time.sleep(0.5)
+        gw.sync_config()
         ids: list[str] = []
 
         def spend_until_refused(limit: int) -> int:

@@ -5,7 +5,6 @@ shadow rules only record."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +73,7 @@ def put_policy(gateway: Gateway, workspace: str, document: dict[str, Any]) -> in
     response = httpx.put(f"{gateway.url}/v1/admin/workspaces/{gateway.workspace_ids[workspace]}/policy",
                          json=document, headers={"x-api-key": gateway.admin_key})
     assert response.status_code == 200, response.text
-    time.sleep(0.3)  # the snapshot poll interval in tests is 0.1 s
+    gateway.sync_config()
     version: int = response.json()["version"]
     return version
 

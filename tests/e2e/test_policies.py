@@ -25,7 +25,7 @@ SCHEMA: Any = {"type": "json_schema", "schema": {"type": "object", "properties":
 def put_policy(gateway: Gateway, path: str, document: dict[str, Any]) -> int:
     response = httpx.put(f"{gateway.url}{path}", json=document, headers={"x-api-key": gateway.admin_key})
     assert response.status_code == 200, response.text
-    time.sleep(0.3)  # the snapshot poll interval in tests is 0.1 s
+    gateway.sync_config()
     version: int = response.json()["version"]
     return version
 
@@ -184,7 +184,7 @@ def test_compliance_group_regions_are_enforced(gateway: Gateway) -> None:
         joined = http.post(f"/v1/admin/compliance/groups/{group.json()['id']}/workspaces",
                            json={"workspace_id": gateway.workspace_ids["eng"]})
         assert joined.status_code == 200, joined.text
-    time.sleep(0.3)
+    gateway.sync_config()
     with gateway.client("eng") as client:
         error = refused(lambda: client.messages.create(model=SONNET, max_tokens=16, messages=MESSAGES),
                         anthropic.PermissionDeniedError, "compliance.allowed_regions")

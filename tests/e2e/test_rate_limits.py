@@ -19,7 +19,7 @@ def set_limits(gateway: Gateway, path: str, limits: dict[str, int | None]) -> No
     body = {"limits": [{"type": k, "value": v} for k, v in limits.items()]}
     response = httpx.post(f"{gateway.url}{path}", json=body, headers={"x-api-key": gateway.admin_key})
     assert response.status_code == 200, response.text
-    time.sleep(0.3)  # the snapshot poll interval in tests is 0.1 s
+    gateway.sync_config()
 
 
 def test_workspace_rpm_admits_exactly_the_limit_with_true_headers(gateway: Gateway) -> None:

@@ -27,7 +27,7 @@ def add_limit(gateway: Gateway, workspace: str, cents: int, **extra: Any) -> dic
             "scope": {"type": "workspace", "workspace_id": gateway.workspace_ids[workspace]},
             "period": "monthly", "amount": str(cents), **extra})
     assert response.status_code == 200, response.text
-    time.sleep(0.3)  # snapshot poll interval in tests: 0.1 s
+    gateway.sync_config()
     body: dict[str, Any] = response.json()
     return body
 
@@ -111,7 +111,7 @@ def test_increase_request_approved_raises_the_cap(gateway: Gateway) -> None:
         assert http.get(f"/v1/organizations/spend_limits/{limit['id']}").json()["amount"] == "500"
         effective = http.get("/v1/organizations/spend_limits/effective").json()["data"]
         assert [row["amount"] for row in effective if row["spend_limit_id"] == limit["id"]] == ["500"]
-    time.sleep(0.3)
+    gateway.sync_config()
     assert burst(gateway, "marketing", 3).count(200) == 3
     events = {e.event for e in gateway.audit([approved.headers["request-id"], asked.headers["request-id"]])}
     assert events == {"admin.spend_limits.increase_approved", "admin.spend_limits.increase_requested"}

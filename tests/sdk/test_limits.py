@@ -30,7 +30,6 @@ from steward.sdk.resources.limits import IncreaseRequests, KeyRateLimits, RateLi
 from tests.support import Gateway
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
-SNAPSHOT = 0.3  # the tests' snapshot poll interval is 0.1 s
 CAP_REFUSAL = "You have reached your specified workspace API usage limits. You will regain access on "
 HAIKU: Any = {"model": "claude-haiku-4-5", "max_tokens": 400, "messages": [{"role": "user", "content": "hi"}],
               "extra_headers": {"x-sim-output-tokens": "400"}}  # 400 Haiku output tokens: $0.002 a call
@@ -66,7 +65,7 @@ def test_rate_limits_set_at_each_level_are_enforced(gateway: Gateway, admin: ste
     entry = admin.workspaces.rate_limits.update(mkt, "rl_haiku", limits=[{"type": "requests_per_minute", "value": 2}])
     assert isinstance(entry, WorkspaceRateLimitEntry) and entry.workspace_id == mkt
     assert [(v.type, v.value, v.source.type) for v in entry.limits] == [("requests_per_minute", 2, "workspace")]
-    time.sleep(SNAPSHOT)
+    gateway.sync_config()
     results = calls(gateway, "marketing", 3)
     assert results[:2] == ["ok", "ok"] and re.match(r"RateLimitError: .*workspace marketing", results[2])
 
@@ -84,18 +83,18 @@ def test_rate_limits_set_at_each_level_are_enforced(gateway: Gateway, admin: ste
     keyed = admin.keys.rate_limits.update(key_id, "rl_haiku", limits=[{"type": "requests_per_minute", "value": 1}])
     assert isinstance(keyed, KeyRateLimitEntry) and keyed.api_key_id == key_id
     assert [e.rate_limit_id for e in admin.keys.rate_limits.list(key_id)] == ["rl_haiku"]
-    time.sleep(SNAPSHOT)
+    gateway.sync_config()
     results = calls(gateway, "marketing", 2)
     assert results[0] == "ok" and re.match(r"RateLimitError: .*API key", results[1])
 
     admin.rate_limits.update("rl_haiku", limits=[{"type": "requests_per_minute", "value": 1}])
-    time.sleep(SNAPSHOT)
+    gateway.sync_config()
     results = calls(gateway, "eng", 2)
     assert results[0] == "ok" and re.match(r"RateLimitError: .*organization", results[1])
     cleared = admin.rate_limits.update("rl_haiku", limits=[{"type": "requests_per_minute", "value": None},
                                                            {"type": "tokens_per_day", "value": None}])
     assert cleared.limits == []
-    time.sleep(SNAPSHOT)
+    gateway.sync_config()
     assert calls(gateway, "eng", 1) == ["ok"]
 
 
@@ -118,7 +117,7 @@ def test_spend_cap_refuses_then_an_approved_increase_lifts_it(gateway: Gateway, 
     assert cap.scope.workspace_id == mkt and str(cap.amount_usd) == "0.01"
     with pytest.raises(ConflictError):
         admin.spend_limits.create(scope={"type": "workspace", "workspace_id": mkt}, period="monthly", amount=5)
-    time.sleep(SNAPSHOT)
+    gateway.sync_config()
     results = calls(gateway, "marketing", 10)  # $0.002 a call against a $0.01 cap
     admitted = results.count("ok")
     assert 1 <= admitted <= 5 and results[:admitted] == ["ok"] * admitted
@@ -138,7 +137,7 @@ def test_spend_cap_refuses_then_an_approved_increase_lifts_it(gateway: Gateway, 
     assert approved.status == "approved" and approved.resolved_at is not None
     assert approved.spend_limit is not None and approved.spend_limit.amount == "500"
     assert admin.spend_limits.get(cap.id).amount == "500"
-    time.sleep(SNAPSHOT)
+    gateway.sync_config()
     assert calls(gateway, "marketing", 2) == ["ok", "ok"]
     with pytest.raises(BadRequestError, match="already approved"):
         admin.spend_limits.increase_requests.deny(asked.id)

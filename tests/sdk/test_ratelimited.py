@@ -62,7 +62,7 @@ def set_limit(gateway: Gateway, limit_type: str, value: int) -> None:
                           json={"limits": [{"type": limit_type, "value": value}]},
                           headers={"x-api-key": gateway.admin_key})
     assert response.status_code == 200, response.text
-    time.sleep(0.3)  # the data plane's snapshot poll interval in tests is 0.1 s
+    gateway.sync_config()
 
 
 def output(tokens: int) -> dict[str, Any]:
