@@ -138,7 +138,7 @@ class Steward:
                                       BatchResultsCapture(self.data_keys, journal, self.snapshots),
                                       settle=batch_budget.settle)
         self.batch_handlers = BatchHandlers(
-            self.upstream, self.batch_repo, self._catalog_now, self.batch_meter, pipelines.batches, forwarded,
+            self.upstream, self.batch_repo, self._catalog_now, self.batch_meter, forwarded,
             self.snapshots, BatchPolicy(authorize, privacy), budget=batch_budget,
             forward_unknown=self.settings.unknown_models == "forward")
         batches = self.batch_handlers
@@ -146,11 +146,11 @@ class Steward:
         admin = create_admin_app(services)
         admin.mount("/console", create_console(services, ConsoleRepository(self.database.sessions), self.settings))
         otlp = OtlpHandlers(OtlpIngester(ClaudeCodeRepository(self.database.sessions, self.database.dialect),
-                                         self.settings.max_body_bytes), pipelines.plain)
-        return DataPlane(pipelines, Forwarder(self.upstream, pipelines.messages, forwarded), batches,
+                                         self.settings.max_body_bytes))
+        return DataPlane(pipelines, Forwarder(self.upstream, forwarded), batches,
                          self._catalog_now, max_body=self.settings.max_body_bytes,
                          max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp,
-                         files=FileHandlers(self.upstream, self.file_repo, self.file_ownership, pipelines.plain,
+                         files=FileHandlers(self.upstream, self.file_repo, self.file_ownership,
                                             forwarded, max_file_bytes=self.settings.max_file_bytes),
                          health=self.readiness,
                          unlisted=UnlistedModels(self.upstream, forwarded)

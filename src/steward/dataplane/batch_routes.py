@@ -22,7 +22,6 @@ from steward.dataplane.batches import BatchMeter, check_batch_body, new_batch_re
 from steward.dataplane.context import RequestContext
 from steward.dataplane.forward import response_headers, upstream_headers
 from steward.dataplane.http import query_params, send_bytes, send_json
-from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.snapshot import SnapshotStore
 from steward.dataplane.stages.privacy import OFFLOAD_BYTES
 from steward.dataplane.stages.validate import parse_json_object, parse_tags
@@ -47,7 +46,7 @@ def base_url(scope: Scope, headers: dict[str, str]) -> str:
 
 class BatchHandlers:
     def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Callable[[], Catalog],
-                 meter: BatchMeter, pipeline: Pipeline, forwarded_headers: tuple[str, ...],
+                 meter: BatchMeter, forwarded_headers: tuple[str, ...],
                  snapshots: SnapshotStore, policy: BatchPolicy | None = None, *, budget: BatchBudget | None = None,
                  forward_unknown: bool = True) -> None:
         self._budget = budget  # spend caps: a batch reserves its worst case (dataplane/batch_budget.py)
@@ -59,7 +58,6 @@ class BatchHandlers:
         self._repo = repo
         self._catalog = catalog
         self._meter = meter
-        self._pipeline = pipeline
         self._forwarded = forwarded_headers
 
     def route(self, method: str, path: str) -> tuple[str, Action] | None:
@@ -91,7 +89,7 @@ class BatchHandlers:
             parsed = orjson.loads(data)
             if isinstance(parsed, dict) and parsed.get("type") == "message_batch":
                 data = orjson.dumps(rewrite_results_url(parsed, base_url(scope, ctx.headers)))
-        self._pipeline.complete(ctx)
+        ctx.finish()
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))
         return parsed
 
@@ -127,7 +125,7 @@ class BatchHandlers:
         if batch is not None:
             await self._record(new_batch_record(ctx, batch["id"], count))
             data = orjson.dumps(rewrite_results_url(batch, base_url(scope, ctx.headers)))
-        self._pipeline.complete(ctx)
+        ctx.finish()
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))
 
     async def _record(self, record: BatchRecord) -> None:
@@ -186,7 +184,7 @@ class BatchHandlers:
         batches = await asyncio.gather(*(self._fetch(r.id, headers) for r in rows))
         data = [rewrite_results_url(b, base_url(scope, ctx.headers)) for b in batches if b is not None]
         ctx.status = 200
-        self._pipeline.complete(ctx)
+        ctx.finish()
         await send_json(send, 200, {"data": data, "has_more": more,
                                     "first_id": data[0]["id"] if data else None,
                                     "last_id": data[-1]["id"] if data else None}, ctx.request_id)
@@ -220,7 +218,7 @@ class BatchHandlers:
         async with self._upstream.request("GET", path, upstream_headers(ctx, self._forwarded)) as resp:
             ctx.status = resp.status
             ctx.upstream_request_id = resp.headers.get("request-id")
-            self._pipeline.complete(ctx)
+            ctx.finish()
             await send({"type": "http.response.start", "status": resp.status,
                         "headers": response_headers(ctx, resp)})
             async for chunk in resp.chunks():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,10 @@ from steward.governance.pii import PiiRules
 from steward.governance.policy import EffectivePolicy
 from steward.governance.tokens import estimate_input_tokens
 from steward.governance.usage import MeteredResponse
+
+
+def _unbound() -> None:
+    raise RuntimeError("ctx.finish() is bound by Pipeline.run")
 
 
 @dataclass(slots=True)
@@ -37,6 +42,7 @@ class RequestContext:
     ttft_ms: int | None = None
     client_disconnected: bool = False
     completed: bool = False
+    response_started: bool = False          # set by a relay once the 200 is sent: an error must then be an SSE event
     extra: dict[str, Any] = field(default_factory=dict)
     policy: EffectivePolicy | None = None   # set by Authorize: the key's policy, else its workspace's
     policy_version: int = 0
@@ -44,6 +50,8 @@ class RequestContext:
     client: str = ""                        # the peer address (ASGI scope); no trusted-proxy setting exists
     auth_failure: str | None = None         # set by Authenticate: why no valid key (refusals sampled by Record)
     _input_estimate: int | None = None
+    # Bound by Pipeline.run to the request's own pipeline: record now, before the last byte (idempotent).
+    finish: Callable[[], None] = _unbound
 
     def input_estimate(self) -> int:
         """The fast local estimate of the request's input tokens, computed once for every stage that needs it."""

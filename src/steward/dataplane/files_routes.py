@@ -20,7 +20,6 @@ from steward.dataplane.files_body import StreamedBody, new_file_record
 from steward.dataplane.files_page import ListQuery, render_page
 from steward.dataplane.forward import response_headers, upstream_headers
 from steward.dataplane.http import send_bytes, send_json
-from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.upstream import Upstream, UpstreamResponse
 from steward.errors import RequestTooLargeError, UpstreamError
 from steward.storage.models import FileRecord
@@ -40,12 +39,11 @@ def _with_query(path: str, scope: Scope) -> str:
 
 
 class FileHandlers:
-    def __init__(self, upstream: Upstream, repo: FileRepository, ownership: FileOwnership, pipeline: Pipeline,
+    def __init__(self, upstream: Upstream, repo: FileRepository, ownership: FileOwnership,
                  forwarded_headers: tuple[str, ...], *, max_file_bytes: int) -> None:
         self._upstream = upstream
         self._repo = repo
         self._ownership = ownership
-        self._pipeline = pipeline
         self._forwarded = forwarded_headers
         self._limit = max_file_bytes + MULTIPART_OVERHEAD
 
@@ -104,7 +102,7 @@ class FileHandlers:
     async def _answer(self, ctx: RequestContext, send: Send, resp: UpstreamResponse, data: bytes) -> None:
         ctx.status = resp.status
         ctx.upstream_request_id = resp.headers.get("request-id")
-        self._pipeline.complete(ctx)
+        ctx.finish()
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))
 
     async def list(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +118,7 @@ class FileHandlers:
             before = await self._cursor(workspace, query.before_id)
             rows, more = await self._repo.page(workspace, limit=query.limit, after=after, before=before)
         ctx.status = 200
-        self._pipeline.complete(ctx)
+        ctx.finish()
         await send_json(send, 200, render_page(rows, more, backwards=query.before_id is not None), ctx.request_id)
 
     async def _cursor(self, workspace_id: str, file_id: str | None) -> FileRecord | None:
@@ -156,7 +154,7 @@ class FileHandlers:
             headers = response_headers(ctx, resp)
             headers.extend((name.lower().encode(), value.encode()) for name, value in resp.headers.items()
                            if name.lower() in DOWNLOAD_HEADERS)
-            self._pipeline.complete(ctx)
+            ctx.finish()
             await send({"type": "http.response.start", "status": resp.status, "headers": headers})
             await _relay(ctx, resp, receive, send)
         await send({"type": "http.response.body", "body": b"", "more_body": False})

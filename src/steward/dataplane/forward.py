@@ -1,6 +1,6 @@
 """Forward: send an admitted request upstream and relay the answer (JSON whole, SSE event by event).
 
-Sets ``ctx.status``, ``ctx.metered``, ``ctx.ttft_ms`` and completes the pipeline *before* the last byte
+Sets ``ctx.status``, ``ctx.metered``, ``ctx.ttft_ms`` and records (``ctx.finish()``) *before* the last byte
 goes to the client, so every response a client has fully received is already in the journal.
 """
 
@@ -16,7 +16,6 @@ import orjson
 from steward.asgi import Receive, Send
 from steward.dataplane.context import RequestContext
 from steward.dataplane.http import JSON_CT, send_bytes
-from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.sse import SseWatcher
 from steward.dataplane.upstream import Upstream, UpstreamResponse
 from steward.errors import StewardError, UpstreamError, render_sse_error
@@ -62,11 +61,10 @@ def _estimate_cut(watcher: SseWatcher, metered: MeteredResponse) -> MeteredRespo
 
 
 class Forwarder:
-    """Relays one request; the pipeline's completion phase is called from here."""
+    """Relays one request; records it (``ctx.finish()``, bound to the request's own pipeline) before the last byte."""
 
-    def __init__(self, upstream: Upstream, pipeline: Pipeline, forwarded_headers: tuple[str, ...]) -> None:
+    def __init__(self, upstream: Upstream, forwarded_headers: tuple[str, ...]) -> None:
         self._upstream = upstream
-        self._pipeline = pipeline
         self._forwarded = forwarded_headers
 
     async def json(self, ctx: RequestContext, send: Send, path: str, *, meter: bool) -> None:
@@ -82,7 +80,7 @@ class Forwarder:
                 ctx.metered = meter_message(orjson.loads(body))
             except (orjson.JSONDecodeError, TypeError, AttributeError):
                 ctx.metered = None
-        self._pipeline.complete(ctx)
+        ctx.finish()
         await send_bytes(send, response.status, body, response_headers(ctx, response))
 
     async def stream(self, ctx: RequestContext, receive: Receive, send: Send, path: str) -> None:
@@ -94,12 +92,12 @@ class Forwarder:
                 body = await response.read()
                 if (captured := ctx.extra.get("capture")) is not None:
                     captured.append(body)
-                self._pipeline.complete(ctx)
+                ctx.finish()
                 await send_bytes(send, response.status, body, response_headers(ctx, response))
                 return
             await send({"type": "http.response.start", "status": 200,
                         "headers": response_headers(ctx, response)})
-            ctx.extra["response_started"] = True
+            ctx.response_started = True
             await self._relay(ctx, receive, send, response)
 
     async def _relay(self, ctx: RequestContext, receive: Receive, send: Send,
@@ -117,7 +115,7 @@ class Forwarder:
                 watcher.feed(chunk)
                 if watcher.finished:
                     ctx.metered = watcher.meter.result()
-                    self._pipeline.complete(ctx)
+                    ctx.finish()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 if disconnect.done():
                     ctx.client_disconnected = True
@@ -129,7 +127,7 @@ class Forwarder:
             disconnect.cancel()
             if not ctx.completed:
                 ctx.metered = _estimate_cut(watcher, watcher.meter.result())
-                self._pipeline.complete(ctx)
+                ctx.finish()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 

@@ -18,7 +18,6 @@ from steward.asgi import Send
 from steward.dataplane.context import RequestContext
 from steward.dataplane.forward import response_headers, upstream_headers
 from steward.dataplane.http import send_bytes
-from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.dataplane.stages.authorize import retired_error
 from steward.dataplane.upstream import Upstream
@@ -120,12 +119,12 @@ class UnlistedModels:
             return None
         return name
 
-    async def relay(self, ctx: RequestContext, send: Send, name: str, query: bytes, pipeline: Pipeline) -> None:
+    async def relay(self, ctx: RequestContext, send: Send, name: str, query: bytes) -> None:
         """The upstream's answer to ``GET /v1/models/{name}``, status and body unchanged."""
         path = f"/v1/models/{quote(name, safe='')}" + (f"?{query.decode('latin-1')}" if query else "")
         async with self._upstream.request("GET", path, upstream_headers(ctx, self._forwarded)) as resp:
             data = await resp.read()
         ctx.status = resp.status
         ctx.upstream_request_id = resp.headers.get("request-id")
-        pipeline.complete(ctx)
+        ctx.finish()
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))

@@ -11,16 +11,14 @@ from __future__ import annotations
 from steward.asgi import Receive, Scope, Send
 from steward.dataplane.context import RequestContext
 from steward.dataplane.http import send_bytes
-from steward.dataplane.pipeline import Pipeline
 from steward.reporting.otlp import Exporter, OtlpIngester, media_type
 
 
 class OtlpHandlers:
-    """The two export endpoints; each completes its pipeline (the record) before answering."""
+    """The two export endpoints; each records (``ctx.finish()``) before answering."""
 
-    def __init__(self, ingester: OtlpIngester, pipeline: Pipeline) -> None:
+    def __init__(self, ingester: OtlpIngester) -> None:
         self._ingester = ingester
-        self._pipeline = pipeline
 
     async def metrics(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         await self._export(ctx, send, logs=False)
@@ -36,6 +34,6 @@ class OtlpHandlers:
         ingest = self._ingester.logs if logs else self._ingester.metrics
         body = await ingest(exporter, ctx.body, content_type, encoding)
         ctx.status = 200
-        self._pipeline.complete(ctx)
+        ctx.finish()
         await send_bytes(send, 200, body, [(b"content-type", content_type.encode()),
                                            (b"request-id", ctx.request_id.encode())])

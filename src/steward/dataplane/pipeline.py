@@ -1,14 +1,22 @@
-"""The fixed, explicit stage list every data-plane request runs through."""
+"""The fixed, explicit stage list every data-plane request runs through, and the one owner of its completion.
+
+``Pipeline.run`` reads (``prepare``), admits, runs the handler and completes exactly once: in a ``finally``,
+whatever happens. A handler that must record before its last byte (JSON relays, SSE on ``message_stop``) calls
+``ctx.finish()``, which ``run`` binds to this pipeline; later calls, and ``run``'s own, do nothing.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from steward.dataplane.context import RequestContext
+from steward.dataplane.http import ClientDisconnected
+from steward.errors import StewardError
 
 log = logging.getLogger("steward.pipeline")
+Handler = Callable[[], Awaitable[None]]
 
 
 class Stage(Protocol):
@@ -23,6 +31,37 @@ class Pipeline:
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = tuple(stages)
 
+    async def run(self, ctx: RequestContext, handler: Handler, prepare: Handler | None = None) -> None:
+        """Prepare (read the body), admit, handle; complete exactly once, before a refusal is answered.
+
+        A refusal (``StewardError``) or an unexpected error (logged, then answered as a ``StewardError``) is
+        set on ``ctx``, recorded, and raised for the caller to send; a client that hung up is recorded as 499.
+        """
+        ctx.finish = lambda: self._complete(ctx)
+        try:
+            if prepare is not None:
+                await prepare()
+            await self.admit(ctx)
+            await handler()
+        except ClientDisconnected:
+            ctx.client_disconnected = True
+            ctx.status = 499
+        except StewardError as exc:
+            self._refused(ctx, exc)
+            raise
+        except Exception as exc:  # the last resort: never a bare 500 without our envelope and a record
+            log.exception("unhandled error in %s %s", ctx.endpoint, ctx.request_id)
+            error = StewardError("Internal error in the gateway.")
+            self._refused(ctx, error)
+            raise error from exc
+        finally:
+            self._complete(ctx)
+
+    def _refused(self, ctx: RequestContext, exc: StewardError) -> None:
+        ctx.error = exc
+        ctx.status = exc.status
+        self._complete(ctx)
+
     async def admit(self, ctx: RequestContext) -> None:
         """Run every stage's admission; only stages that need I/O (limits) return an awaitable."""
         for stage in self.stages:
@@ -30,7 +69,7 @@ class Pipeline:
             if pending is not None:
                 await pending
 
-    def complete(self, ctx: RequestContext) -> None:
+    def _complete(self, ctx: RequestContext) -> None:
         """Idempotent: the first call records, later calls do nothing."""
         if ctx.completed:
             return

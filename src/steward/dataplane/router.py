@@ -20,7 +20,6 @@ from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder, send_stream_error
 from steward.dataplane.health import Readiness
 from steward.dataplane.http import (
-    ClientDisconnected,
     header_map,
     query_params,
     read_body,
@@ -133,31 +132,19 @@ class DataPlane:
         peer = scope.get("client")
         ctx.client = str(peer[0]) if peer else ""
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
-        try:
+
+        async def prepare() -> None:
             check_headers(headers)  # values that reach the ledger are bounded before anything is read
             if endpoint != "files.upload":  # an upload streams its own body (dataplane/files_routes.py)
                 ctx.body = await read_body(receive, headers, limit)
-            await pipeline.admit(ctx)
-            await action(ctx, scope, receive, send)
-        except ClientDisconnected:
-            ctx.client_disconnected = True
-            ctx.status = 499
-        except StewardError as exc:
-            await self._fail(ctx, pipeline, send, exc)
-        except Exception:  # the last-resort handler: never a bare 500 without our envelope and a record
-            log.exception("unhandled error in %s %s", endpoint, ctx.request_id)
-            await self._fail(ctx, pipeline, send, StewardError("Internal error in the gateway."))
-        finally:
-            pipeline.complete(ctx)
 
-    async def _fail(self, ctx: RequestContext, pipeline: Pipeline, send: Send, exc: StewardError) -> None:
-        ctx.error = exc
-        ctx.status = exc.status
-        pipeline.complete(ctx)
-        if ctx.extra.get("response_started"):
-            await send_stream_error(send, exc, ctx.request_id)
-        else:
-            await send_error(send, exc, ctx.request_id)
+        try:
+            await pipeline.run(ctx, lambda: action(ctx, scope, receive, send), prepare)
+        except StewardError as exc:  # already recorded by Pipeline.run: answer it
+            if ctx.response_started:
+                await send_stream_error(send, exc, ctx.request_id)
+            else:
+                await send_error(send, exc, ctx.request_id)
 
     async def _messages(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         path = _with_query("/v1/messages", scope)
@@ -172,16 +159,16 @@ class DataPlane:
     async def _models(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         page = list_models(self._catalog(), ctx.workspace, ctx.key, query_params(scope))
         ctx.status = 200
-        self._p.plain.complete(ctx)
+        ctx.finish()
         await send_json(send, 200, page, ctx.request_id)
 
     async def _model(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         model_id = scope["path"][len("/v1/models/"):]
         if self._unlisted is not None and \
                 (name := self._unlisted.name(self._catalog(), ctx.workspace, ctx.key, model_id)) is not None:
-            await self._unlisted.relay(ctx, send, name, scope.get("query_string", b""), self._p.plain)
+            await self._unlisted.relay(ctx, send, name, scope.get("query_string", b""))
             return
         model = get_model(self._catalog(), ctx.workspace, ctx.key, model_id)
         ctx.status = 200
-        self._p.plain.complete(ctx)
+        ctx.finish()
         await send_json(send, 200, model, ctx.request_id)
