@@ -39,7 +39,7 @@ def test_redaction_and_pinning_rewrite_items() -> None:
     assert sent[0]["params"]["messages"][0]["content"] == "mail [REDACTED:email]"
     assert sent[1]["params"]["messages"][0]["content"] == "plain"
     assert {item["params"]["model"] for item in sent} == {"claude-haiku-4-5-20251001"}
-    assert ctx.extra["pii"] == {"email": 1} and ctx.policy_version == 3
+    assert ctx.pii == {"email": 1} and ctx.policy_version == 3
 
 
 def test_no_policy_leaves_the_body_alone() -> None:

@@ -114,7 +114,7 @@ def test_pii_rules_cover_system_messages() -> None:
         {"role": "system", "content": [{"type": "text", "text": "or alice@example.org"}]}]}
     ctx = _context(payload, PiiRules.from_document({"detectors": {"email": "redact"}}))
     Privacy().on_request(ctx)
-    assert b"example.org" not in ctx.body and ctx.extra["pii"] == {"email": 2}
+    assert b"example.org" not in ctx.body and ctx.pii == {"email": 2}
     with pytest.raises(InvalidRequestError):
         Privacy().on_request(_context(payload, PiiRules.from_document({"detectors": {"email": "refuse"}})))
 

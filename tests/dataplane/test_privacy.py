@@ -21,6 +21,11 @@ def context(payload: dict[str, Any], rules: PiiRules | None) -> RequestContext:
     return ctx
 
 
+def _policy(ctx: RequestContext) -> tuple[str | None, list[str] | None, dict[str, int] | None]:
+    """What Privacy (and Authorize) left for the audit event: the refusing rule, shadow rules, PII counts."""
+    return ctx.policy_rule, ctx.shadow, ctx.pii
+
+
 def payload(text: str) -> dict[str, Any]:
     return {"model": "claude-sonnet-4-6", "max_tokens": 32, "temperature": 0.25, "stream": False,
             "metadata": {"user_id": "user-7"}, "messages": [{"role": "user", "content": text}]}
@@ -30,7 +35,7 @@ def test_without_rules_nothing_changes() -> None:
     ctx = context(payload(f"card {CARD}"), None)
     body, parsed = ctx.body, ctx.payload
     Privacy().on_request(ctx)
-    assert ctx.body is body and ctx.payload is parsed and ctx.extra == {}
+    assert ctx.body is body and ctx.payload is parsed and _policy(ctx) == (None, None, None)
 
 
 def test_redaction_rewrites_body_and_payload() -> None:
@@ -39,7 +44,7 @@ def test_redaction_rewrites_body_and_payload() -> None:
     expected = payload("card [REDACTED:payment_card] and [REDACTED:email]")
     assert orjson.loads(ctx.body) == expected
     assert ctx.payload == expected
-    assert ctx.extra == {"pii": {"payment_card": 1, "email": 1}}
+    assert _policy(ctx) == (None, None, {"payment_card": 1, "email": 1})
     assert CARD.encode() not in ctx.body
 
 
@@ -47,7 +52,7 @@ def test_clean_request_keeps_its_bytes() -> None:
     ctx = context(payload("What is the capital of France?"), PiiRules.from_document({"default": "refuse"}))
     body = ctx.body
     Privacy().on_request(ctx)
-    assert ctx.body is body and ctx.extra == {}
+    assert ctx.body is body and _policy(ctx) == (None, None, None)
 
 
 def test_refusal_is_a_400_naming_the_rule_without_the_text() -> None:
@@ -57,16 +62,16 @@ def test_refusal_is_a_400_naming_the_rule_without_the_text() -> None:
     assert raised.value.status == 400 and raised.value.error_type == "invalid_request_error"
     assert raised.value.message.startswith("pii.payment_card: the request contains 1 payment card number")
     assert CARD not in raised.value.message and "4444" not in raised.value.message
-    assert ctx.extra == {"pii": {"payment_card": 1}, "policy_rule": "pii.payment_card"}
+    assert _policy(ctx) == ("pii.payment_card", None, {"payment_card": 1})
 
 
 def test_shadow_hits_join_the_authorize_stage_list() -> None:
     rules = PiiRules.from_document({"detectors": {"payment_card": "refuse"}}, ["pii.payment_card"])
     ctx = context(payload(f"card {CARD}"), rules)
-    ctx.extra["shadow"] = ["features.tools"]
+    ctx.shadow = ["features.tools"]
     body = ctx.body
     Privacy().on_request(ctx)
-    assert ctx.extra == {"shadow": ["features.tools", "pii.payment_card"], "pii": {"payment_card": 1}}
+    assert _policy(ctx) == (None, ["features.tools", "pii.payment_card"], {"payment_card": 1})
     assert ctx.body is body
 
 
@@ -80,8 +85,8 @@ async def test_a_large_body_is_scanned_off_the_event_loop_with_the_same_outcome(
     pending = large.on_request(offloaded)
     assert pending is not None and offloaded.body != inline.body  # nothing decided until the scan ends
     await pending
-    assert offloaded.body == inline.body and offloaded.extra == inline.extra == {"pii": {"payment_card": 1,
-                                                                                        "email": 1}}
+    assert offloaded.body == inline.body
+    assert _policy(offloaded) == _policy(inline) == (None, None, {"payment_card": 1, "email": 1})
     refused = context(payload(text), PiiRules.from_document({"default": "refuse"}))
     with pytest.raises(InvalidRequestError, match=r"pii\.payment_card"):
         await large.on_request(refused)  # type: ignore[misc]

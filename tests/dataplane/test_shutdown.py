@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from steward.app import Steward
-from steward.dataplane.context import RequestContext
+from steward.dataplane.context import BudgetHold, RequestContext
 from steward.dataplane.snapshot import SpendEntry
 from steward.dataplane.stages.budget import Budget
 from steward.governance.budgets import Counter
@@ -87,5 +87,5 @@ async def test_shutdown_awaits_pending_settlements(gw: Gateway) -> None:
 
 def _hold(ctx: RequestContext, counter: Counter, entry: SpendEntry, *, reserved: int, actual: int) -> None:
     """What Budget's admission and Meter leave on the context: the hold, and the priced cost."""
-    ctx.extra["budget"] = ([counter], [counter], reserved, {counter.key: entry})
-    ctx.extra["cost"] = Cost(usd(actual), (), "claude-haiku-4-5", "test")
+    ctx.budget_hold = BudgetHold((counter,), (counter,), reserved, {counter.key: entry})
+    ctx.cost = Cost(usd(actual), (), "claude-haiku-4-5", "test")

@@ -40,20 +40,20 @@ class BatchPolicy:
                 self._privacy.on_request(sub)
             except StewardError as exc:
                 ctx.policy_version = sub.policy_version
-                if "policy_rule" in sub.extra:
-                    ctx.extra["policy_rule"] = sub.extra["policy_rule"]
+                if sub.policy_rule is not None:
+                    ctx.policy_rule = sub.policy_rule
                 raise type(exc)(f"requests.{i} (custom_id {item['custom_id']!r}): {exc.message}",
                                 headers=exc.headers, details=exc.details) from None
             ctx.policy_version = max(ctx.policy_version, sub.policy_version)
-            shadow.extend(rule for rule in sub.extra.get("shadow", ()) if rule not in shadow)
-            for detector, count in sub.extra.get("pii", {}).items():
+            shadow.extend(rule for rule in sub.shadow or () if rule not in shadow)
+            for detector, count in (sub.pii or {}).items():
                 pii[detector] = pii.get(detector, 0) + count
             if sub.body:  # the item was rewritten: a pinned model or redacted text
                 item["params"] = sub.payload
                 changed = True
         if shadow:
-            ctx.extra["shadow"] = shadow
+            ctx.shadow = shadow
         if pii:
-            ctx.extra["pii"] = pii
+            ctx.pii = pii
         if changed:
             ctx.body = orjson.dumps(payload)

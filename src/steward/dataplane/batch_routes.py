@@ -114,7 +114,7 @@ class BatchHandlers:
                 await self._budget.release(hold)
             raise
         ctx.status = resp.status
-        if (captured := ctx.extra.get("capture")) is not None:  # full audit: the items as sent, and the answer
+        if (captured := ctx.capture) is not None:  # full audit: the items as sent, and the answer
             ctx.payload = payload
             captured.append(data)
         if self._budget is not None:

@@ -62,7 +62,7 @@ class FileHandlers:
         file_id = scope["path"][len(PREFIX):].split("/")[0]
         if not storable_id(file_id):  # never stored, and not fit for the audit trail either
             raise file_not_found(file_id)
-        ctx.extra["file_id"] = file_id
+        ctx.file_id = file_id
         record = await self._repo.get(file_id)
         if record is None or ctx.key is None or record.workspace_id != ctx.key.workspace_id \
                 or record.deleted_at is not None:
@@ -94,7 +94,7 @@ class FileHandlers:
         body.raise_failure()
         if resp.status == 200:
             record = new_file_record(ctx, data)
-            ctx.extra["file_id"] = record.id
+            ctx.file_id = record.id
             await self._repo.add(record)
             self._ownership.remember(record.id, record.workspace_id)
         await self._answer(ctx, send, resp, data)
@@ -170,6 +170,6 @@ async def _relay(ctx: RequestContext, resp: UpstreamResponse, receive: Receive, 
                 ctx.client_disconnected = True
                 return
     except UpstreamError as exc:  # the status line is out: the client sees a short body, never a second start
-        ctx.extra["upstream_cut"] = str(exc)
+        ctx.upstream_cut = str(exc)
     finally:
         disconnect.cancel()

@@ -42,11 +42,11 @@ def upstream_headers(ctx: RequestContext, forwarded: Iterable[str]) -> dict[str,
 def response_headers(ctx: RequestContext, upstream: UpstreamResponse) -> list[tuple[bytes, bytes]]:
     """The upstream's passthrough headers, with Steward's own rate-limit headers where Steward limits apply."""
     headers = upstream.passthrough_headers()
-    ours: list[tuple[bytes, bytes]] | None = ctx.extra.get("ratelimit_headers")
+    ours = ctx.ratelimit_headers
     if ours:
         names = {name for name, _ in ours}
         headers = [h for h in headers if h[0] not in names] + ours
-    headers.extend(ctx.extra.get("response_headers", ()))  # e.g. a policy's x-steward-warning
+    headers.extend(ctx.response_headers or ())  # e.g. a policy's x-steward-warning
     headers.append((b"request-id", ctx.request_id.encode()))
     return headers
 
@@ -73,7 +73,7 @@ class Forwarder:
             body = await response.read()
         ctx.status = response.status
         ctx.upstream_request_id = response.headers.get("request-id")
-        if (captured := ctx.extra.get("capture")) is not None:  # full audit (stages/capture.py) seals it
+        if (captured := ctx.capture) is not None:  # full audit (stages/capture.py) seals it
             captured.append(body)
         if meter and response.status == 200:
             try:
@@ -90,7 +90,7 @@ class Forwarder:
             ctx.status = response.status
             if response.status != 200:
                 body = await response.read()
-                if (captured := ctx.extra.get("capture")) is not None:
+                if (captured := ctx.capture) is not None:
                     captured.append(body)
                 ctx.finish()
                 await send_bytes(send, response.status, body, response_headers(ctx, response))
@@ -105,7 +105,7 @@ class Forwarder:
         watcher = SseWatcher(StreamMeter())
         disconnect = asyncio.ensure_future(receive())
         tail = b""
-        captured: list[bytes] | None = ctx.extra.get("capture")
+        captured: list[bytes] | None = ctx.capture
         try:
             async for chunk in response.chunks():
                 if ctx.ttft_ms is None:
@@ -122,7 +122,7 @@ class Forwarder:
                     break
         except UpstreamError as exc:
             tail = render_sse_error(UpstreamError("The upstream stream ended unexpectedly."), ctx.request_id)
-            ctx.extra["upstream_cut"] = str(exc)
+            ctx.upstream_cut = str(exc)
         finally:
             disconnect.cancel()
             if not ctx.completed:

@@ -3,8 +3,8 @@
 A model the catalog does not list follows ``STEWARD_UNKNOWN_MODELS`` (docs/catalog.md): ``forward`` lets the
 policy decide on its name and the upstream on its existence; ``refuse`` answers 404 naming the setting.
 Reads ``ctx.key``, ``ctx.workspace``, ``ctx.model``, ``ctx.payload`` and the snapshot's catalog; writes
-``ctx.policy``, ``ctx.policy_version``, ``ctx.pii_rules``, ``ctx.extra["policy_rule"]`` (the refusing rule) and
-``ctx.extra["shadow"]`` (rules that would have refused); rewrites ``ctx.body`` only when a scope pins an alias.
+``ctx.policy``, ``ctx.policy_version``, ``ctx.pii_rules``, ``ctx.policy_rule`` (the refusing rule) and
+``ctx.shadow`` (rules that would have refused); rewrites ``ctx.body`` only when a scope pins an alias.
 Raises NotFoundError (retired model, or unknown under ``refuse``), PermissionDeniedError (forbidden model,
 feature or region) or InvalidRequestError (a missing requirement or an exceeded cap). Cost: a dict lookup and
 ``policy.evaluate`` (precompiled patterns; see bench/policy_bench.py).
@@ -66,21 +66,21 @@ class Authorize:
         decisions = evaluate(policy, payload, model_info=info, input_tokens=tokens, models_only=self._models_only)
         shadow = [d.rule for d in decisions if d.action == "shadow"]
         if shadow:
-            ctx.extra["shadow"] = shadow
+            ctx.shadow = shadow
         refusal = next((d for d in decisions if d.action == "refuse"), None)
         if refusal is not None:
-            ctx.extra["policy_rule"] = refusal.rule
+            ctx.policy_rule = refusal.rule
             raise (PermissionDeniedError if refusal.status == 403 else InvalidRequestError)(refusal.message)
         if pinned != requested:
             payload["model"] = pinned
             ctx.model = pinned
             ctx.body = orjson.dumps(payload)
-            ctx.extra["alias"] = {"requested": requested, "pinned": pinned}
+            ctx.alias = {"requested": requested, "pinned": pinned}
         if info is not None and info.status == "deprecated" and policy.deprecated == "warn":
             when = f" and retires on {info.retires_at.isoformat()}" if info.retires_at else ""
             instead = f"; use {info.replacement} instead" if info.replacement else ""
             message = f"models.deprecated: {info.id} is deprecated{when}{instead}"
-            ctx.extra.setdefault("response_headers", []).append((WARNING_HEADER, message.encode()))
+            ctx.response_headers = [*(ctx.response_headers or ()), (WARNING_HEADER, message.encode())]
 
     def on_complete(self, ctx: RequestContext) -> None:
         return None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from steward.dataplane.context import RequestContext
+from steward.dataplane.context import BudgetHold, RequestContext
 from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
 from steward.errors import SpendLimitReachedError
 from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing
@@ -135,8 +135,8 @@ class Budget:
                 raise self._refusal(admission.refused_by, hard, now)
             if not admission.states:  # admitted by the fail-open policy: nothing was reserved to release
                 amount = 0
-        ctx.extra["budget"] = ([c for (c, _), _ in counters], [c for c, _ in hard], amount,
-                               {c.key: e for (c, _), e in counters})
+        ctx.budget_hold = BudgetHold(tuple(c for (c, _), _ in counters), tuple(c for c, _ in hard), amount,
+                                     {c.key: e for (c, _), e in counters})
 
     @staticmethod
     def _refusal(refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],
@@ -150,13 +150,13 @@ class Budget:
                                       f"You will regain access on {regain_text(end)}.")
 
     def on_complete(self, ctx: RequestContext) -> None:
-        held = ctx.extra.get("budget")
+        held = ctx.budget_hold
         if held is None:
             return
-        counters, hard, amount, entries = held
-        cost = ctx.extra.get("cost") or ctx.extra.get("budget_cost")  # an unpriced model: its ceiling cost
+        cost = ctx.cost or ctx.budget_cost  # an unpriced model: its ceiling cost
         actual = to_picousd(cost.total) if cost is not None else 0
-        task = asyncio.get_running_loop().create_task(self._settle(counters, hard, amount, actual, entries))
+        task = asyncio.get_running_loop().create_task(
+            self._settle(list(held.counters), list(held.hard), held.reserved, actual, dict(held.entries)))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

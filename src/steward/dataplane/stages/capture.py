@@ -2,7 +2,7 @@
 response with the organization's data key and journal them as a ``content`` record (ciphertext only).
 
 Reads ``ctx.workspace.compliance``, ``ctx.payload`` (after Privacy: redacted text is what is stored) and the
-response bytes the forwarder collects in ``ctx.extra["capture"]``; writes ``ctx.extra["content_sha256"]`` (the
+response bytes the forwarder collects in ``ctx.capture``; writes ``ctx.content_sha256`` (the
 audit event carries the hash, never the content). Never stores anything for a request that was refused before
 it was forwarded. Cost on the hot path: one attribute check unless full audit applies; then one AES-GCM pass
 and one journal write. The organization's key is in memory (the first request after a new key may wait for
@@ -47,21 +47,21 @@ class Capture:
         if not full_audit(ws) or (self._endpoints is not None and ctx.endpoint not in self._endpoints):
             return None
         assert ws is not None
-        ctx.extra["capture"] = []  # the forwarder appends the response bytes here
+        ctx.capture = []  # the forwarder appends the response bytes here
         if self._keys.get(ws.org_id) is None:
             return self._load(ctx, ws.org_id)
         return None
 
     async def _load(self, ctx: RequestContext, org_id: str) -> None:
         if await self._keys.ensure(org_id) is None:
-            ctx.extra.pop("capture", None)
+            ctx.capture = None
             # Full audit is required but the key cannot be used: refuse (500 api_error) rather than skip capture.
             raise StewardError(
                 "This workspace's compliance group requires full audit logging, but the organization's data key "
                 "cannot be opened with the gateway's master key (STEWARD_MASTER_KEY); the request was not sent.")
 
     def on_complete(self, ctx: RequestContext) -> None:
-        chunks = ctx.extra.pop("capture", None)
+        chunks, ctx.capture = ctx.capture, None
         ws = ctx.workspace
         if chunks is None or ws is None or ws.compliance is None or (ctx.error is not None and not chunks):
             return
@@ -71,7 +71,7 @@ class Capture:
         sealed = seal_content(key, org_id=ws.org_id, workspace_id=ws.id, request_id=ctx.request_id,
                               started_at=ctx.started_at, retention_days=ws.compliance.retention_days,
                               request=ctx.payload, response=response_content(chunks, ctx.stream and ctx.status == 200))
-        ctx.extra["content_sha256"] = sealed.content_sha256
+        ctx.content_sha256 = sealed.content_sha256
         try:
             self._journal.append({"content": sealed.record})
         except OSError:

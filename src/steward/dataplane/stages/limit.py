@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from steward.dataplane.context import RequestContext
+from steward.dataplane.context import LimitHold, RequestContext
 from steward.dataplane.snapshot import SnapshotStore
 from steward.errors import InvalidRequestError, RateLimitError
 from steward.governance.buckets import Admission, Bucket, BucketState, InProcessLimiter, Limiter, Reservation
@@ -100,8 +100,8 @@ class Limit:
             now = time.time()
         if not admission.admitted:
             raise self._refusal(ctx, admission, now)
-        ctx.extra["limits"] = (reservations, [t for _, t in buckets])
-        ctx.extra["ratelimit_headers"] = ratelimit_headers(admission.states, now)
+        ctx.limit_hold = LimitHold(tuple(reservations), tuple(t for _, t in buckets))
+        ctx.ratelimit_headers = ratelimit_headers(admission.states, now)
 
     def _max_wait(self, ctx: RequestContext) -> float:
         raw = ctx.headers.get("x-steward-max-wait")
@@ -144,10 +144,10 @@ class Limit:
                               f"({bucket.capacity} {words}). Retry after {headers['retry-after']} s.", headers=headers)
 
     def on_complete(self, ctx: RequestContext) -> None:
-        held = ctx.extra.get("limits")
+        held = ctx.limit_hold
         if held is None:
             return
-        reservations, limit_types = held
+        reservations, limit_types = held.reservations, held.limit_types
         usage = ctx.metered.usage if ctx.metered is not None else None
         returns = []
         for reservation, limit_type in zip(reservations, limit_types, strict=True):

@@ -1,7 +1,8 @@
 """Meter: price what the upstream reported, exactly, from the catalog in force (the snapshot's).
 
-Reads ``ctx.metered`` (set by the forwarder from the JSON body or the SSE stream); writes ``ctx.extra['cost']``,
-or ``ctx.extra['unpriced']`` when no price applies (not even by the family rule: docs/catalog.md), and then
+Reads ``ctx.metered`` (set by the forwarder from the JSON body or the SSE stream); writes ``ctx.cost``,
+or ``ctx.unpriced`` and ``ctx.budget_cost`` when no price applies (not even by the family rule:
+docs/catalog.md), and then
 reports the model once per organization and process (audit event ``catalog.unpriced_model``). Bills the model
 that served the request. Cost: one catalog lookup and a few Decimal multiplications; never raises.
 """
@@ -57,17 +58,17 @@ class Meter:
         try:
             cost = price(catalog, model, metered.usage, at=datetime.fromtimestamp(ctx.started_at, UTC), batch=False)
         except UnknownModelError:
-            ctx.extra["unpriced"] = True
+            ctx.unpriced = True
             # The record stays unpriced (never a made-up price), but spend limits are charged the usage at the
             # catalog's highest rates, as it was reserved: an unknown family must not spend past a hard cap.
-            ctx.extra["budget_cost"] = price(catalog, model, metered.usage,
-                                             at=datetime.fromtimestamp(ctx.started_at, UTC), ceiling=True)
+            ctx.budget_cost = price(catalog, model, metered.usage,
+                                    at=datetime.fromtimestamp(ctx.started_at, UTC), ceiling=True)
             self._report(ctx, model, catalog.version)
             return
         except Exception:  # a pricing defect must not lose the record
             log.exception("could not price model %r for %s", model, ctx.request_id)
             return
-        ctx.extra["cost"] = cost
+        ctx.cost = cost
 
     def _report(self, ctx: RequestContext, model: str, catalog_version: str) -> None:
         seen = (ctx.key.org_id if ctx.key else "", model)

@@ -1,7 +1,7 @@
 """Privacy: apply the effective policy's PII rules to the request text (redact, refuse, or only record).
 
-Reads ``ctx.pii_rules`` (set by Authorize) and ``ctx.payload``; writes ``ctx.extra["pii"]`` (counts per
-detector, never the text), ``ctx.extra["shadow"]`` (rules that would have acted), ``ctx.extra["policy_rule"]``
+Reads ``ctx.pii_rules`` (set by Authorize) and ``ctx.payload``; writes ``ctx.pii`` (counts per
+detector, never the text), ``ctx.shadow`` (rules that would have acted), ``ctx.policy_rule``
 (on refusal), and, when something is redacted, ``ctx.payload`` and ``ctx.body`` (re-serialised with orjson).
 Raises InvalidRequestError naming the rule; the message never contains the offending text.
 Cost: one attribute check without PII rules; with rules, a scan of the request's text (bench/pii_bench.py).
@@ -45,12 +45,12 @@ class Privacy:
 
     def _decide(self, ctx: RequestContext, outcome: PiiOutcome) -> None:
         if outcome.counts:
-            ctx.extra["pii"] = dict(outcome.counts)
+            ctx.pii = dict(outcome.counts)
         if outcome.shadow:
-            shadow = ctx.extra.setdefault("shadow", [])
+            shadow = ctx.shadow = ctx.shadow or []
             shadow.extend(rule for rule in outcome.shadow if rule not in shadow)
         if outcome.refused is not None:
-            ctx.extra["policy_rule"] = outcome.refused
+            ctx.policy_rule = outcome.refused
             detector = outcome.refused.removeprefix("pii.")
             raise InvalidRequestError(refusal_message(
                 detector, outcome.counts.get(detector, 1), version=ctx.policy_version,

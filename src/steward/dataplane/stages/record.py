@@ -40,7 +40,7 @@ def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: s
     assert ctx.key is not None
     metered = ctx.metered
     usage = metered.usage if metered else None
-    cost = ctx.extra.get("cost")
+    cost = ctx.cost
     return {
         "id": ctx.request_id, "request_id": ctx.request_id, "created_at": created_at,
         "org_id": ctx.key.org_id, "workspace_id": ctx.key.workspace_id, "api_key_id": ctx.key.id,
@@ -64,7 +64,7 @@ def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: s
         "cost_picousd": to_picousd(cost.total) if cost is not None else 0,
         "pricing_version": cost.catalog_version if cost is not None else None,
         "claude_code_session_id": ctx.headers.get("x-claude-code-session-id"),
-        "unpriced": bool(ctx.extra.get("unpriced")),  # no catalog price applied: cost 0 is unknown, not free
+        "unpriced": ctx.unpriced,  # no catalog price applied: cost 0 is unknown, not free
     }
 
 
@@ -83,7 +83,7 @@ def _decision(ctx: RequestContext) -> tuple[str, str | None]:
 def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[str, Any]:
     metered = ctx.metered
     decision, reason = _decision(ctx)
-    cost = ctx.extra.get("cost")
+    cost = ctx.cost
     return {
         "id": new_id("activity"), "created_at": created_at, "event": "api_call",
         "org_id": ctx.key.org_id if ctx.key else None, "request_id": ctx.request_id,
@@ -100,8 +100,8 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
                  "cost_usd": str(cost.total) if cost is not None else None,
                  "user_id": ctx.user_id, "tags": ctx.tags, "policy": _policy(ctx),
                  # full audit: the hash of the sealed content (stages/capture.py), never the content itself
-                 **({"content_sha256": ctx.extra["content_sha256"]} if "content_sha256" in ctx.extra else {}),
-                 **({"file_id": ctx.extra["file_id"]} if "file_id" in ctx.extra else {}),  # the Files API
+                 **({"content_sha256": ctx.content_sha256} if ctx.content_sha256 is not None else {}),
+                 **({"file_id": ctx.file_id} if ctx.file_id is not None else {}),  # the Files API
                  # a refusal without a valid key: where it came from (the attack's source, if one)
                  **({"client": ctx.client} if ctx.auth_failure is not None else {})},
     }
@@ -109,11 +109,10 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
 
 def _policy(ctx: RequestContext) -> dict[str, Any] | None:
     """Which policy version decided, the refusing rule, shadow rules that would have refused, PII counts."""
-    extra = ctx.extra
-    if ctx.policy is None and not extra.get("pii") and "policy_rule" not in extra:
+    if ctx.policy is None and not ctx.pii and ctx.policy_rule is None:
         return None
-    return {"version": ctx.policy_version, "rule": extra.get("policy_rule"), "shadow": extra.get("shadow"),
-            "pii": extra.get("pii"), "alias": extra.get("alias")}
+    return {"version": ctx.policy_version, "rule": ctx.policy_rule, "shadow": ctx.shadow,
+            "pii": ctx.pii, "alias": ctx.alias}
 
 
 class Record:
