@@ -18,10 +18,11 @@ from typing import Any
 import orjson
 
 from steward.dataplane.context import RequestContext
+from steward.dataplane.records import usage_row
 from steward.dataplane.snapshot import KeyEntry, WorkspaceEntry
 from steward.dataplane.stages.authorize import retired_error, unlisted_error
 from steward.dataplane.stages.model_access import permits
-from steward.dataplane.stages.validate import MAX_MODEL_CHARS, check_message_params
+from steward.dataplane.stages.validate import check_message_params
 from steward.dataplane.upstream import Upstream
 from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from steward.governance.catalog import Catalog
@@ -132,22 +133,13 @@ class BatchMeter:
         except UnknownModelError:
             cost = None
             self._skip(record, custom_id, "unpriced")
-        usage = metered.usage
-        self._journal.append({"usage": {
-            "id": f"{record.id}:{custom_id}", "request_id": record.id,
-            "created_at": ended_at.isoformat(), "org_id": record.org_id, "workspace_id": record.workspace_id,
-            "api_key_id": record.api_key_id, "user_id": record.user_id, "tags": record.tags,
-            "endpoint": "batch_result", "model": model[:MAX_MODEL_CHARS], "batch_id": record.id,
-            "input_tokens": usage.input_tokens, "cache_write_5m_tokens": usage.cache_write_5m,
-            "cache_write_1h_tokens": usage.cache_write_1h, "cache_read_tokens": usage.cache_read,
-            "output_tokens": usage.output_tokens, "thinking_tokens": usage.thinking_tokens,
-            "web_search_requests": usage.web_search_requests, "web_fetch_requests": usage.web_fetch_requests,
-            "code_execution_requests": usage.code_execution_requests, "service_tier": "batch",
-            "inference_geo": usage.inference_geo, "stop_reason": metered.stop_reason,
-            "tools_used": list(metered.tools_used) or None, "status": 200, "complete": True,
-            "latency_ms": 0, "ttft_ms": None, "cost_picousd": cost or 0,
-            "pricing_version": catalog.version if cost is not None else None,
-            "unpriced": cost is None, "claude_code_session_id": None}})
+        self._journal.append({"usage": usage_row(
+            row_id=f"{record.id}:{custom_id}", request_id=record.id, created_at=ended_at.isoformat(),
+            org_id=record.org_id, workspace_id=record.workspace_id, api_key_id=record.api_key_id,
+            user_id=record.user_id, tags=record.tags, endpoint="batch_result", model=model, batch_id=record.id,
+            metered=metered, status=200, latency_ms=0, ttft_ms=None, cost_picousd=cost or 0,
+            pricing_version=catalog.version if cost is not None else None, unpriced=cost is None,
+            claude_code_session_id=None, service_tier="batch")})
         return (str(custom_id), cost or 0)
 
     async def meter_batch(self, upstream: Upstream, record: BatchRecord, headers: Mapping[str, str]) -> bool:

@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.context import BudgetHold, RequestContext
+from steward.dataplane.records import audit_event
 from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
 from steward.errors import SpendLimitReachedError
 from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing
 from steward.governance.money import to_picousd, usd
 from steward.governance.spend_rules import regain_text, window, worst_case_picousd
-from steward.ids import new_id
 
 log = logging.getLogger("steward.budget")
 AlertSink = Callable[[SpendEntry, Crossing, int], None]
@@ -185,14 +185,12 @@ def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int) -> di
     now = datetime.now(UTC)
     scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
     cap_usd = usd(entry.cap_picousd)
-    return {"audit": {
-        "id": new_id("activity"), "created_at": now.isoformat(), "event": "spend.alert", "org_id": entry.org_id,
-        "request_id": None, "workspace_id": entry.scope_id if entry.scope == "workspace" else None,
-        "api_key_id": entry.scope_id if entry.scope == "api_key" else None, "actor": "steward",
-        "model": None, "input_tokens": None, "output_tokens": None, "tools_used": None, "stop_reason": None,
-        "latency_ms": None, "status": None, "decision": "allowed",
-        "reason": f"{scope} {entry.scope_id} reached {crossing.threshold}% of its {entry.period} "
-                  f"{'hard' if entry.hard else 'soft'} limit (${cap_usd:,.2f})",
-        "data": {"spend_limit_id": entry.id, "threshold": crossing.threshold, "period": entry.period,
-                 "period_label": window(entry.period, now).label, "cap_usd": f"{cap_usd:.2f}",
-                 "request_cost_picousd": request_cost}}}
+    return {"audit": audit_event(
+        "spend.alert", created_at=now.isoformat(), decision="allowed", org_id=entry.org_id,
+        workspace_id=entry.scope_id if entry.scope == "workspace" else None,
+        api_key_id=entry.scope_id if entry.scope == "api_key" else None, actor="steward",
+        reason=f"{scope} {entry.scope_id} reached {crossing.threshold}% of its {entry.period} "
+               f"{'hard' if entry.hard else 'soft'} limit (${cap_usd:,.2f})",
+        data={"spend_limit_id": entry.id, "threshold": crossing.threshold, "period": entry.period,
+              "period_label": window(entry.period, now).label, "cap_usd": f"{cap_usd:.2f}",
+              "request_cost_picousd": request_cost})}

@@ -19,6 +19,7 @@ import orjson
 
 from steward.compliance.content import KeyRing, response_content, seal_content
 from steward.dataplane.context import RequestContext
+from steward.dataplane.records import audit_event
 from steward.dataplane.snapshot import SnapshotStore, WorkspaceEntry
 from steward.errors import StewardError
 from steward.storage.models import BatchRecord
@@ -112,12 +113,11 @@ class BatchResultsCapture:
         sealed = seal_content(key, org_id=ws.org_id, workspace_id=ws.id, request_id=request_id,
                               started_at=ended_at.timestamp(), retention_days=ws.compliance.retention_days,
                               request=None, response=items, content_id=f"content_{record.id}:results")
-        audit = {"id": f"activity_{record.id}:results", "created_at": ended_at.isoformat(), "event": "batch.results",
-                 "org_id": ws.org_id, "request_id": request_id, "workspace_id": ws.id,
-                 "api_key_id": record.api_key_id, "actor": record.api_key_id, "model": None, "input_tokens": None,
-                 "output_tokens": None, "tools_used": None, "stop_reason": None, "latency_ms": None, "status": None,
-                 "decision": "allowed", "reason": None,
-                 "data": {"batch_id": record.id, "items": len(items), "content_sha256": sealed.content_sha256}}
+        audit = audit_event("batch.results", event_id=f"activity_{record.id}:results",
+                            created_at=ended_at.isoformat(), decision="allowed", reason=None, org_id=ws.org_id,
+                            request_id=request_id, workspace_id=ws.id, api_key_id=record.api_key_id,
+                            actor=record.api_key_id,
+                            data={"batch_id": record.id, "items": len(items), "content_sha256": sealed.content_sha256})
         try:
             self._journal.append({"content": sealed.record, "audit": audit})
         except OSError:

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.context import RequestContext
+from steward.dataplane.records import audit_event
 from steward.dataplane.snapshot import SnapshotStore
 from steward.governance.pricing import UnknownModelError, price
-from steward.ids import new_id
 
 log = logging.getLogger("steward.meter")
 _REPORTED_MAX = 10_000  # bounds the memory of reported (organization, model) pairs; ids come from clients
@@ -27,15 +27,14 @@ UnpricedSink = Callable[[dict[str, Any]], None]
 def unpriced_record(ctx: RequestContext, model: str, catalog_version: str) -> dict[str, Any]:
     """A journal record (audit event ``catalog.unpriced_model``): usage of a model no catalog price covers."""
     key = ctx.key
-    return {"audit": {
-        "id": new_id("activity"), "created_at": datetime.now(UTC).isoformat(), "event": "catalog.unpriced_model",
-        "org_id": key.org_id if key else None, "request_id": ctx.request_id,
-        "workspace_id": key.workspace_id if key else None, "api_key_id": key.id if key else None,
-        "actor": "steward", "model": model, "input_tokens": None, "output_tokens": None, "tools_used": None,
-        "stop_reason": None, "latency_ms": None, "status": None, "decision": "allowed",
-        "reason": f"model {model} has no price in catalog {catalog_version} and no family price: its usage is "
-                  "recorded as unpriced (not $0); import its prices with `steward catalog import`",
-        "data": {"model": model, "catalog_version": catalog_version}}}
+    return {"audit": audit_event(
+        "catalog.unpriced_model", created_at=datetime.now(UTC).isoformat(), decision="allowed",
+        org_id=key.org_id if key else None, request_id=ctx.request_id,
+        workspace_id=key.workspace_id if key else None, api_key_id=key.id if key else None,
+        actor="steward", model=model,
+        reason=f"model {model} has no price in catalog {catalog_version} and no family price: its usage is "
+               "recorded as unpriced (not $0); import its prices with `steward catalog import`",
+        data={"model": model, "catalog_version": catalog_version})}
 
 
 class Meter:

@@ -14,58 +14,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.context import RequestContext
+from steward.dataplane.records import MODEL_CHARS, audit_event, fit, tool_names, usage_row
 from steward.dataplane.stages.refusals import UnauthenticatedSampler
 from steward.governance.money import to_picousd
-from steward.ids import new_id
 from steward.metrics import JOURNAL_FAILURES, REFUSALS, REQUESTS, UNAUTHENTICATED
 from steward.workers.journal import Journal
 
 log = logging.getLogger("steward.record")
 
 
-def fit(value: str | None, limit: int) -> str | None:
-    """An upstream-reported value made storable: NUL removed, cut to its column's length. Values the client sent
-    are bounded at the door (stages/validate.py); these come from the response, and an odd one must not cost the
-    request its whole ledger line (the shipper would quarantine it)."""
-    if value is None or (len(value) <= limit and "\x00" not in value):
-        return value
-    return value.replace("\x00", "")[:limit]
-
-
-def _names(tools: tuple[str, ...] | None) -> list[str] | None:
-    return [fit(name, 128) or "" for name in tools] if tools else None
-
-
-def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int, version: str | None) -> dict[str, Any]:
+def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[str, Any]:
     assert ctx.key is not None
-    metered = ctx.metered
-    usage = metered.usage if metered else None
-    cost = ctx.cost
-    return {
-        "id": ctx.request_id, "request_id": ctx.request_id, "created_at": created_at,
-        "org_id": ctx.key.org_id, "workspace_id": ctx.key.workspace_id, "api_key_id": ctx.key.id,
-        "user_id": ctx.user_id, "tags": ctx.tags, "endpoint": ctx.endpoint,
-        "model": fit(metered.model if metered and metered.model else ctx.model, 100), "batch_id": None,
-        "input_tokens": usage.input_tokens if usage else 0,
-        "cache_write_5m_tokens": usage.cache_write_5m if usage else 0,
-        "cache_write_1h_tokens": usage.cache_write_1h if usage else 0,
-        "cache_read_tokens": usage.cache_read if usage else 0,
-        "output_tokens": usage.output_tokens if usage else 0,
-        "thinking_tokens": usage.thinking_tokens if usage else 0,
-        "web_search_requests": usage.web_search_requests if usage else 0,
-        "web_fetch_requests": usage.web_fetch_requests if usage else 0,
-        "code_execution_requests": usage.code_execution_requests if usage else 0,
-        "service_tier": fit(usage.service_tier, 32) if usage else None,
-        "inference_geo": fit(usage.inference_geo, 32) if usage else None,
-        "stop_reason": fit(metered.stop_reason, 40) if metered else None,
-        "tools_used": _names(metered.tools_used) if metered else None,
-        "status": ctx.status, "complete": bool(metered and metered.complete),
-        "latency_ms": latency_ms, "ttft_ms": ctx.ttft_ms,
-        "cost_picousd": to_picousd(cost.total) if cost is not None else 0,
-        "pricing_version": cost.catalog_version if cost is not None else None,
-        "claude_code_session_id": ctx.headers.get("x-claude-code-session-id"),
-        "unpriced": ctx.unpriced,  # no catalog price applied: cost 0 is unknown, not free
-    }
+    metered, cost = ctx.metered, ctx.cost
+    return usage_row(
+        row_id=ctx.request_id, request_id=ctx.request_id, created_at=created_at, org_id=ctx.key.org_id,
+        workspace_id=ctx.key.workspace_id, api_key_id=ctx.key.id, user_id=ctx.user_id, tags=ctx.tags,
+        endpoint=ctx.endpoint, model=metered.model if metered and metered.model else ctx.model, batch_id=None,
+        metered=metered, status=ctx.status, latency_ms=latency_ms, ttft_ms=ctx.ttft_ms,
+        cost_picousd=to_picousd(cost.total) if cost is not None else 0,
+        pricing_version=cost.catalog_version if cost is not None else None, unpriced=ctx.unpriced,
+        claude_code_session_id=ctx.headers.get("x-claude-code-session-id"))
 
 
 def _decision(ctx: RequestContext) -> tuple[str, str | None]:
@@ -81,30 +49,28 @@ def _decision(ctx: RequestContext) -> tuple[str, str | None]:
 
 
 def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[str, Any]:
-    metered = ctx.metered
+    metered, cost, key = ctx.metered, ctx.cost, ctx.key
     decision, reason = _decision(ctx)
-    cost = ctx.cost
-    return {
-        "id": new_id("activity"), "created_at": created_at, "event": "api_call",
-        "org_id": ctx.key.org_id if ctx.key else None, "request_id": ctx.request_id,
-        "workspace_id": ctx.key.workspace_id if ctx.key else None,
-        "api_key_id": ctx.key.id if ctx.key else None, "actor": ctx.key.id if ctx.key else None,
-        "model": fit(metered.model if metered and metered.model else ctx.model, 100),
-        "input_tokens": metered.usage.input_tokens if metered else None,
-        "output_tokens": metered.usage.output_tokens if metered else None,
-        "tools_used": _names(metered.tools_used) if metered else None,
-        "stop_reason": fit(metered.stop_reason, 40) if metered else None,
-        "latency_ms": latency_ms, "status": ctx.status, "decision": decision, "reason": reason,
-        "data": {"endpoint": ctx.endpoint, "stream": ctx.stream, "upstream_request_id": ctx.upstream_request_id,
-                 "complete": bool(metered and metered.complete),
-                 "cost_usd": str(cost.total) if cost is not None else None,
-                 "user_id": ctx.user_id, "tags": ctx.tags, "policy": _policy(ctx),
-                 # full audit: the hash of the sealed content (stages/capture.py), never the content itself
-                 **({"content_sha256": ctx.content_sha256} if ctx.content_sha256 is not None else {}),
-                 **({"file_id": ctx.file_id} if ctx.file_id is not None else {}),  # the Files API
-                 # a refusal without a valid key: where it came from (the attack's source, if one)
-                 **({"client": ctx.client} if ctx.auth_failure is not None else {})},
-    }
+    return audit_event(
+        "api_call", created_at=created_at, decision=decision, reason=reason,
+        org_id=key.org_id if key else None, request_id=ctx.request_id,
+        workspace_id=key.workspace_id if key else None, api_key_id=key.id if key else None,
+        actor=key.id if key else None,
+        model=fit(metered.model if metered and metered.model else ctx.model, MODEL_CHARS),
+        input_tokens=metered.usage.input_tokens if metered else None,
+        output_tokens=metered.usage.output_tokens if metered else None,
+        tools_used=tool_names(metered.tools_used) if metered else None,
+        stop_reason=fit(metered.stop_reason, 40) if metered else None,
+        latency_ms=latency_ms, status=ctx.status,
+        data={"endpoint": ctx.endpoint, "stream": ctx.stream, "upstream_request_id": ctx.upstream_request_id,
+              "complete": bool(metered and metered.complete),
+              "cost_usd": str(cost.total) if cost is not None else None,
+              "user_id": ctx.user_id, "tags": ctx.tags, "policy": _policy(ctx),
+              # full audit: the hash of the sealed content (stages/capture.py), never the content itself
+              **({"content_sha256": ctx.content_sha256} if ctx.content_sha256 is not None else {}),
+              **({"file_id": ctx.file_id} if ctx.file_id is not None else {}),  # the Files API
+              # a refusal without a valid key: where it came from (the attack's source, if one)
+              **({"client": ctx.client} if ctx.auth_failure is not None else {})})
 
 
 def _policy(ctx: RequestContext) -> dict[str, Any] | None:
@@ -141,7 +107,7 @@ class Record:
                 return
         record: dict[str, Any] = {"audit": _audit_row(ctx, created_at, latency_ms)}
         if ctx.key is not None:
-            record["usage"] = _usage_row(ctx, created_at, latency_ms, self._version)
+            record["usage"] = _usage_row(ctx, created_at, latency_ms)
         self._append(record, ctx.request_id)
 
     def flush(self, now: float) -> None:

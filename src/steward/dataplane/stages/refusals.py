@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from steward.ids import new_id
+from steward.dataplane.records import audit_event
 
 WINDOW = 60.0
 PER_WINDOW = 20
@@ -82,12 +82,8 @@ def summary_event(address: str, start: float, end: float, count: int, audited: i
     """One audit event standing for ``count`` unauthenticated refusals from one address in one window."""
     def at(value: float) -> str:
         return datetime.fromtimestamp(value, UTC).isoformat()
-    return {
-        "id": new_id("activity"), "created_at": at(start), "event": "auth.refused_summary", "org_id": None,
-        "request_id": None, "workspace_id": None, "api_key_id": None, "actor": None, "model": None,
-        "input_tokens": None, "output_tokens": None, "tools_used": None, "stop_reason": None, "latency_ms": None,
-        "status": 401, "decision": "refused",
-        "reason": f"{count} more unauthenticated requests from {address} (beyond the {audited} audited one by one)",
-        "data": {"client": address, "count": count, "audited": audited, "reasons": reasons,
-                 "window_start": at(start), "window_end": at(end)},
-    }
+    return audit_event(
+        "auth.refused_summary", created_at=at(start), status=401, decision="refused",
+        reason=f"{count} more unauthenticated requests from {address} (beyond the {audited} audited one by one)",
+        data={"client": address, "count": count, "audited": audited, "reasons": reasons,
+              "window_start": at(start), "window_end": at(end)})
