@@ -80,9 +80,30 @@ async def test_shutdown_awaits_pending_settlements(gw: Gateway) -> None:
                          started_perf=time.perf_counter(), headers={})
     _hold(ctx, counter, entry, reserved=5000, actual=1200)
     budget.on_complete(ctx)  # the settlement is a task: still pending when shutdown begins
+    (state,) = await app.budgets.state([counter])
+    assert (state.spent, state.reserved) == (0, 5000)
     await app.shutdown()
     (state,) = await app.budgets.state([counter])
     assert (state.spent, state.reserved) == (1200, 0)
+
+
+async def test_drain_waits_for_every_settlement(gw: Gateway) -> None:
+    app = Steward(gw.settings)
+    await app.startup()
+    budget = next(stage for stage in app.settling if isinstance(stage, Budget))
+    entry = SpendEntry(id="sl_drain", org_id="org_x", scope="organization", scope_id="org_x", period="daily",
+                       cap_picousd=10**12, hard=True, thresholds=(), loaded_label="", loaded_spent=0)
+    ((counter, _),) = await budget.counters([entry], datetime.now(UTC))
+    for i in range(3):
+        assert (await budget.reserve_raw([counter], 1000)).admitted
+        ctx = RequestContext(request_id=f"req_drain{i}", endpoint="messages", started_at=time.time(),
+                             started_perf=time.perf_counter(), headers={})
+        _hold(ctx, counter, entry, reserved=1000, actual=100)
+        budget.on_complete(ctx)
+    await budget.drain()  # no other await in between: only drain lets the three settlements run
+    (state,) = await app.budgets.state([counter])
+    assert (state.spent, state.reserved) == (300, 0)
+    await app.shutdown()
 
 
 def _hold(ctx: RequestContext, counter: Counter, entry: SpendEntry, *, reserved: int, actual: int) -> None:
