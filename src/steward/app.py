@@ -108,7 +108,7 @@ class Steward:
     def _build(self, journal: Journal) -> DataPlane:
         forwarded = tuple(h.lower() for h in self.settings.forward_request_headers
                           if h.lower() not in ("x-api-key", "authorization"))
-        record = self._record = Record(journal, self.catalog.version)
+        record = self._record = Record(journal)  # prices come from the snapshot's catalog (Meter)
         capture = Capture(self.data_keys, journal)
         auth = Authenticate(self.snapshots, self.last_used)
         meter = Meter(self.snapshots, journal.append)  # journal: the catalog.unpriced_model audit event

@@ -68,7 +68,7 @@ def _lines(directory: Path) -> list[dict[str, Any]]:
 
 def test_the_summary_event_carries_the_count_when_the_window_closes(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal")
-    record = Record(journal, "v1")
+    record = Record(journal)
     start = time.time()
     for n in range(500):
         record.on_complete(_refusal(n, start + n / 100))

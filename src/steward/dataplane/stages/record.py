@@ -82,10 +82,8 @@ def _policy(ctx: RequestContext) -> dict[str, Any] | None:
 
 
 class Record:
-    def __init__(self, journal: Journal, pricing_version: str,
-                 sampler: UnauthenticatedSampler | None = None) -> None:
+    def __init__(self, journal: Journal, sampler: UnauthenticatedSampler | None = None) -> None:
         self._journal = journal
-        self._version = pricing_version
         self._sampler = sampler or UnauthenticatedSampler()
         self.failures = 0
 
