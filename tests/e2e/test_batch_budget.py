@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,10 @@ import httpx
 import orjson
 import pytest
 
+from steward.app import create_app
+from steward.dataplane.stages.budget import Budget
+from steward.governance.budgets import Counter
+from steward.serving import BackgroundServer
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
@@ -127,3 +133,30 @@ def test_unknown_model_priced_by_family_and_bad_line_counted(gw: Gateway, upstre
     # background round meters the same batch twice; the usage rows stay single, as asserted above).
     assert after["bad_json"] >= before.get("bad_json", 0) + 1
     assert after["no_usage"] >= before.get("no_usage", 0) + 1
+
+
+def test_a_batch_created_before_a_restart_is_settled_by_the_next_process(database_url: str, tmp_path: Path) -> None:
+    """The hold is stored with the batch's row: the process that meters it after a restart (or another worker)
+    settles it, so the batch's real cost reaches the caps. Before, that process had no hold in memory and the
+    batch's cost never reached its spend counter, so later requests could spend past the cap."""
+    config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=3.0)  # ends after the restart
+    with SimulatorServer(config) as slow:
+        with start_gateway(database_url, slow.url, tmp_path / "home", UPSTREAM_KEY) as first:
+            daily_cap(first, "eng", 1)
+            with first.client("eng") as client:
+                batch = client.messages.batches.create(requests=items(2))
+        restarted = create_app(first.settings)  # same database and home: the gateway after a restart
+        with BackgroundServer(restarted) as server:
+            first.url, first.app = server.url, restarted
+            rows = batch_rows(first, batch.id, 2)
+            assert len(rows) == 2
+            budget = next(stage for stage in restarted.settling if isinstance(stage, Budget))
+            [entry] = budget.all_entries()
+            counter = Counter(budget.counter_key(entry, datetime.now(UTC)), entry.cap_picousd, 60.0)
+            deadline = time.monotonic() + 10
+            while True:  # settlement follows the metering round that wrote the rows
+                [state] = asyncio.run(restarted.budgets.state([counter]))
+                if state.spent or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert state.spent == sum(r.cost_picousd for r in rows) > 0 and state.reserved == 0

@@ -6,8 +6,8 @@ is reserved against the organization, workspace and key limits and each end user
 of the items) against that user's limits; if any does not fit, what was reserved is released and the batch is
 refused with the real-time 400. The hold is settled once, when the batch is metered (its results only exist when
 it has ended, so per-result settlement would be the same moment), against the counters it reserved.
-Holds live in this process's memory (see docs: a restart forgets them; with Redis the reserved amount stays
-in the counter until its period's key expires, never letting spend pass a cap).
+A hold is kept in memory by the process that created the batch and stored with the batch's row
+(``batches.budget_hold``), so whichever process meters the batch, before or after a restart, settles it.
 """
 
 from __future__ import annotations
@@ -39,14 +39,32 @@ class _Group:
     amount: int
     entries: dict[str, SpendEntry]
 
+    def to_json(self) -> dict[str, Any]:
+        hard = {c.key for c in self.hard}
+        return {"amount": self.amount,
+                "counters": [[c.key, c.cap, c.ttl, c.key in hard] for c in self.counters]}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], entries: Mapping[str, SpendEntry]) -> _Group:
+        """A stored group; only counters whose limit still exists are kept (their entry gives the thresholds)."""
+        counters = [(Counter(key, cap, ttl), hard) for key, cap, ttl, hard in doc["counters"] if key in entries]
+        return cls([c for c, _ in counters], [c for c, hard in counters if hard], int(doc["amount"]),
+                   {c.key: entries[c.key] for c, _ in counters})
+
 
 @dataclass(slots=True)
 class BatchHold:
     """What one batch holds: the shared group, one group per end user, and which item belongs to whom."""
 
     shared: _Group
+    at: datetime  # when it was taken: the counters belong to the periods of that moment
     users: dict[str, _Group] = field(default_factory=dict)
     user_of: dict[str, str] = field(default_factory=dict)  # custom_id -> metadata.user_id
+
+    def to_json(self) -> dict[str, Any]:
+        """What ``batches.budget_hold`` stores (counter keys, caps and the amounts; limits are found by key)."""
+        return {"shared": self.shared.to_json(), "users": {u: g.to_json() for u, g in self.users.items()},
+                "user_of": self.user_of, "at": self.at.isoformat()}
 
 
 class BatchBudget:
@@ -70,7 +88,7 @@ class BatchBudget:
         caching = b'"cache_control"' in ctx.body  # anywhere in the batch: every item may write the cache
         total = 0
         subtotal: dict[str, int] = {}
-        hold = BatchHold(_Group([], [], 0, {}))
+        hold = BatchHold(_Group([], [], 0, {}), now)
         for item in payload["requests"]:
             params = item["params"]
             amount = worst_case_picousd(catalog, params["model"], params, estimate_input_tokens(params), now,
@@ -118,11 +136,29 @@ class BatchBudget:
         if group.amount:
             await self._budget.settle(group.hard, group.hard, group.amount, 0, group.entries)
 
-    async def settle(self, batch_id: str, costs: Mapping[str, int]) -> None:
-        """Replace the batch's hold by its real cost (``costs``: custom_id -> pico-USD); forgets the hold."""
+    def _restore(self, stored: Mapping[str, Any]) -> BatchHold:
+        """A hold from ``batches.budget_hold``, its limits looked up by counter key in the current snapshot."""
+        at = datetime.fromisoformat(str(stored["at"]))
+        entries = {self._budget.counter_key(e, at): e for e in self._budget.all_entries()}
+        return BatchHold(_Group.from_json(stored["shared"], entries), at,
+                         {u: _Group.from_json(g, entries) for u, g in stored["users"].items()},
+                         dict(stored["user_of"]))
+
+    async def settle(self, batch_id: str, costs: Mapping[str, int], stored: Mapping[str, Any] | None = None) -> None:
+        """Replace the batch's hold by its real cost (``costs``: custom_id -> pico-USD); forgets the hold. A hold
+        this process does not have (another process created the batch, or this one restarted) comes from
+        ``stored``, the batch row's copy."""
         hold = self._holds.pop(batch_id, None)
+        if hold is None and stored:
+            try:
+                hold = self._restore(stored)
+            except (KeyError, TypeError, ValueError):
+                log.exception("batch %s: its stored spend hold cannot be read; its cost reaches the caps only "
+                              "through the recorded spend", batch_id)
         if hold is None:
             return
+        for group in (hold.shared, *hold.users.values()):  # a process that never served this limit starts its
+            await self._budget.counters(list(group.entries.values()), hold.at)  # counter from recorded spend
         shared = hold.shared
         await self._budget.settle(shared.counters, shared.hard, shared.amount, sum(costs.values()), shared.entries)
         for user, group in hold.users.items():

@@ -123,7 +123,7 @@ class BatchHandlers:
             else:
                 self._budget.keep(batch["id"], hold)
         if batch is not None:
-            await self._record(new_batch_record(ctx, batch["id"], count))
+            await self._record(new_batch_record(ctx, batch["id"], count, hold.to_json() if hold else None))
             data = orjson.dumps(rewrite_results_url(batch, base_url(scope, ctx.headers)))
         ctx.finish()
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))

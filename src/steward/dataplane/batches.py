@@ -93,7 +93,8 @@ class BatchMeter:
 
     def __init__(self, catalog: Callable[[], Catalog], journal: Journal, repo: BatchRepository,
                  capture: Callable[[BatchRecord, bytes, datetime], Awaitable[None]] | None = None,
-                 settle: Callable[[str, Mapping[str, int]], Awaitable[None]] | None = None) -> None:
+                 settle: Callable[[str, Mapping[str, int], Mapping[str, Any] | None], Awaitable[None]] | None = None,
+                 ) -> None:
         self._catalog = catalog
         self._journal = journal
         self._repo = repo
@@ -164,7 +165,7 @@ class BatchMeter:
             await self._capture(record, data, ended_at)
         await self._repo.mark(record.id, metered_at=datetime.now(UTC))
         if self._settle is not None:
-            await self._settle(record.id, costs)
+            await self._settle(record.id, costs, record.budget_hold)
         return True
 
 
@@ -198,8 +199,10 @@ async def run_batch_metering(meter: BatchMeter, upstream: Upstream, repo: BatchR
                 log.exception("metering batch %s failed; retrying next round", record.id)
 
 
-def new_batch_record(ctx: RequestContext, batch_id: str, count: int) -> BatchRecord:
+def new_batch_record(ctx: RequestContext, batch_id: str, count: int,
+                     budget_hold: dict[str, Any] | None = None) -> BatchRecord:
     assert ctx.key is not None
     return BatchRecord(id=batch_id, org_id=ctx.key.org_id, workspace_id=ctx.key.workspace_id,
                        api_key_id=ctx.key.id, request_count=count, created_at=datetime.now(UTC),
-                       metered_at=None, deleted_at=None, user_id=ctx.user_id, tags=ctx.tags)
+                       metered_at=None, deleted_at=None, user_id=ctx.user_id, tags=ctx.tags,
+                       budget_hold=budget_hold)

@@ -97,8 +97,15 @@ class Budget:
         """The snapshot's entries behind ``counters`` (fresh loaded spend), by counter key."""
         now = datetime.now(UTC)
         wanted = {c.key for c in counters}
-        every = [e for entries in self._snapshots.current.spend.values() for e in entries]
-        return [e for e in every if self._counter(e, now)[0].key in wanted]
+        return [e for e in self.all_entries() if self.counter_key(e, now) in wanted]
+
+    def all_entries(self) -> list[SpendEntry]:
+        """Every spend limit in the current snapshot."""
+        return [e for entries in self._snapshots.current.spend.values() for e in entries]
+
+    def counter_key(self, entry: SpendEntry, at: datetime) -> str:
+        """The storage key of ``entry``'s counter for the period containing ``at``."""
+        return self._counter(entry, at)[0].key
 
     async def _reload(self) -> None:
         """Forget what was initialized and load the recorded spend again (single flight)."""

@@ -26,3 +26,6 @@ class BatchRecord(Base):
     deleted_at: Mapped[datetime | None]
     user_id: Mapped[str | None] = mapped_column(String(256))
     tags: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The spend-cap hold taken at create (dataplane/batch_budget.py), so that whichever process meters the batch,
+    # even after a restart, settles it; None when no limit applied.
+    budget_hold: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
