@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,6 +26,7 @@ from steward.governance.budgets import Counter
 from steward.serving import BackgroundServer
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
+from steward.storage.migrate import upgrade
 from tests.conftest import UPSTREAM_KEY
 from tests.support import Gateway, start_gateway
 
@@ -69,8 +74,8 @@ def ended(client: anthropic.Anthropic, batch_id: str) -> None:
     assert response.status_code == 200  # fetching the results meters the batch at once
 
 
-def batch_rows(gw: Gateway, batch_id: str, n: int) -> list[Any]:
-    deadline = time.monotonic() + 10
+def batch_rows(gw: Gateway, batch_id: str, n: int, timeout: float = 10) -> list[Any]:
+    deadline = time.monotonic() + timeout
     while len(rows := [r for r in gw.usage() if r.batch_id == batch_id]) < n and time.monotonic() < deadline:
         time.sleep(0.05)
     return rows
@@ -160,3 +165,32 @@ def test_a_batch_created_before_a_restart_is_settled_by_the_next_process(databas
                     break
                 time.sleep(0.05)
             assert state.spent == sum(r.cost_picousd for r in rows) > 0 and state.reserved == 0
+
+
+def test_a_batch_whose_row_the_database_refused_is_journaled_and_still_metered(tmp_path: Path) -> None:
+    """The upstream created (and bills) the batch but the database refused its row: the row is journaled. The
+    database refusing it again at ship time puts it in the quarantine (an outage would be retried instead);
+    once the cause is fixed, `steward journal quarantine reship` writes it and the next gateway meters the batch.
+    Before, the row lived only in the first process's memory and a restart lost the batch's usage for good."""
+    database = tmp_path / "steward.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    upgrade(url)
+    config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=2.0)
+    with SimulatorServer(config) as slow:
+        with start_gateway(url, slow.url, tmp_path / "home", UPSTREAM_KEY) as first:
+            with sqlite3.connect(database) as db:  # the database refuses batch rows for a moment
+                db.execute("CREATE TRIGGER refuse_batches BEFORE INSERT ON batches "
+                           "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+            with first.client("eng") as client:
+                batch = client.messages.batches.create(requests=items(2))  # the client still gets its batch
+        with sqlite3.connect(database) as db:
+            db.execute("DROP TRIGGER refuse_batches")
+            assert db.execute("SELECT count(*) FROM batches").fetchone() == (0,)
+        env = {**os.environ, "STEWARD_HOME": str(first.settings.home), "STEWARD_DATABASE_URL": url}
+        done = subprocess.run([sys.executable, "-m", "steward", "journal", "quarantine", "reship"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0 and "Re-shipped 1 line" in done.stdout, (done.stdout, done.stderr)
+        restarted = create_app(first.settings)
+        with BackgroundServer(restarted) as server:
+            first.url, first.app = server.url, restarted
+            assert len(batch_rows(first, batch.id, 2, timeout=30)) == 2  # a restarted gateway on a busy machine

@@ -18,7 +18,7 @@ import orjson
 from steward.asgi import Receive, Scope, Send
 from steward.dataplane.batch_budget import BatchBudget
 from steward.dataplane.batch_policy import BatchPolicy
-from steward.dataplane.batches import BatchMeter, check_batch_body, new_batch_record, rewrite_results_url
+from steward.dataplane.batches import BatchMeter, batch_row, check_batch_body, new_batch_record, rewrite_results_url
 from steward.dataplane.context import RequestContext
 from steward.dataplane.forward import response_headers, upstream_headers
 from steward.dataplane.http import query_params, send_bytes, send_json
@@ -48,7 +48,8 @@ class BatchHandlers:
     def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Callable[[], Catalog],
                  meter: BatchMeter, forwarded_headers: tuple[str, ...],
                  snapshots: SnapshotStore, policy: BatchPolicy | None = None, *, budget: BatchBudget | None = None,
-                 forward_unknown: bool = True) -> None:
+                 forward_unknown: bool = True, journal: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._journal = journal  # a batch row the database refuses is journaled, so the shipper writes it
         self._budget = budget  # spend caps: a batch reserves its worst case (dataplane/batch_budget.py)
         self._forward_unknown = forward_unknown  # STEWARD_UNKNOWN_MODELS=forward
         self._unrecorded: list[BatchRecord] = []
@@ -131,14 +132,20 @@ class BatchHandlers:
     async def _record(self, record: BatchRecord) -> None:
         """Write the batch's row; if the database refuses, keep it for the metering worker to write later.
 
-        The upstream has created (and will bill) the batch, so the client gets its id either way."""
+        The upstream has created (and will bill) the batch, so the client gets its id either way: the row is
+        journaled (the shipper writes it, surviving a crash of this process) and kept for the metering worker."""
         try:
             await self._repo.add(record)
         except Exception:  # fail-safe by design: the batch exists upstream and must still be metered
             BATCHES_UNRECORDED.inc()
-            log.exception("batch %s was created upstream but its row could not be written; kept in memory and "
+            log.exception("batch %s was created upstream but its row could not be written; journaled and "
                           "retried by the metering worker", record.id)
             self._unrecorded.append(record)
+            if self._journal is not None:
+                try:
+                    self._journal({"batch": batch_row(record)})
+                except OSError:
+                    log.exception("batch %s: journaling its row failed too", record.id)
 
     async def retry_unrecorded(self) -> None:
         """Write the rows kept by ``_record``; those that fail again stay for the next round."""

@@ -199,6 +199,14 @@ async def run_batch_metering(meter: BatchMeter, upstream: Upstream, repo: BatchR
                 log.exception("metering batch %s failed; retrying next round", record.id)
 
 
+def batch_row(record: BatchRecord) -> dict[str, Any]:
+    """A batch row as a journal record (``{"batch": ...}``, written by the shipper)."""
+    return {"id": record.id, "org_id": record.org_id, "workspace_id": record.workspace_id,
+            "api_key_id": record.api_key_id, "request_count": record.request_count,
+            "created_at": record.created_at.isoformat(), "metered_at": None, "deleted_at": None,
+            "user_id": record.user_id, "tags": record.tags, "budget_hold": record.budget_hold}
+
+
 def new_batch_record(ctx: RequestContext, batch_id: str, count: int,
                      budget_hold: dict[str, Any] | None = None) -> BatchRecord:
     assert ctx.key is not None

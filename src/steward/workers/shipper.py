@@ -55,6 +55,7 @@ class Unit:
     usage: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     content: list[dict[str, Any]] = field(default_factory=list)
+    batches: list[dict[str, Any]] = field(default_factory=list)  # a batch row its gateway could not write
 
 
 def parse_line(offset: int, line: bytes) -> Unit:
@@ -69,6 +70,9 @@ def parse_line(offset: int, line: bytes) -> Unit:
     if (a := record.get("audit")) is not None:
         a["created_at"] = datetime.fromisoformat(a["created_at"])
         unit.audit.append(a)
+    if (b := record.get("batch")) is not None:
+        b["created_at"] = datetime.fromisoformat(b["created_at"])
+        unit.batches.append(b)
     if (c := record.get("content")) is not None:  # sealed content (full audit): already ciphertext, as bytes
         c["created_at"] = datetime.fromisoformat(c["created_at"])
         c["purge_after"] = datetime.fromisoformat(c["purge_after"]) if c["purge_after"] else None
@@ -136,6 +140,7 @@ class Shipper:
         await self._repo.insert([u for unit in units for u in unit.usage],
                                 [a for unit in units for a in unit.audit], self._rollups)
         await self._repo.insert_content([c for unit in units for c in unit.content])
+        await self._repo.insert_batches([b for unit in units for b in unit.batches])
 
     async def store(self, units: Sequence[Unit]) -> list[tuple[Unit, str]]:
         """Insert the units; the ones the database refuses (found by bisection) are returned with the reason.

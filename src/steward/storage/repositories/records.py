@@ -42,6 +42,7 @@ class RecordsRepository:
         self._usage_insert = insert(tables["usage_records"]).on_conflict_do_nothing(index_elements=["id"])
         self._audit_insert = insert(tables["audit_events"]).on_conflict_do_nothing(index_elements=["id"])
         self._content_insert = insert(tables["stored_content"]).on_conflict_do_nothing(index_elements=["id"])
+        self._batch_insert = insert(tables["batches"]).on_conflict_do_nothing(index_elements=["id"])
         self._usage_returning = self._usage_insert.returning(tables["usage_records"].c.id)
         self._rollup_upsert = rollup_upsert(dialect)
 
@@ -68,6 +69,12 @@ class RecordsRepository:
         if content:
             async with self._sessions.begin() as session:
                 await (await session.connection()).execute(self._content_insert, list(content))
+
+    async def insert_batches(self, batches: Sequence[Mapping[str, Any]]) -> None:
+        """Insert batch rows a gateway journaled because it could not write them; a row already there is kept."""
+        if batches:
+            async with self._sessions.begin() as session:
+                await (await session.connection()).execute(self._batch_insert, list(batches))
 
     async def usage_by_workspace(self, org_id: str, since: datetime | None = None) -> list[WorkspaceUsage]:
         async with self._sessions() as session:
