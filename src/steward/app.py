@@ -64,6 +64,7 @@ from steward.storage.repositories.identity import IdentityRepository
 from steward.storage.repositories.policies import PolicyRepository
 from steward.storage.repositories.records import RecordsRepository
 from steward.storage.repositories.webhooks import DeliveryRepository
+from steward.tasks import stop_if_cancelled
 from steward.workers.journal import Journal
 from steward.workers.retention import RetentionWorker
 from steward.workers.sealer import Sealer
@@ -211,6 +212,7 @@ class Steward:
             try:
                 await self.flush_last_used()
             except Exception:  # fail-safe by design: last-used times are advisory
+                stop_if_cancelled()
                 log.exception("flushing keys' last-used times failed")
 
     async def shutdown(self) -> None:

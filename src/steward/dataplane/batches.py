@@ -32,6 +32,7 @@ from steward.governance.usage import meter_message
 from steward.metrics import BATCH_METER_ERRORS, BATCH_RESULTS_UNMETERED
 from steward.storage.models import BatchRecord
 from steward.storage.repositories.batches import BatchRepository
+from steward.tasks import stop_if_cancelled
 from steward.workers.journal import Journal
 
 log = logging.getLogger("steward.batches")
@@ -189,12 +190,14 @@ async def run_batch_metering(meter: BatchMeter, upstream: Upstream, repo: BatchR
             await retry_unrecorded()
             records = await repo.unmetered()
         except Exception:  # fail-safe by design: the database is down; metering retries next round
+            stop_if_cancelled()
             log.exception("batch metering round failed")
             continue
         for record in records:  # one bad batch never stops the others
             try:
                 await meter.meter_batch(upstream, record, headers)
             except Exception:  # fail-safe by design: this batch retries next round, results stay upstream
+                stop_if_cancelled()
                 BATCH_METER_ERRORS.inc()
                 log.exception("metering batch %s failed; retrying next round", record.id)
 

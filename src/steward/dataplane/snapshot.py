@@ -31,6 +31,7 @@ from steward.storage.models import ApiKey, ComplianceGroup, Workspace
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.identity import IdentityRepository, SnapshotRows
 from steward.storage.repositories.policies import PolicyRepository
+from steward.tasks import stop_if_cancelled
 
 DEFAULT_THRESHOLDS = (50, 80, 95)
 
@@ -249,4 +250,5 @@ class SnapshotStore:
                     await self.refresh()
                 self.checked_at = time.monotonic()
             except Exception:  # fail-safe by design: keep serving the last good snapshot
+                stop_if_cancelled()
                 log.exception("snapshot refresh failed; keeping version %s", self.current.version)

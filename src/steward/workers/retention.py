@@ -12,6 +12,7 @@ from pathlib import Path
 
 from steward.compliance.retention import purge
 from steward.storage.repositories.governance import ContentRepository
+from steward.tasks import stop_if_cancelled
 from steward.workers.journal import lock_file, unlock_file
 
 log = logging.getLogger("steward.retention")
@@ -42,6 +43,7 @@ class RetentionWorker:
                 try:
                     await self.run_once()
                 except Exception:  # fail-safe by design: content stays until a run succeeds
+                    stop_if_cancelled()
                     log.exception("retention run failed; will retry")
                 await asyncio.sleep(self._interval)
         finally:

@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from steward.compliance.chain import Chains
+from steward.tasks import stop_if_cancelled
 
 log = logging.getLogger("steward.sealer")
 
@@ -31,5 +32,6 @@ class Sealer:
             try:
                 await self.run_once()
             except Exception:  # fail-safe by design: unsealed events stay unsealed until the next round
+                stop_if_cancelled()
                 log.exception("audit sealing round failed")
             await asyncio.sleep(self._interval)

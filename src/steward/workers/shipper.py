@@ -33,6 +33,7 @@ from steward.governance.catalog_source import CatalogSource
 from steward.reporting.rollups import RollupAccumulator
 from steward.storage.health import describe, is_data_error
 from steward.storage.repositories.records import RecordsRepository
+from steward.tasks import stop_if_cancelled
 from steward.workers.journal import Segment, lock_file, read_lines, read_tail, segment_paths, slot_paths, unlock_file
 from steward.workers.quarantine import Entry, Quarantine
 from steward.workers.ship_status import ShipStatus, StatusFile
@@ -225,6 +226,7 @@ class Shipper:
             except Outage:
                 raise
             except Exception:  # fail-safe by design: one slot's failure never stops the others
+                stop_if_cancelled()
                 self.status.count("internal")
                 if slot.name not in self._failing_slots:
                     self._failing_slots.add(slot.name)
@@ -270,6 +272,7 @@ class Shipper:
             self._status_file.write(self.status, force=True)
             return self._backoff
         except Exception:  # fail-safe by design (e.g. the journal directory vanished): retried next round
+            stop_if_cancelled()
             self.status.count("internal")
             log.exception("journal shipping round failed; will retry")
             self._status_file.write(self.status)

@@ -22,6 +22,7 @@ import orjson
 from steward.ids import new_id
 from steward.storage.models import AuditEvent, Webhook
 from steward.storage.repositories.webhooks import DeliveryRepository, Job, Outcome
+from steward.tasks import stop_if_cancelled
 
 log = logging.getLogger("steward.webhooks")
 USER_AGENT = "Steward-Webhooks/1"
@@ -84,6 +85,7 @@ class WebhookDispatcher:
                 try:
                     await self.deliver_once()
                 except Exception:  # fail-safe by design: undelivered events stay claimable for the next round
+                    stop_if_cancelled()
                     log.exception("webhook delivery round failed")
                 await asyncio.sleep(self._interval)
         finally:
@@ -136,6 +138,7 @@ class WebhookDispatcher:
             outcome = await self._post(job)
             await self._repo.record(job, outcome)
         except Exception:  # fail-safe by design: the lease runs out and another round retries the delivery
+            stop_if_cancelled()
             log.exception("webhook delivery %s attempt %d could not be completed", job.delivery_id, job.attempt)
         return 1
 
