@@ -85,8 +85,9 @@ def user_id_of(payload: dict[str, Any], prefix: str = "") -> str | None:
 
 
 def check_message_params(payload: dict[str, Any], *, count_tokens: bool = False,
-                         prefix: str = "") -> None:
-    """The fields Steward depends on, with the API's wording; ``prefix`` names a batch item."""
+                         prefix: str = "") -> str | None:
+    """The fields Steward depends on, with the API's wording; ``prefix`` names a batch item. Returns the
+    checked ``metadata.user_id``."""
     try:
         _bounded(_require(payload, "model", str, "a valid string"), "model", MAX_MODEL_CHARS)
         _require(payload, "messages", list, "a valid list")
@@ -102,7 +103,7 @@ def check_message_params(payload: dict[str, Any], *, count_tokens: bool = False,
     stream = payload.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequestError(f"{prefix}stream: Input should be a valid boolean")
-    user_id_of(payload, prefix)
+    return user_id_of(payload, prefix)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
@@ -126,10 +127,9 @@ class Validate:
         ctx.tags = parse_tags(ctx.headers.get("x-steward-tags"))
         payload = parse_json_object(ctx.body)
         ctx.payload = payload
-        check_message_params(payload, count_tokens=self._count_tokens)
+        ctx.user_id = check_message_params(payload, count_tokens=self._count_tokens)
         ctx.model = payload["model"]
         ctx.stream = bool(payload.get("stream", False)) and not self._count_tokens
-        ctx.user_id = user_id_of(payload)
 
     def on_complete(self, ctx: RequestContext) -> None:
         return None
