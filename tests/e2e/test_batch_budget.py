@@ -194,3 +194,32 @@ def test_a_batch_whose_row_the_database_refused_is_journaled_and_still_metered(t
         with BackgroundServer(restarted) as server:
             first.url, first.app = server.url, restarted
             assert len(batch_rows(first, batch.id, 2, timeout=30)) == 2  # a restarted gateway on a busy machine
+
+
+def test_a_batch_row_written_by_the_shipper_first_does_not_stop_batch_metering(tmp_path: Path) -> None:
+    """The database refused a batch's row for a moment; the row was journaled and kept for the metering worker's
+    retry. When the shipper (here: anyone) writes it first, the retry's insert finds it there. Before, that
+    insert raised on every metering round, forever, and no batch of this process was metered again (a CI chaos
+    run, seed 333205: two batches never metered after a PostgreSQL outage)."""
+    database = tmp_path / "steward.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    upgrade(url)
+    config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=0.3)
+    with SimulatorServer(config) as upstream, start_gateway(url, upstream.url, tmp_path / "home", UPSTREAM_KEY,
+                                                            batch_meter_interval=1.0) as gw:
+        with sqlite3.connect(database) as db:
+            db.execute("CREATE TRIGGER refuse_batches BEFORE INSERT ON batches "
+                       "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+        with gw.client("eng") as client:
+            first = client.messages.batches.create(requests=items(2, prefix="first"))
+        with sqlite3.connect(database) as db:  # the outage ends and the row is written before the retry runs
+            db.execute("DROP TRIGGER refuse_batches")
+            db.execute("INSERT OR IGNORE INTO batches (id, org_id, workspace_id, api_key_id, request_count, "
+                       "created_at) SELECT ?, org_id, id, ?, 2, ? FROM workspaces WHERE id = ?",
+                       (first.id, gw.key_ids["eng"], datetime.now(UTC).isoformat(), gw.workspace_ids["eng"]))
+        with gw.client("eng") as client:
+            second = client.messages.batches.create(requests=items(2, prefix="second"))
+        assert len(batch_rows(gw, first.id, 2, timeout=30)) == 2
+        assert len(batch_rows(gw, second.id, 2, timeout=30)) == 2
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT count(*) FROM batches").fetchone() == (2,)

@@ -32,6 +32,7 @@ from steward.governance.limit_rules import BATCH_GROUP, QUEUED_REQUESTS
 from steward.metrics import BATCHES_UNRECORDED
 from steward.storage.models import BatchRecord
 from steward.storage.repositories.batches import BatchRepository
+from steward.tasks import stop_if_cancelled
 
 Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("steward.batches")
@@ -148,15 +149,18 @@ class BatchHandlers:
                     log.exception("batch %s: journaling its row failed too", record.id)
 
     async def retry_unrecorded(self) -> None:
-        """Write the rows kept by ``_record``; those that fail again stay for the next round."""
+        """Write the rows kept by ``_record`` (a row the shipper wrote first is left as it is); those that fail
+        again stay for the next round, and the metering round goes on with the batches already recorded."""
         pending, self._unrecorded = self._unrecorded, []
         for i, record in enumerate(pending):
             try:
                 await self._repo.add(record)
                 log.warning("batch %s: its row is now written and it will be metered", record.id)
-            except Exception:
+            except Exception:  # fail-safe by design: the database still refuses; kept for the next round
+                stop_if_cancelled()
                 self._unrecorded.extend(pending[i:])
-                raise
+                log.exception("batch %s: its row still cannot be written; retrying next round", record.id)
+                return
 
     async def _check_queue(self, ctx: RequestContext, count: int) -> None:
         """Queued-requests limits of the batch group: requests in unfinished batches plus these ones."""

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from steward.storage.models import BatchRecord
@@ -18,8 +19,13 @@ class BatchRepository:
         self._sessions = sessions
 
     async def add(self, record: BatchRecord) -> None:
+        """Write a batch's row once: the row of a batch created while the database refused it is written both by
+        the shipper (from the journal) and by the metering worker's retry, in either order; the second is a no-op."""
+        row = {column.key: getattr(record, column.key) for column in BatchRecord.__table__.columns}
         async with self._sessions.begin() as session:
-            session.add(record)
+            connection = await session.connection()
+            insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+            await connection.execute(insert(BatchRecord).values(**row).on_conflict_do_nothing(index_elements=["id"]))
 
     async def get(self, batch_id: str) -> BatchRecord | None:
         async with self._sessions() as session:
