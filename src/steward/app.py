@@ -34,6 +34,7 @@ from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.router import DataPlane, Pipelines
 from steward.dataplane.snapshot import SnapshotStore
+from steward.dataplane.spend_recovery import SpendRecovery
 from steward.dataplane.stages.authenticate import Authenticate, LastUsed
 from steward.dataplane.stages.authorize import Authorize
 from steward.dataplane.stages.budget import Budget, alert_record
@@ -63,6 +64,7 @@ from steward.storage.repositories.governance import ContentRepository
 from steward.storage.repositories.identity import IdentityRepository
 from steward.storage.repositories.policies import PolicyRepository
 from steward.storage.repositories.records import RecordsRepository
+from steward.storage.repositories.spend import SpendRecords
 from steward.storage.repositories.webhooks import DeliveryRepository
 from steward.tasks import stop_if_cancelled
 from steward.workers.journal import Journal
@@ -120,7 +122,9 @@ class Steward:
                       default_wait=self.settings.rate_limit_max_wait)
         budget = Budget(self.snapshots, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
-                        prefix=self.settings.redis_key_prefix)
+                        prefix=self.settings.redis_key_prefix,
+                        recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions),
+                                               self.batch_repo))
         batch_limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
                             batches=True)
         self.settling = [limit, batch_limit, budget]

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
 from tests.e2e.test_processes import serve
@@ -142,3 +143,64 @@ def test_a_redis_that_lost_its_counters_does_not_reset_a_hard_cap(database_url: 
         rows = gw.wait_usage(ids)
         spent = sum(r.cost_picousd for r in rows)
         assert spent <= 10**10, (spent, again)  # never past the cap (1 cent = 10**10 pico-dollars)
+
+
+def _daily_cap(gw: Any, cents: int) -> None:
+    async def cap(plane: Any) -> None:
+        await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
+                                              "workspace_id": gw.workspace_ids["eng"]}, "daily", str(cents))
+    gw.control(cap)
+    gw.sync_config()
+
+
+def _lose_counters(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    lost = [key for key in client.scan_iter(match=f"{prefix}*:spend:*")]
+    assert lost
+    client.delete(*lost)  # what a Redis restart without persistence does
+    client.close()
+
+
+def _admitted(gw: Any, limit: int, max_tokens: int = 200) -> int:
+    """Requests admitted in a row until the first spend-cap refusal."""
+    with gw.client() as client:
+        for admitted in range(limit):
+            try:
+                client.messages.create(**{**HAIKU, "max_tokens": max_tokens})
+            except anthropic.BadRequestError as exc:
+                assert "usage limits" in str(exc), exc
+                return admitted
+            time.sleep(0.02)  # settlement is asynchronous
+    return limit
+
+
+def test_a_lost_counter_counts_the_spend_the_shipper_has_not_delivered(database_url: str, simulator: SimulatorServer,
+                                                                       tmp_path: Path, prefix: str) -> None:
+    """Redis lost the counters while the spend that reached the cap was still in the journal (the shipper is
+    behind: here it never ships). The counter comes back from recorded spend plus the journal's unshipped usage,
+    so the cap still holds. Before, it came back from recorded spend alone and a second cap's worth went through
+    (ledger chaos seed 762879: 1.0548 of a 1-cent cap)."""
+    with start_gateway(database_url, simulator.url, tmp_path / "home", UPSTREAM_KEY, redis_url=REDIS_URL,
+                       redis_key_prefix=prefix, journal_ship_interval=3600.0) as gw:
+        _daily_cap(gw, 1)
+        assert 0 < _admitted(gw, 200) < 200
+        assert gw.usage() == []  # all of it is still in the journal
+        _lose_counters(prefix)
+        assert _admitted(gw, 50) == 0
+
+
+def test_a_lost_counter_keeps_the_holds_of_running_batches(database_url: str, tmp_path: Path, prefix: str) -> None:
+    """A batch holds its worst case (three Haiku items of 1,000 output tokens at the batch price: 0.75 of a
+    1-cent cap) until it is metered. Redis lost the counters meanwhile: the counter comes back with the hold, so a
+    real-time request whose worst case (0.5 cent) does not fit beside it is still refused."""
+    config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=600)
+    with SimulatorServer(config) as slow, start_gateway(database_url, slow.url, tmp_path / "home", UPSTREAM_KEY,
+                                                         redis_url=REDIS_URL, redis_key_prefix=prefix) as gw:
+        _daily_cap(gw, 1)
+        items: Any = [{"custom_id": f"item-{i}", "params": {**HAIKU, "max_tokens": 1000}} for i in range(3)]
+        with gw.client() as client:
+            client.messages.batches.create(requests=items)
+        assert _admitted(gw, 1, max_tokens=1000) == 0  # the hold leaves 0.25 cent
+        _lose_counters(prefix)
+        assert _admitted(gw, 1, max_tokens=1000) == 0
+        assert _admitted(gw, 5, max_tokens=16) == 5  # what fits beside the hold still goes through

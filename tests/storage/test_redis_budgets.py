@@ -103,8 +103,8 @@ async def test_redis_and_in_process_give_the_same_answers(redis: Redis, prefix: 
         amount = rng.choice([0, 1, rng.randint(0, smallest // 3), rng.randint(0, smallest)])
         roll = rng.random()
         if roll < 0.05:
-            spent = rng.randint(0, chosen[0].cap)
-            assert await remote.initialize(chosen[0], spent) == await local.initialize(chosen[0], spent)
+            spent, held = rng.randint(0, chosen[0].cap), rng.choice([0, rng.randint(0, chosen[0].cap)])
+            assert await remote.initialize(chosen[0], spent, held) == await local.initialize(chosen[0], spent, held)
         elif roll < 0.45:
             actual = rng.choice([0, amount, rng.randint(0, smallest // 4)])
             thresholds = rng.sample([10, 25, 50, 80, 95, 100, 150, 1000], rng.randint(0, 4))

@@ -110,7 +110,7 @@ class Crossing:
 class Budgets(Protocol):
     """Where spend counters live. Reservation is atomic and all-or-nothing across one request's counters."""
 
-    async def initialize(self, counter: Counter, spent: int) -> bool: ...
+    async def initialize(self, counter: Counter, spent: int, reserved: int = 0) -> bool: ...
 
     async def reserve(self, counters: Sequence[Counter], amount: int, *,
                       existing: bool = False) -> BudgetAdmission: ...
@@ -144,13 +144,15 @@ class InProcessBudgets:
         self._records: dict[str, _Record] = {}
         self._next_sweep = -math.inf
 
-    async def initialize(self, counter: Counter, spent: int) -> bool:
-        """Set the starting spend of a counter that does not exist yet; False (and no change) if it does."""
+    async def initialize(self, counter: Counter, spent: int, reserved: int = 0) -> bool:
+        """Set the starting spend (and reservations: batches' holds) of a counter that does not exist yet; False
+        (and no change) if it does."""
         check_amount("spent", spent)
+        check_amount("reserved", reserved)
         now = self._now()
         if self._get(counter.key, now) is not None:
             return False
-        self._records[counter.key] = _Record(spent, 0, now + counter.ttl)
+        self._records[counter.key] = _Record(spent, reserved, now + counter.ttl)
         return True
 
     async def reserve(self, counters: Sequence[Counter], amount: int, *,

@@ -75,10 +75,11 @@ local function load(key)
 end
 """
 
-# KEYS[1]; ARGV[1] spent, ARGV[2] ttl in ms. Returns 1 when it created the counter, 0 when it existed.
+# KEYS[1]; ARGV[1] spent, ARGV[2] ttl in ms, ARGV[3] reserved. Returns 1 when it created the counter, 0 when it
+# existed.
 INITIALIZE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', '0')
+redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -192,11 +193,13 @@ class RedisBudgets(RedisBacked):
         self._settle = redis.register_script(SETTLE_LUA)
         self._state = redis.register_script(STATE_LUA)
 
-    async def initialize(self, counter: Counter, spent: int) -> bool:
-        """Set the starting spend of a counter that does not exist yet; False if it does or Redis fails."""
+    async def initialize(self, counter: Counter, spent: int, reserved: int = 0) -> bool:
+        """Set the starting spend (and reservations) of a counter that does not exist yet; False if it does or
+        Redis fails."""
         check_amount("spent", spent)
+        check_amount("reserved", reserved)
         try:
-            created = await self._initialize(keys=[counter.key], args=[str(spent), _ttl_ms(counter)])
+            created = await self._initialize(keys=[counter.key], args=[str(spent), _ttl_ms(counter), str(reserved)])
         except (RedisError, OSError) as exc:
             self._unavailable("initialization", exc)
             return False

@@ -19,10 +19,12 @@ from typing import Any
 from steward.dataplane.context import BudgetHold, RequestContext
 from steward.dataplane.records import audit_event
 from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
+from steward.dataplane.spend_recovery import SpendRecovery, Start
 from steward.errors import SpendLimitReachedError
 from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing
 from steward.governance.money import to_picousd, usd
 from steward.governance.spend_rules import regain_text, window, worst_case_picousd
+from steward.tasks import stop_if_cancelled
 
 log = logging.getLogger("steward.budget")
 AlertSink = Callable[[SpendEntry, Crossing, int], None]
@@ -30,12 +32,15 @@ _SCOPE_WORDS = {"organization": "organization", "workspace": "workspace", "api_k
 
 
 class Budget:
-    def __init__(self, snapshots: SnapshotStore, budgets: Budgets, alert: AlertSink, prefix: str = "stw:") -> None:
+    def __init__(self, snapshots: SnapshotStore, budgets: Budgets, alert: AlertSink, prefix: str = "stw:",
+                 recovery: SpendRecovery | None = None) -> None:
         self._snapshots = snapshots
         self._budgets = budgets
         self._alert = alert
         self._prefix = prefix
+        self._recovery = recovery  # counter starts that include unshipped spend and batch holds
         self._initialized: set[str] = set()
+        self._initializing = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
         self._reloading: asyncio.Task[object] | None = None
 
@@ -55,34 +60,54 @@ class Budget:
             found.extend(spend.get(where, ()))
         return found
 
-    def _counter(self, entry: SpendEntry, now: datetime) -> tuple[Counter, int]:
+    def _counter(self, entry: SpendEntry, now: datetime) -> Counter:
         span = window(entry.period, now)
         key = f"{self._prefix}{{{entry.org_id}}}:spend:{entry.id}:{span.label}"
         ttl = (span.end - span.start).total_seconds() + 86400
-        start = entry.loaded_spent if entry.loaded_label == span.label else 0
-        return Counter(key, max(1, entry.cap_picousd), ttl), start
+        return Counter(key, max(1, entry.cap_picousd), ttl)
 
-    async def _ensure(self, counters: list[tuple[Counter, int]]) -> None:
-        for counter, spent in counters:
-            if counter.key not in self._initialized:
+    async def _ensure(self, found: list[tuple[Counter, SpendEntry]], now: datetime) -> None:
+        """Create the counters this process has not created yet (first writer wins across processes)."""
+        if all(c.key in self._initialized for c, _ in found):
+            return
+        async with self._initializing:  # one start computation at a time: it reads the journal and the database
+            todo = [(c, e) for c, e in found if c.key not in self._initialized]
+            if not todo:
+                return
+            starts = await self._starts(todo, now)
+            for counter, _ in todo:
                 failures = getattr(self._budgets, "unavailable_count", 0)
-                await self._budgets.initialize(counter, spent)  # first writer wins across processes
+                start = starts[counter.key]
+                await self._budgets.initialize(counter, start.spent, start.reserved)
                 if getattr(self._budgets, "unavailable_count", 0) == failures:  # remember only a real answer
                     self._initialized.add(counter.key)
 
+    async def _starts(self, todo: list[tuple[Counter, SpendEntry]], now: datetime) -> dict[str, Start]:
+        """Recorded plus unshipped spend and batch holds (``spend_recovery``); without it, or while the database
+        does not answer, the snapshot's recorded spend."""
+        if self._recovery is not None:
+            try:
+                return await self._recovery.starts([(c.key, e) for c, e in todo], now)
+            except Exception:  # fail-safe by design: the database is down; the snapshot's spend is the best known
+                stop_if_cancelled()
+                log.exception("spend counters start from the snapshot's recorded spend: the database did not answer")
+        label = {e.period: window(e.period, now).label for _, e in todo}
+        return {c.key: Start(e.loaded_spent if e.loaded_label == label[e.period] else 0) for c, e in todo}
+
     async def counters(self, entries: list[SpendEntry], now: datetime) -> list[tuple[Counter, SpendEntry]]:
-        """The counters of ``entries`` for the period containing ``now``, initialized from stored spend."""
+        """The counters of ``entries`` for the period containing ``now``, created from stored spend if new."""
         found = [(self._counter(e, now), e) for e in entries]
-        await self._ensure([c for c, _ in found])
-        return [(c, e) for (c, _), e in found]
+        await self._ensure(found, now)
+        return found
 
     async def reserve_raw(self, counters: list[Counter], amount: int) -> BudgetAdmission:
         """Reserve ``amount`` on every counter or none (the store's all-or-nothing admission).
 
         Counters must exist: one the store lost (Redis restarted empty) would otherwise count from zero and let
-        a second cap's worth of spend through. Then the recorded spend is reloaded (one snapshot refresh shared by
-        every request that noticed), the counters are initialized again from it and the reservation retried
-        once; a counter still missing refuses, as a store that cannot answer does."""
+        a second cap's worth of spend through. Then the snapshot is refreshed (one refresh shared by every
+        request that noticed), the counters are created again from recorded and unshipped spend and batch holds
+        (``_starts``) and the reservation retried once; a counter still missing refuses, as a store that cannot
+        answer does."""
         admission = await self._budgets.reserve(counters, amount, existing=True)
         if admission.missing is None:
             return admission
@@ -105,7 +130,7 @@ class Budget:
 
     def counter_key(self, entry: SpendEntry, at: datetime) -> str:
         """The storage key of ``entry``'s counter for the period containing ``at``."""
-        return self._counter(entry, at)[0].key
+        return self._counter(entry, at).key
 
     async def _reload(self) -> None:
         """Forget what was initialized and load the recorded spend again (single flight)."""
@@ -129,9 +154,8 @@ class Budget:
         if not entries:
             return
         now = datetime.now(UTC)
-        counters = [(self._counter(e, now), e) for e in entries]
-        await self._ensure([c for c, _ in counters])
-        hard = [(c, e) for (c, _), e in counters if e.hard]
+        counters = await self.counters(entries, now)
+        hard = [(c, e) for c, e in counters if e.hard]
         amount = 0
         if hard:
             amount = worst_case_picousd(self._snapshots.current.catalog, ctx.model or "", ctx.payload or {},
@@ -142,8 +166,8 @@ class Budget:
                 raise self._refusal(admission.refused_by, hard, now)
             if not admission.states:  # admitted by the fail-open policy: nothing was reserved to release
                 amount = 0
-        ctx.budget_hold = BudgetHold(tuple(c for (c, _), _ in counters), tuple(c for c, _ in hard), amount,
-                                     {c.key: e for (c, _), e in counters})
+        ctx.budget_hold = BudgetHold(tuple(c for c, _ in counters), tuple(c for c, _ in hard), amount,
+                                     {c.key: e for c, e in counters})
 
     @staticmethod
     def _refusal(refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],

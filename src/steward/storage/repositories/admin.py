@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,11 +26,11 @@ from steward.storage.models import (
     RateLimit,
     SpendLimit,
     SpendLimitIncreaseRequest,
-    UsageRecord,
     User,
     Workspace,
     WorkspaceMember,
 )
+from steward.storage.repositories import spend
 
 T = TypeVar("T")
 Row = (Organization | Workspace | ApiKey | User | WorkspaceMember | Invitation | AdminKey | AuditEvent
@@ -246,11 +246,8 @@ class Unit:
 
     async def recorded_spend(self, limit: SpendLimit, since: datetime) -> int:
         """Pico-USD of usage recorded for the limit's scope since ``since``."""
-        column = {"workspace": UsageRecord.workspace_id, "api_key": UsageRecord.api_key_id,
-                  "user": UsageRecord.user_id, "organization": UsageRecord.org_id}[limit.scope]
-        stmt = select(func.coalesce(func.sum(UsageRecord.cost_picousd), 0)).where(
-            UsageRecord.org_id == limit.org_id, column == limit.scope_id, UsageRecord.created_at >= since)
-        return int(await self.session.scalar(stmt) or 0)
+        where = spend.SpendScope(limit.org_id, limit.scope, limit.scope_id, since)
+        return await spend.recorded_spend(self.session, where)
 
     async def bump_version(self) -> None:
         await self.session.execute(update(ConfigVersion).where(ConfigVersion.id == 1)

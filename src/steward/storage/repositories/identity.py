@@ -18,9 +18,9 @@ from steward.storage.models import (
     Policy,
     RateLimit,
     SpendLimit,
-    UsageRecord,
     Workspace,
 )
+from steward.storage.repositories.spend import SpendScope, recorded_spend
 
 
 @dataclass(slots=True, frozen=True)
@@ -124,11 +124,7 @@ class IdentityRepository:
 
     @staticmethod
     async def _spent(session: AsyncSession, limit: SpendLimit, since: datetime) -> int:
-        column = {"workspace": UsageRecord.workspace_id, "api_key": UsageRecord.api_key_id,
-                  "user": UsageRecord.user_id, "organization": UsageRecord.org_id}[limit.scope]
-        stmt = select(func.coalesce(func.sum(UsageRecord.cost_picousd), 0)).where(
-            UsageRecord.org_id == limit.org_id, column == limit.scope_id, UsageRecord.created_at >= since)
-        return int(await session.scalar(stmt) or 0)
+        return await recorded_spend(session, SpendScope(limit.org_id, limit.scope, limit.scope_id, since))
 
     async def record_last_used(self, last_used: Mapping[str, datetime]) -> None:
         """Write keys' last-use times, keeping the later of stored and given (no version bump)."""
