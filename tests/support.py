@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from steward.app import Steward, create_app
 from steward.controlplane.services import ControlPlane
 from steward.serving import BackgroundServer
+from steward.serving_guard import Door
 from steward.settings import Settings
 from steward.storage.models import AuditEvent, UsageRecord
 
@@ -125,7 +126,7 @@ def start_gateway(database_url: str, upstream_url: str, home: Path, upstream_key
     settings = gateway_settings(database_url, upstream_url, home, upstream_key, **extra)
     gw = provision(settings, workspaces or DEFAULT_WORKSPACES)
     gw.app = create_app(settings)
-    with BackgroundServer(gw.app) as server:
+    with BackgroundServer(gw.app, door=Door.of(settings)) as server:
         gw.url = server.url
         yield gw
 

@@ -20,6 +20,7 @@ from steward.compliance.content import KeyRing
 from steward.compliance.crypto import master_key_source
 from steward.console.app import create_console
 from steward.controlplane.api.app import create_admin_app
+from steward.controlplane.api.door import AdminDoor
 from steward.controlplane.container import AdminServices
 from steward.dataplane.batch_budget import BatchBudget
 from steward.dataplane.batch_policy import BatchPolicy
@@ -29,6 +30,7 @@ from steward.dataplane.files import FileOwnership
 from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder
 from steward.dataplane.health import Readiness
+from steward.dataplane.http import timed_receive
 from steward.dataplane.models import UnlistedModels
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
@@ -154,7 +156,8 @@ class Steward:
                                          self.settings.max_body_bytes))
         return DataPlane(pipelines, Forwarder(self.upstream, forwarded), batches,
                          self._catalog_now, max_body=self.settings.max_body_bytes,
-                         max_batch_body=self.settings.max_batch_body_bytes, fallback=admin, otlp=otlp,
+                         max_batch_body=self.settings.max_batch_body_bytes,
+                         fallback=AdminDoor(admin, max_body=self.settings.max_admin_body_bytes), otlp=otlp,
                          files=FileHandlers(self.upstream, self.file_repo, self.file_ownership,
                                             forwarded, max_file_bytes=self.settings.max_file_bytes),
                          health=self.readiness,
@@ -253,6 +256,8 @@ class Steward:
             return
         if self._app is None:
             raise RuntimeError("Steward received a request before start-up")
+        if scope["type"] == "http":  # a client pausing within its body is refused (408), everywhere
+            receive = timed_receive(receive, self.settings.body_timeout)
         await self._app(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

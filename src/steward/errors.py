@@ -94,6 +94,20 @@ class OverloadedError(StewardError):
     error_type = "overloaded_error"
 
 
+class RequestTimeoutError(StewardError):
+    """The client was too slow to send its request (headers or body; ``serving_guard.py``)."""
+
+    status = 408
+    error_type = "timeout_error"
+
+
+class ServiceUnavailableError(StewardError):
+    """This worker holds as many connections as it may (``serving_guard.py``)."""
+
+    status = 503
+    error_type = "overloaded_error"
+
+
 def error_body(error_type: str, message: str, request_id: str,
                details: dict[str, Any] | None = None) -> dict[str, Any]:
     """The Anthropic error envelope as a dict."""
@@ -125,5 +139,5 @@ def render_sse_error(exc: StewardError, request_id: str) -> bytes:
 ALL_ERRORS: tuple[type[StewardError], ...] = (
     StewardError, InvalidRequestError, SpendLimitReachedError, RequestTooLargeError, AuthenticationError,
     PermissionDeniedError, NotFoundError, ConflictError, RateLimitError, UpstreamError,
-    UpstreamTimeoutError, OverloadedError,
+    UpstreamTimeoutError, OverloadedError, RequestTimeoutError, ServiceUnavailableError,
 )

@@ -40,6 +40,10 @@ BATCH_METER_ERRORS = Counter("steward_batch_meter_errors",
 BATCHES_UNRECORDED = Counter("steward_batches_unrecorded",
                              "Batches the upstream created whose database row could not be written at once "
                              "(kept in memory and retried by the metering worker).", registry=REGISTRY)
+DOOR_REFUSALS = Counter("steward_door_refusals",
+                        "Connections and requests refused before any handler ran (serving_guard.py and the body "
+                        "readers), by reason: header_timeout, body_timeout, too_many_connections, unparsable.",
+                        ["reason"], registry=REGISTRY)
 
 
 

@@ -14,6 +14,7 @@ from types import TracebackType
 import uvicorn
 
 from steward.asgi import ASGIApp
+from steward.serving_guard import Door, GuardedProtocol
 
 
 def free_port() -> int:
@@ -24,21 +25,24 @@ def free_port() -> int:
 
 
 def uvicorn_config(app: ASGIApp | str, host: str, port: int, *, log_level: str = "warning",
-                   workers: int | None = None, factory: bool = False) -> uvicorn.Config:
-    """uvicorn tuned for a proxy: uvloop, httptools, no access log (the audit trail is the access log)."""
-    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools", lifespan="on",
-                          log_level=log_level, access_log=False, workers=workers, factory=factory,
-                          timeout_keep_alive=75, server_header=False,
-                          proxy_headers=False)
+                   workers: int | None = None, factory: bool = False, door: Door | None = None,
+                   keep_alive: float = 75.0) -> uvicorn.Config:
+    """uvicorn tuned for a proxy: uvloop, httptools behind Steward's door (serving_guard.py: header timeout,
+    connection cap, errors in Anthropic's envelope), no access log (the audit trail is the access log)."""
+    config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http=GuardedProtocol, lifespan="on",
+                            log_level=log_level, access_log=False, workers=workers, factory=factory,
+                            timeout_keep_alive=int(keep_alive) or 1, server_header=False, proxy_headers=False)
+    config.steward_door = door or Door()  # type: ignore[attr-defined]  # read by GuardedProtocol in each worker
+    return config
 
 
 class BackgroundServer:
     """Serve ``app`` on a background thread; ``url`` is set once it accepts connections."""
 
-    def __init__(self, app: ASGIApp, *, port: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, port: int | None = None, door: Door | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port))
+        self._server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", self.port, door=door))
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
         self.error: BaseException | None = None
 

@@ -59,6 +59,21 @@ class Settings(BaseSettings):
                                 description="Largest file accepted by the Files API upload (the API's 500 MB); "
                                             "refused with 413 from Content-Length, or while streaming.")
 
+    # The door of each worker (serving_guard.py, dataplane/http.read_body, controlplane/api/door.py).
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a request's headers (from connecting, or from "
+                                        "the first byte of a later request on the connection); then 408 and close.")
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a client may pause between two parts of a request body; then 408.")
+    keep_alive_timeout: float = Field(
+        default=75.0, gt=0, description="Seconds an idle keep-alive connection stays open.")
+    max_connections: int | None = Field(
+        default=None, ge=1, description="Connections one worker holds at most; beyond it a new connection gets 503 "
+                                        "`overloaded_error` and is closed. Default: the process's open-file limit "
+                                        "(raised to its hard limit at start) less the upstream pool and 64 spare.")
+    max_admin_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest accepted Admin API, Compliance API or console request body.")
+
     snapshot_poll_interval: float = Field(
         default=0.25, description="Seconds between checks of the config version (revocation bound).")
     key_last_used_flush_interval: float = Field(
@@ -148,6 +163,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.home / 'steward.db'}"
+
+    def resolved_max_connections(self) -> int:
+        """``max_connections``, or what the open-file limit leaves after the upstream pool and some spare."""
+        if self.max_connections is not None:
+            return self.max_connections
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return max(16, soft - self.upstream_pool_size - 64)
 
     def resolved_journal_dir(self) -> Path:
         """The journal directory."""

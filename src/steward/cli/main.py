@@ -65,6 +65,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
 
     from steward.cli.supervise import Supervisor
     from steward.serving import uvicorn_config
+    from steward.serving_guard import Door, raise_open_file_limit
     from steward.storage.migrate import upgrade
 
     settings = Settings()
@@ -76,8 +77,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
         os.environ["STEWARD_JOURNAL_SHIP_INLINE"] = "false"
         shipper = Supervisor([sys.executable, "-m", "steward", "ship", "--parent-pid", str(os.getpid())])
         shipper.start()
+    raise_open_file_limit()  # before the door's connection cap is derived from it
     config = uvicorn_config("steward.app:create_app", host or settings.host, port or settings.port,
-                            log_level=settings.log_level, workers=workers, factory=True)
+                            log_level=settings.log_level, workers=workers, factory=True,
+                            door=Door.of(settings), keep_alive=settings.keep_alive_timeout)
     server = uvicorn.Server(config)
     try:
         if workers > 1:

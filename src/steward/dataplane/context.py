@@ -55,6 +55,7 @@ class RequestContext:
     model: str | None = None
     stream: bool = False
     user_id: str | None = None
+    session_id: str | None = None  # x-claude-code-session-id, once checked (stages/validate.check_headers)
     tags: dict[str, str] | None = None
     key: KeyEntry | None = None
     workspace: WorkspaceEntry | None = None

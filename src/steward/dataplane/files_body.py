@@ -16,7 +16,7 @@ import orjson
 from steward.asgi import Receive
 from steward.dataplane.context import RequestContext
 from steward.dataplane.http import ClientDisconnected
-from steward.errors import RequestTooLargeError, UpstreamError
+from steward.errors import RequestTooLargeError, StewardError, UpstreamError
 from steward.storage.models import FileRecord
 
 
@@ -31,7 +31,11 @@ class StreamedBody:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while True:
-            message = await self._receive()
+            try:
+                message = await self._receive()
+            except StewardError as exc:  # the client paused too long (dataplane/http.timed_receive)
+                self._failure = exc
+                raise
             if message["type"] == "http.disconnect":
                 self._failure = ClientDisconnected()
                 raise self._failure

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
-from steward.asgi import Receive, Scope, Send
-from steward.errors import RequestTooLargeError, StewardError, render_error
+from steward.asgi import Message, Receive, Scope, Send
+from steward.errors import RequestTimeoutError, RequestTooLargeError, StewardError, render_error
 from steward.errors import response_headers as error_headers
+from steward.metrics import DOOR_REFUSALS
 
 JSON_CT = (b"content-type", b"application/json")
 
@@ -26,6 +28,29 @@ def header_map(scope: Scope) -> dict[str, str]:
 
 class ClientDisconnected(Exception):
     """The client went away while the body was being read."""
+
+
+def timed_receive(receive: Receive, timeout: float) -> Receive:
+    """``receive`` that gives up when a client pauses more than ``timeout`` seconds within its request body
+    (``RequestTimeoutError``, 408); once the body is complete it waits as long as the caller likes (a handler
+    watching for the disconnect of a streaming response)."""
+    complete = False
+
+    async def bounded() -> Message:
+        nonlocal complete
+        if complete:
+            return await receive()
+        try:
+            async with asyncio.timeout(timeout):
+                message = await receive()
+        except TimeoutError:
+            DOOR_REFUSALS.labels("body_timeout").inc()
+            raise RequestTimeoutError(f"The request body paused for more than {timeout:g} seconds.") from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            complete = True
+        return message
+
+    return bounded
 
 
 async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:

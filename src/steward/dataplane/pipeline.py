@@ -1,8 +1,10 @@
 """The fixed, explicit stage list every data-plane request runs through, and the one owner of its completion.
 
-``Pipeline.run`` reads (``prepare``), admits, runs the handler and completes exactly once: in a ``finally``,
-whatever happens. A handler that must record before its last byte (JSON relays, SSE on ``message_stop``) calls
-``ctx.finish()``, which ``run`` binds to this pipeline; later calls, and ``run``'s own, do nothing.
+``Pipeline.run`` admits through the stages that need only headers (``reads_body = False``: authentication),
+then reads the body (``prepare``), admits through the rest, runs the handler and completes exactly once: in a
+``finally``, whatever happens. So an unauthenticated client never makes the gateway read (or hold) its body.
+A handler that must record before its last byte (JSON relays, SSE on ``message_stop``) calls ``ctx.finish()``,
+which ``run`` binds to this pipeline; later calls, and ``run``'s own, do nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ Handler = Callable[[], Awaitable[None]]
 
 
 class Stage(Protocol):
+    # A stage whose class sets ``reads_body = False`` runs before the body is read (it sees headers only).
     def on_request(self, ctx: RequestContext) -> Awaitable[None] | None: ...
 
     def on_complete(self, ctx: RequestContext) -> None: ...
@@ -30,18 +33,24 @@ class Pipeline:
 
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = tuple(stages)
+        door = 0  # the leading stages that need no body
+        while door < len(self.stages) and getattr(self.stages[door], "reads_body", True) is False:
+            door += 1
+        self._door, self._rest = self.stages[:door], self.stages[door:]
 
     async def run(self, ctx: RequestContext, handler: Handler, prepare: Handler | None = None) -> None:
-        """Prepare (read the body), admit, handle; complete exactly once, before a refusal is answered.
+        """Admit on headers, prepare (read the body), admit the rest, handle; complete exactly once, before a
+        refusal is answered.
 
         A refusal (``StewardError``) or an unexpected error (logged, then answered as a ``StewardError``) is
         set on ``ctx``, recorded, and raised for the caller to send; a client that hung up is recorded as 499.
         """
         ctx.finish = lambda: self._complete(ctx)
         try:
+            await self._admit(ctx, self._door)
             if prepare is not None:
                 await prepare()
-            await self.admit(ctx)
+            await self._admit(ctx, self._rest)
             await handler()
         except ClientDisconnected:
             ctx.client_disconnected = True
@@ -62,9 +71,10 @@ class Pipeline:
         ctx.status = exc.status
         self._complete(ctx)
 
-    async def admit(self, ctx: RequestContext) -> None:
-        """Run every stage's admission; only stages that need I/O (limits) return an awaitable."""
-        for stage in self.stages:
+    @staticmethod
+    async def _admit(ctx: RequestContext, stages: Sequence[Stage]) -> None:
+        """Run these stages' admission; only stages that need I/O (limits) return an awaitable."""
+        for stage in stages:
             pending = stage.on_request(ctx)
             if pending is not None:
                 await pending

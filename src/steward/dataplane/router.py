@@ -133,8 +133,8 @@ class DataPlane:
         ctx.client = str(peer[0]) if peer else ""
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
 
-        async def prepare() -> None:
-            check_headers(headers)  # values that reach the ledger are bounded before anything is read
+        async def prepare() -> None:  # once the key is known (dataplane/pipeline.py)
+            ctx.session_id = check_headers(headers)  # values that reach the ledger are bounded before the body
             if endpoint != "files.upload":  # an upload streams its own body (dataplane/files_routes.py)
                 ctx.body = await read_body(receive, headers, limit)
 

@@ -52,6 +52,8 @@ def _refuse(ctx: RequestContext, reason: str, message: str) -> NoReturn:
 
 
 class Authenticate:
+    reads_body = False  # runs before the body is read (dataplane/pipeline.py)
+
     def __init__(self, snapshots: SnapshotStore, last_used: LastUsed) -> None:
         self._snapshots = snapshots
         self._last_used = last_used

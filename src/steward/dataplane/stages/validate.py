@@ -62,11 +62,13 @@ def _bounded(value: str, field: str, limit: int) -> str:
     return value
 
 
-def check_headers(headers: dict[str, str]) -> None:
-    """Request headers whose values reach the ledger, on every data-plane endpoint."""
+def check_headers(headers: dict[str, str]) -> str | None:
+    """Request headers whose values reach the ledger, on every data-plane endpoint; returns the checked session
+    id. Only a checked value is recorded: a refusal of a bad one must not carry it to the database."""
     session = headers.get(SESSION_HEADER)
     if session is not None and (len(session) > MAX_SESSION_ID_CHARS or not session.isprintable()):
         raise InvalidRequestError(f"{SESSION_HEADER}: at most {MAX_SESSION_ID_CHARS} printable characters")
+    return session
 
 
 def user_id_of(payload: dict[str, Any], prefix: str = "") -> str | None:

@@ -1,0 +1,86 @@
+"""The Admin API's, Compliance API's and console's door: what is read before anyone is known is bounded.
+
+FastAPI reads a request's whole body before its dependencies (the admin key) run, with no size limit. This ASGI
+wrapper runs first:
+
+* a request to an API path (``/v1/...``) that carries a body but no credentials (``x-api-key`` or
+  ``Authorization``) is answered 401 without reading the body (except accepting an invitation, whose token is
+  in the body);
+* a body larger than ``max_body`` (``STEWARD_MAX_ADMIN_BODY_BYTES``, 1 MiB by default) is refused with 413, from
+  ``Content-Length`` or while counting;
+* the body (read under the body timeout of ``dataplane/http.timed_receive``) is then handed to the app whole.
+
+Every answer is Anthropic's error envelope. Memory per request is at most ``max_body``.
+"""
+
+from __future__ import annotations
+
+from steward.asgi import ASGIApp, Message, Receive, Scope, Send
+from steward.dataplane.http import header_map, send_error
+from steward.errors import AuthenticationError, RequestTooLargeError, StewardError
+from steward.ids import request_id
+
+_API = "/v1/"
+# API paths whose body is itself the credential (an invitation's token).
+_OPEN = frozenset({"/v1/admin/invitations/accept"})
+
+
+class AdminDoor:
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+        self._app = app
+        self._max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = header_map(scope)
+        declared = headers.get("content-length")
+        has_body = (declared is not None and declared.strip() not in ("", "0")) or "transfer-encoding" in headers
+        if not has_body:
+            await self._app(scope, receive, send)
+            return
+        try:
+            path = scope["path"]
+            if path.startswith(_API) and path not in _OPEN and \
+                    not (headers.get("x-api-key") or headers.get("authorization")):
+                raise AuthenticationError("x-api-key header is required (an admin key, or Authorization: Bearer).")
+            if declared is not None and declared.strip().isdigit() and int(declared) > self._max_body:
+                raise RequestTooLargeError(f"Request body is {declared.strip()} bytes; the limit is "
+                                           f"{self._max_body} bytes.")
+            body = await self._read(receive)
+        except StewardError as exc:
+            await send_error(send, exc, request_id())
+            return
+        await self._app(scope, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when the client went away (the app then sees the disconnect)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise RequestTooLargeError(f"Request body exceeds the limit of {self._max_body} bytes.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes | None, receive: Receive) -> Receive:
+    """``receive`` that first hands over the body already read, then whatever the client sends next."""
+    pending = body
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending is None:
+            return await receive()
+        message: Message = {"type": "http.request", "body": pending, "more_body": False}
+        pending = None
+        return message
+
+    return replay
