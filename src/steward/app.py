@@ -125,8 +125,7 @@ class Steward:
         budget = Budget(self.snapshots, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix,
-                        recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions),
-                                               self.batch_repo))
+                        recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions)))
         batch_limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
                             batches=True)
         self.settling = [limit, batch_limit, budget]
@@ -143,7 +142,7 @@ class Steward:
         batch_budget = BatchBudget(budget, self._catalog_now)  # batches reserve under the same spend caps
         self.batch_meter = BatchMeter(self._catalog_now, journal, self.batch_repo,
                                       BatchResultsCapture(self.data_keys, journal, self.snapshots),
-                                      settle=batch_budget.settle)
+                                      settle=batch_budget.settle, prepare=batch_budget.prepare)
         self.batch_handlers = BatchHandlers(
             self.upstream, self.batch_repo, self._catalog_now, self.batch_meter, forwarded,
             self.snapshots, BatchPolicy(authorize, privacy), budget=batch_budget,

@@ -144,21 +144,28 @@ class BatchBudget:
                          {u: _Group.from_json(g, entries) for u, g in stored["users"].items()},
                          dict(stored["user_of"]))
 
-    async def settle(self, batch_id: str, costs: Mapping[str, int], stored: Mapping[str, Any] | None = None) -> None:
-        """Replace the batch's hold by its real cost (``costs``: custom_id -> pico-USD); forgets the hold. A hold
-        this process does not have (another process created the batch, or this one restarted) comes from
-        ``stored``, the batch row's copy."""
-        hold = self._holds.pop(batch_id, None)
+    async def prepare(self, batch_id: str, stored: Mapping[str, Any] | None = None) -> None:
+        """Before the batch's results are journaled: its hold in memory and its counters started. A hold this
+        process does not have (another process created the batch, or this one restarted) comes from ``stored``,
+        the batch row's copy. A counter started after the results were journaled would count them, and the
+        settlement would add them a second time."""
+        hold = self._holds.get(batch_id)
         if hold is None and stored:
             try:
-                hold = self._restore(stored)
+                hold = self._holds[batch_id] = self._restore(stored)
             except (KeyError, TypeError, ValueError):
                 log.exception("batch %s: its stored spend hold cannot be read; its cost reaches the caps only "
                               "through the recorded spend", batch_id)
+        if hold is not None:
+            for group in (hold.shared, *hold.users.values()):  # a process that never served this limit starts
+                await self._budget.counters(list(group.entries.values()), hold.at)  # its counter here
+
+    async def settle(self, batch_id: str, costs: Mapping[str, int], stored: Mapping[str, Any] | None = None) -> None:
+        """Replace the batch's hold by its real cost (``costs``: custom_id -> pico-USD); forgets the hold."""
+        await self.prepare(batch_id, stored)  # done already when the meter prepared; kept for other callers
+        hold = self._holds.pop(batch_id, None)
         if hold is None:
             return
-        for group in (hold.shared, *hold.users.values()):  # a process that never served this limit starts its
-            await self._budget.counters(list(group.entries.values()), hold.at)  # counter from recorded spend
         shared = hold.shared
         await self._budget.settle(shared.counters, shared.hard, shared.amount, sum(costs.values()), shared.entries)
         for user, group in hold.users.items():

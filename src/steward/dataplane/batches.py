@@ -95,12 +95,13 @@ class BatchMeter:
     def __init__(self, catalog: Callable[[], Catalog], journal: Journal, repo: BatchRepository,
                  capture: Callable[[BatchRecord, bytes, datetime], Awaitable[None]] | None = None,
                  settle: Callable[[str, Mapping[str, int], Mapping[str, Any] | None], Awaitable[None]] | None = None,
-                 ) -> None:
+                 prepare: Callable[[str, Mapping[str, Any] | None], Awaitable[None]] | None = None) -> None:
         self._catalog = catalog
         self._journal = journal
         self._repo = repo
         self._capture = capture  # full audit: seal the results (stages/capture.BatchResultsCapture)
         self._settle = settle  # spend caps: the batch's hold becomes its real cost (dataplane/batch_budget.py)
+        self._prepare = prepare  # spend caps: the counters started before the results are journaled
 
     def _skip(self, record: BatchRecord, custom_id: object, reason: str) -> None:
         BATCH_RESULTS_UNMETERED.labels(reason).inc()
@@ -130,19 +131,22 @@ class BatchMeter:
         metered = meter_message(message)
         model = metered.model or ""
         catalog = self._catalog()
+        charged: int | None = None
         try:
             cost: int | None = to_picousd(price(catalog, model, metered.usage, at=ended_at, batch=True).total)
         except UnknownModelError:
             cost = None
             self._skip(record, custom_id, "unpriced")
+            # Charged to the caps at the catalog's highest rates, as it was reserved (dataplane/stages/meter.py).
+            charged = to_picousd(price(catalog, model, metered.usage, at=ended_at, batch=True, ceiling=True).total)
         self._journal.append({"usage": usage_row(
             row_id=f"{record.id}:{custom_id}", request_id=record.id, created_at=ended_at.isoformat(),
             org_id=record.org_id, workspace_id=record.workspace_id, api_key_id=record.api_key_id,
             user_id=record.user_id, tags=record.tags, endpoint="batch_result", model=model, batch_id=record.id,
             metered=metered, status=200, latency_ms=0, ttft_ms=None, cost_picousd=cost or 0,
             pricing_version=catalog.version if cost is not None else None, unpriced=cost is None,
-            claude_code_session_id=None, service_tier="batch")})
-        return (str(custom_id), cost or 0)
+            claude_code_session_id=None, service_tier="batch", charged_picousd=charged)})
+        return (str(custom_id), cost if cost is not None else charged or 0)
 
     async def meter_batch(self, upstream: Upstream, record: BatchRecord, headers: Mapping[str, str]) -> bool:
         """Meter a batch whose processing ended; returns False if it is still running."""
@@ -158,6 +162,8 @@ class BatchMeter:
             if response.status != 200:
                 return False
             data = await response.read()
+        if self._prepare is not None:
+            await self._prepare(record.id, record.budget_hold)
         costs: dict[str, int] = {}
         for line in data.splitlines():
             if line.strip() and (metered := self.meter_line(record, line, ended_at)) is not None:

@@ -34,11 +34,13 @@ def usage_row(*, row_id: str, request_id: str, created_at: str, org_id: str, wor
               user_id: str | None, tags: dict[str, str] | None, endpoint: str, model: str | None,
               batch_id: str | None, metered: MeteredResponse | None, status: int, latency_ms: int,
               ttft_ms: int | None, cost_picousd: int, pricing_version: str | None, unpriced: bool,
-              claude_code_session_id: str | None, service_tier: str | None = None) -> dict[str, Any]:
+              claude_code_session_id: str | None, service_tier: str | None = None,
+              charged_picousd: int | None = None) -> dict[str, Any]:
     """One ``usage`` record: what one response (or one batch result) used and cost.
 
     ``service_tier`` overrides the upstream's (batch results are ``batch``); ``unpriced`` says no catalog price
-    applied (cost 0 is then unknown, not free)."""
+    applied (cost 0 is then unknown, not free); ``charged_picousd`` is what spend caps were charged when that is
+    not the cost (an unpriced model: its usage at the catalog's highest rates)."""
     usage = metered.usage if metered else None
     return {
         "id": row_id, "request_id": request_id, "created_at": created_at,
@@ -62,6 +64,7 @@ def usage_row(*, row_id: str, request_id: str, created_at: str, org_id: str, wor
         "latency_ms": latency_ms, "ttft_ms": ttft_ms,
         "cost_picousd": cost_picousd, "pricing_version": pricing_version,
         "claude_code_session_id": claude_code_session_id, "unpriced": unpriced,
+        "charged_picousd": charged_picousd,
     }
 
 

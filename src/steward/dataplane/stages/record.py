@@ -33,7 +33,8 @@ def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
         metered=metered, status=ctx.status, latency_ms=latency_ms, ttft_ms=ctx.ttft_ms,
         cost_picousd=to_picousd(cost.total) if cost is not None else 0,
         pricing_version=cost.catalog_version if cost is not None else None, unpriced=ctx.unpriced,
-        claude_code_session_id=ctx.session_id)
+        claude_code_session_id=ctx.session_id,
+        charged_picousd=to_picousd(ctx.budget_cost.total) if cost is None and ctx.budget_cost else None)
 
 
 def _decision(ctx: RequestContext) -> tuple[str, str | None]:

@@ -61,6 +61,9 @@ class UsageRecord(Base):
     claude_code_session_id: Mapped[str | None] = mapped_column(String(128))
     # No catalog price applied (not even by the family rule): cost_picousd is 0 but the usage is not free.
     unpriced: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # What spend caps were charged when it is not cost_picousd (unpriced: the usage at the catalog's highest
+    # rates); NULL means the cost. Recorded spend for caps sums COALESCE(charged_picousd, cost_picousd).
+    charged_picousd: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class AuditEvent(Base):

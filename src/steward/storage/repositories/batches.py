@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -66,15 +65,6 @@ class BatchRepository:
             stmt = select(BatchRecord).where(BatchRecord.metered_at.is_(None),
                                              BatchRecord.deleted_at.is_(None)).limit(limit)
             return (await session.execute(stmt)).scalars().all()
-
-    async def outstanding_holds(self) -> list[dict[str, Any]]:
-        """The spend-cap holds of batches not metered yet (``budget_hold``), to restore a lost counter's
-        reservations."""
-        stmt = select(BatchRecord.budget_hold).where(BatchRecord.metered_at.is_(None), BatchRecord.deleted_at.is_(None),
-                                                     BatchRecord.budget_hold.is_not(None))
-        async with self._sessions() as session:
-            holds: list[dict[str, Any] | None] = list((await session.execute(stmt)).scalars())
-        return [hold for hold in holds if hold]
 
     async def mark(self, batch_id: str, *, metered_at: datetime | None = None,
                    deleted_at: datetime | None = None) -> None:

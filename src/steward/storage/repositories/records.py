@@ -51,8 +51,8 @@ class RecordsRepository:
         """Insert both kinds in one transaction; rows already present (a replay) are skipped. With ``rollups``,
         the usage rows actually inserted (never a replayed one) are added to the rollups in the same transaction."""
         # Core inserts on the tables (not the ORM bulk path): a fraction of the CPU per row. One executemany
-        # needs one set of keys: rows written before the unpriced flag existed (or by the batch meter) lack it.
-        usage = [u if "unpriced" in u else {**u, "unpriced": False} for u in usage]
+        # needs one set of keys: rows journaled before the unpriced flag or the charged column existed lack them.
+        usage = [u if "charged_picousd" in u else {"unpriced": False, **u, "charged_picousd": None} for u in usage]
         async with self._sessions.begin() as session:
             connection = await session.connection()
             if usage and rollups is not None:
