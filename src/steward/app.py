@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -125,7 +126,9 @@ class Steward:
         budget = Budget(self.snapshots, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix,
-                        recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions)))
+                        recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions)),
+                        lease_seconds=self.settings.spend_lease_seconds,
+                        origin=f"{socket.gethostname()}:{journal.directory.resolve()}")
         batch_limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
                             batches=True)
         self.settling = [limit, batch_limit, budget]

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Connections one worker holds at most; beyond it a new connection gets 503 "
                                         "`overloaded_error` and is closed. Default: the process's open-file limit "
                                         "(raised to its hard limit at start) less the upstream pool and 64 spare.")
+    spend_lease_seconds: float = Field(
+        default=3600.0, gt=0, description="Seconds a real-time request's spend-cap reservation is held at most: "
+                                          "a process killed mid-request cannot block a cap for longer. Longer "
+                                          "than the longest request you serve (long streams with thinking).")
     max_admin_body_bytes: int = Field(
         default=1024 * 1024, gt=0, description="Largest accepted Admin API, Compliance API or console request body.")
 

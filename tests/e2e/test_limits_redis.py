@@ -4,6 +4,8 @@ against a 50-requests-per-minute workspace limit admits 50 (plus what the bucket
 from __future__ import annotations
 
 import math
+import os
+import signal
 import threading
 import time
 import uuid
@@ -147,12 +149,13 @@ def test_a_redis_that_lost_its_counters_does_not_reset_a_hard_cap(database_url: 
         assert spent <= 10**10, (spent, again)  # never past the cap (1 cent = 10**10 pico-dollars)
 
 
-def _daily_cap(gw: Any, cents: int) -> None:
+def _daily_cap(gw: Any, cents: int, *, sync: bool = True) -> None:
     async def cap(plane: Any) -> None:
         await plane.admin.spend_limits.create(await plane.system(), {"type": "workspace",
                                               "workspace_id": gw.workspace_ids["eng"]}, "daily", str(cents))
     gw.control(cap)
-    gw.sync_config()
+    if sync:
+        gw.sync_config()
 
 
 def _lose_counters(prefix: str) -> None:
@@ -269,3 +272,70 @@ def test_a_counter_lost_while_the_database_is_down_refuses_until_it_is_back(
         while (refused := _admitted(gw, 1)) != 0 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert refused == 0  # the cap, started again from recorded spend once the database answers
+
+
+def _slow(gw: Any, max_tokens: int, ttft_ms: int) -> int:
+    with gw.client() as client:
+        try:
+            client.messages.create(**{**HAIKU, "max_tokens": max_tokens},
+                                   extra_headers={"x-sim-ttft-ms": str(ttft_ms)})
+            return 200
+        except anthropic.BadRequestError:
+            return 400
+
+
+def test_requests_in_flight_when_a_counter_is_lost_do_not_release_later_holds(
+        database_url: str, simulator: SimulatorServer, tmp_path: Path, prefix: str) -> None:
+    """A is in flight (0.9 cent held) when Redis loses the counter; B is admitted on the new counter and holds
+    0.9 cent; A completes. Before, A's settlement released its 0.9 from the new counter, erasing B's hold, and C
+    went through beside B (the adversary: 2.26 cents of a 1-cent cap). Now A releases nothing there (its lease
+    belongs to the counter's earlier life) and C is refused while B runs."""
+    with start_gateway(database_url, simulator.url, tmp_path / "home", UPSTREAM_KEY, redis_url=REDIS_URL,
+                       redis_key_prefix=prefix) as gw:
+        _daily_cap(gw, 1)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            a = pool.submit(_slow, gw, 1800, 2500)  # Haiku: 1,800 output tokens at $5/MTok = 0.9 cent
+            time.sleep(0.8)
+            _lose_counters(prefix)
+            b = pool.submit(_slow, gw, 1800, 6000)
+            assert a.result() == 200
+            time.sleep(0.3)  # A's settlement
+            assert _admitted(gw, 1, max_tokens=1800) == 0  # C: B's hold is still there
+            assert b.result() == 200
+
+
+@pytest.mark.timeout(120)
+def test_a_process_killed_mid_request_holds_the_cap_only_for_its_lease(
+        database_url: str, simulator: SimulatorServer, tmp_path: Path, prefix: str) -> None:
+    """A gateway process is killed (SIGKILL) while a request holds 0.9 of a 1-cent cap. Before, the hold stayed
+    in Redis until the period ended: a team with nothing spent was refused all day (all month with a monthly cap).
+    Now the reservation expires with its lease (here 3 s)."""
+    gw = provision(gateway_settings(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY), {"eng": None})
+    env = {"STEWARD_REDIS_URL": REDIS_URL, "STEWARD_REDIS_KEY_PREFIX": prefix, "STEWARD_SPEND_LEASE_SECONDS": "3",
+           "STEWARD_FORWARD_REQUEST_HEADERS": '["anthropic-version", "x-sim-ttft-ms"]'}
+    _daily_cap(gw, 1, sync=False)  # before the process starts: its first snapshot has the cap
+
+    def call(url: str, max_tokens: int, ttft_ms: int = 0) -> int:
+        with anthropic.Anthropic(base_url=url, api_key=gw.keys["eng"], max_retries=0, timeout=30) as client:
+            try:
+                client.messages.create(**{**HAIKU, "max_tokens": max_tokens},
+                                       extra_headers={"x-sim-ttft-ms": str(ttft_ms)})
+                return 200
+            except anthropic.BadRequestError:
+                return 400
+            except anthropic.APIConnectionError:
+                return 0
+
+    with serve(database_url, simulator.url, tmp_path / "g", **env) as (url, proc), \
+            ThreadPoolExecutor(max_workers=1) as pool:
+        slow = pool.submit(call, url, 1800, 20_000)
+        time.sleep(1.5)
+        assert call(url, 400) == 400  # the slow request's hold leaves 0.1 cent
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert slow.result() == 0
+    with serve(database_url, simulator.url, tmp_path / "g", **env) as (url, _):
+        deadline = time.monotonic() + 15
+        while (status := call(url, 400)) != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert status == 200

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from steward.governance.budgets import (
+    HELD,
     MAX_PICOUSD,
     BudgetAdmission,
     Budgets,
@@ -19,6 +20,8 @@ from steward.governance.budgets import (
     CounterState,
     Crossing,
     InProcessBudgets,
+    Lease,
+    Origin,
     check_thresholds,
 )
 from steward.storage.redis_budgets import RedisBudgets
@@ -67,7 +70,8 @@ async def test_a_new_counter_reads_as_zero(budgets: Budgets, prefix: str) -> Non
 async def test_reservation_within_the_caps_is_added_to_every_counter(budgets: Budgets, prefix: str) -> None:
     org, ws = make(prefix, "org", 1_000), make(prefix, "ws", 50)
     first = await budgets.reserve([org, ws], 30 * USD)
-    assert first == BudgetAdmission(True, (CounterState(org, 0, 30 * USD), CounterState(ws, 0, 30 * USD)), None)
+    assert first == BudgetAdmission(True, (CounterState(org, 0, 30 * USD), CounterState(ws, 0, 30 * USD)), None,
+                                    lease=Lease(HELD, (0, 0)))
     exact = await budgets.reserve([org, ws], 20 * USD)  # spent + reserved + amount == cap is allowed
     assert exact.admitted and [s.reserved for s in exact.states] == [50 * USD, 50 * USD]
     one_more = await budgets.reserve([org, ws], 1)
@@ -260,3 +264,49 @@ async def test_in_process_counters_expire_after_their_ttl() -> None:
     assert len(budgets) == 1  # the sweep forgot the expired ones
     assert await budgets.state([others[0]]) == [CounterState(others[0], 0, 0)]
     assert await budgets.initialize(others[0], 3 * USD)
+
+
+T0 = 1_765_000_000_000  # wall-clock ms
+
+
+async def test_a_leased_reservation_expires_and_a_held_one_does_not(budgets: Budgets, prefix: str) -> None:
+    """A holder killed mid-request never settles: its reservation is gone once its lease expires (before, it held
+    the cap until the period ended: a team blocked for the month after one crash). A batch's hold stays."""
+    ws = make(prefix, "ws", 10)
+    await budgets.initialize(ws, 0, born_ms=T0, by="host-a")
+    leased = Lease.expiring(T0, 60_000, 60_000)
+    assert (await budgets.reserve([ws], 6 * USD, field=leased, now_ms=T0)).admitted
+    assert (await budgets.reserve([ws], 3 * USD, field=HELD, now_ms=T0)).admitted
+    assert not (await budgets.reserve([ws], 2 * USD, field=leased, now_ms=T0 + 60_000)).admitted  # still held
+    later = T0 + 121_000
+    assert (await budgets.reserve([ws], 7 * USD, field=Lease.expiring(later, 60_000, 60_000), now_ms=later)).admitted
+    assert await spent_reserved(budgets, ws) == [(0, 10 * USD)]  # 3 held + 7 new; the crashed 6 expired
+
+
+async def test_a_counter_started_again_is_not_released_by_older_reservations(budgets: Budgets, prefix: str) -> None:
+    """Requests in flight when the store lost the counter settle against the new one: they release nothing from
+    it (before, they erased reservations taken since: 2.26 cents spent against a 1-cent cap) and add their cost
+    unless the start, from the same journal after they were written, already counted it."""
+    ws = make(prefix, "ws", 10)
+    await budgets.initialize(ws, 0, born_ms=T0, by="host-a")
+    field = Lease.expiring(T0, 600_000, 60_000)
+    old = await budgets.reserve([ws], 4 * USD, field=field, now_ms=T0)
+    await budgets.settle([ws], 0, 0)  # keep the key, then lose it as Redis does
+    restart = T0 + 5_000
+    fresh = make(prefix, "ws", 10)
+    if isinstance(budgets, InProcessBudgets):
+        budgets._records.clear()
+    else:
+        await budgets._redis.delete(ws.key)  # type: ignore[attr-defined]
+    await budgets.initialize(fresh, 1 * USD, born_ms=restart, by="host-a")  # counted the first one's line
+    new = await budgets.reserve([fresh], 5 * USD, field=Lease.expiring(restart, 600_000, 60_000), now_ms=restart)
+    assert old.lease is not None and new.lease is not None and old.lease.born != new.lease.born
+    # The in-flight request, written before the start from the same journal: counted already, releases nothing.
+    await budgets.settle([fresh], 4 * USD, 1 * USD, lease=old.lease, origin=Origin("host-a", T0 + 1_000))
+    assert await spent_reserved(budgets, fresh) == [(1 * USD, 5 * USD)]
+    # Another host's, or one written after the start: its cost is added (never missed), still nothing released.
+    await budgets.settle([fresh], 4 * USD, 2 * USD, lease=old.lease, origin=Origin("host-b", T0 + 1_000))
+    await budgets.settle([fresh], 4 * USD, 1 * USD, lease=old.lease, origin=Origin("host-a", restart + 1))
+    assert await spent_reserved(budgets, fresh) == [(4 * USD, 5 * USD)]
+    await budgets.settle([fresh], 5 * USD, 5 * USD, lease=new.lease, origin=Origin("host-a", restart + 2))
+    assert await spent_reserved(budgets, fresh) == [(9 * USD, 0)]

@@ -22,7 +22,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from steward.governance.budgets import MAX_PICOUSD, BudgetAdmission, Counter, Crossing, InProcessBudgets
+from steward.governance.budgets import (
+    HELD,
+    MAX_PICOUSD,
+    BudgetAdmission,
+    Counter,
+    Crossing,
+    InProcessBudgets,
+    Lease,
+    Origin,
+)
 from steward.storage.redis_budgets import RedisBudgets
 from steward.storage.redis_client import connect
 
@@ -53,15 +62,19 @@ def ws_counter(prefix: str, cap_usd: int = 50, ttl: float = 2 * DAY) -> Counter:
 async def test_a_counter_is_a_hash_of_integer_strings_that_expires(redis: Redis, prefix: str) -> None:
     budgets = RedisBudgets(redis)
     counter = ws_counter(prefix, cap_usd=20_000)
-    await budgets.initialize(counter, 12_345_678_901_234_567)  # past 2**53: still written digit for digit
-    assert 2 * DAY * 1000 - 1000 < await redis.pttl(counter.key) <= 2 * DAY * 1000
+    await budgets.initialize(counter, 12_345_678_901_234_567, born_ms=1_765_000_000_000, by="host-a:/journal")
+    assert 2 * DAY * 1000 - 1000 < await redis.pttl(counter.key) <= 2 * DAY * 1000  # past 2**53: still exact
     await redis.pexpire(counter.key, 5_000)
-    await budgets.reserve([counter], 7 * USD)
-    assert await redis.hgetall(counter.key) == {b"spent": b"12345678901234567", b"reserved": b"7000000000000"}
+    admitted = await budgets.reserve([counter], 7 * USD, field="l:1765000600000", now_ms=1_765_000_000_000)
+    assert await redis.hgetall(counter.key) == {b"spent": b"12345678901234567", b"reserved": b"7000000000000",
+                                                b"born": b"1765000000000", b"by": b"host-a:/journal",
+                                                b"l:1765000600000": b"7000000000000"}
     assert await redis.pttl(counter.key) > 5_000  # every write keeps the counter for another ttl
-    assert await budgets.settle([counter], 7 * USD, 5 * USD, thresholds=(50, 80)) == [Crossing(counter, 50)]
+    assert await budgets.settle([counter], 7 * USD, 5 * USD, thresholds=(50, 80),
+                                lease=admitted.lease) == [Crossing(counter, 50)]
     assert await redis.hgetall(counter.key) == {b"spent": b"12350678901234567", b"reserved": b"0",
-                                                b"fired:50": b"1"}
+                                                b"fired:50": b"1", b"born": b"1765000000000",
+                                                b"by": b"host-a:/journal"}
 
 
 async def test_refusals_and_zero_amounts_write_nothing(redis: Redis, prefix: str) -> None:
@@ -89,32 +102,48 @@ async def test_scripts_are_reloaded_after_a_script_flush(redis: Redis, prefix: s
 
 
 async def test_redis_and_in_process_give_the_same_answers(redis: Redis, prefix: str) -> None:
-    # Random initializations, reservations (one counter sometimes twice) and settlements with caps from
-    # a cent to the largest accepted, so the Lua limb arithmetic meets every carry and borrow.
+    # Random initializations (births, origins, held amounts), reservations (one counter sometimes twice; held or
+    # leased, leases expiring as the clock moves), settlements with their lease, a stale birth or none, from
+    # the counter's own journal or not, and caps from a cent to the largest accepted, so the Lua limb arithmetic
+    # meets every carry and borrow.
     rng = random.Random(11)
     caps = [10**10, 50 * USD, 9_007 * USD, 10**18 + 7, MAX_PICOUSD]
     counters = [Counter(f"{prefix}{{org_1}}:c{i}", cap, DAY) for i, cap in enumerate(caps)]
     remote, local = RedisBudgets(redis), InProcessBudgets()
     outcomes: set[bool] = set()
     crossings = 0
-    for _ in range(600):
+    now_ms = 1_765_000_000_000
+    leases: list[tuple[list[Counter], int, Lease]] = []
+    for _ in range(800):
+        now_ms += rng.choice([0, 1_000, 30_000, 200_000])
         chosen = [rng.choice(counters) for _ in range(rng.randint(1, 3))]
         smallest = min(c.cap for c in chosen)
         amount = rng.choice([0, 1, rng.randint(0, smallest // 3), rng.randint(0, smallest)])
         roll = rng.random()
         if roll < 0.05:
             spent, held = rng.randint(0, chosen[0].cap), rng.choice([0, rng.randint(0, chosen[0].cap)])
-            assert await remote.initialize(chosen[0], spent, held) == await local.initialize(chosen[0], spent, held)
+            born, by = now_ms - rng.choice([0, 5_000]), rng.choice(["", "host-a", "host-b"])
+            assert await remote.initialize(chosen[0], spent, held, born_ms=born, by=by) == \
+                await local.initialize(chosen[0], spent, held, born_ms=born, by=by)
         elif roll < 0.45:
             actual = rng.choice([0, amount, rng.randint(0, smallest // 4)])
             thresholds = rng.sample([10, 25, 50, 80, 95, 100, 150, 1000], rng.randint(0, 4))
-            found = await remote.settle(chosen, amount, actual, thresholds)
-            assert found == await local.settle(chosen, amount, actual, thresholds)
+            lease: Lease | None = None
+            if leases and rng.random() < 0.7:
+                chosen, amount, lease = leases.pop(rng.randrange(len(leases)))
+                if rng.random() < 0.2:  # as if reserved on an earlier life of the counters
+                    lease = Lease(lease.field, tuple(b - 1 for b in lease.born))
+            origin = Origin(rng.choice(["", "host-a", "host-b"]), now_ms - rng.choice([0, 10_000]))
+            found = await remote.settle(chosen, amount, actual, thresholds, lease=lease, origin=origin)
+            assert found == await local.settle(chosen, amount, actual, thresholds, lease=lease, origin=origin)
             crossings += len(found)
         else:
-            answer = await remote.reserve(chosen, amount)
-            assert answer == await local.reserve(chosen, amount)
+            field = rng.choice([HELD, Lease.expiring(now_ms, rng.choice([60_000, 600_000]), 60_000)])
+            answer = await remote.reserve(chosen, amount, field=field, now_ms=now_ms)
+            assert answer == await local.reserve(chosen, amount, field=field, now_ms=now_ms)
             outcomes.add(answer.admitted)
+            if answer.lease is not None:
+                leases.append((chosen, amount, answer.lease))
     assert await remote.state(counters) == await local.state(counters)
     assert outcomes == {True, False} and crossings > 10
 

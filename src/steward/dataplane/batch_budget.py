@@ -22,12 +22,13 @@ from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import SpendEntry
 from steward.dataplane.stages.budget import Budget
 from steward.dataplane.stages.validate import user_id_of
-from steward.governance.budgets import Counter
+from steward.governance.budgets import HELD, Counter, Lease
 from steward.governance.catalog import Catalog
 from steward.governance.spend_rules import worst_case_picousd
 from steward.governance.tokens import estimate_input_tokens
 
 log = logging.getLogger("steward.batches")
+LEASE = Lease(HELD)  # a batch's hold sits in its counters' held field until the batch is settled
 
 
 @dataclass(slots=True)
@@ -38,10 +39,11 @@ class _Group:
     hard: list[Counter]
     amount: int
     entries: dict[str, SpendEntry]
+    lease: Lease | None = LEASE  # None: a hold stored before holds had their own field (released from the total)
 
     def to_json(self) -> dict[str, Any]:
         hard = {c.key for c in self.hard}
-        return {"amount": self.amount,
+        return {"amount": self.amount, "field": self.lease.field if self.lease else None,
                 "counters": [[c.key, c.cap, c.ttl, c.key in hard] for c in self.counters]}
 
     @classmethod
@@ -49,7 +51,7 @@ class _Group:
         """A stored group; only counters whose limit still exists are kept (their entry gives the thresholds)."""
         counters = [(Counter(key, cap, ttl), hard) for key, cap, ttl, hard in doc["counters"] if key in entries]
         return cls([c for c, _ in counters], [c for c, hard in counters if hard], int(doc["amount"]),
-                   {c.key: entries[c.key] for c, _ in counters})
+                   {c.key: entries[c.key] for c, _ in counters}, LEASE if doc.get("field") == HELD else None)
 
 
 @dataclass(slots=True)
@@ -111,7 +113,7 @@ class BatchBudget:
         group = _Group([c for c, _ in counters], [c for c, _ in hard], 0, {c.key: e for c, e in counters})
         if not hard:
             return group
-        admission = await self._budget.reserve_raw([c for c, _ in hard], amount)
+        admission = await self._budget.reserve_raw([c for c, _ in hard], amount, HELD)
         if not admission.admitted:
             for earlier in taken:
                 await self._release(earlier)
@@ -134,7 +136,7 @@ class BatchBudget:
 
     async def _release(self, group: _Group) -> None:
         if group.amount:
-            await self._budget.settle(group.hard, group.hard, group.amount, 0, group.entries)
+            await self._budget.settle(group.hard, group.hard, group.amount, 0, group.entries, group.lease)
 
     def _restore(self, stored: Mapping[str, Any]) -> BatchHold:
         """A hold from ``batches.budget_hold``, its limits looked up by counter key in the current snapshot."""
@@ -167,10 +169,11 @@ class BatchBudget:
         if hold is None:
             return
         shared = hold.shared
-        await self._budget.settle(shared.counters, shared.hard, shared.amount, sum(costs.values()), shared.entries)
+        await self._budget.settle(shared.counters, shared.hard, shared.amount, sum(costs.values()), shared.entries,
+                                  shared.lease)
         for user, group in hold.users.items():
             actual = sum(cost for cid, cost in costs.items() if hold.user_of.get(cid) == user)
-            await self._budget.settle(group.counters, group.hard, group.amount, actual, group.entries)
+            await self._budget.settle(group.counters, group.hard, group.amount, actual, group.entries, group.lease)
 
     def held(self, batch_id: str) -> bool:
         return batch_id in self._holds

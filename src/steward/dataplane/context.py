@@ -9,7 +9,7 @@ from typing import Any
 from steward.dataplane.snapshot import KeyEntry, SpendEntry, WorkspaceEntry
 from steward.errors import StewardError
 from steward.governance.buckets import Reservation
-from steward.governance.budgets import Counter
+from steward.governance.budgets import Counter, Lease
 from steward.governance.pii import PiiRules
 from steward.governance.policy import EffectivePolicy
 from steward.governance.pricing import Cost
@@ -35,6 +35,7 @@ class BudgetHold:
     hard: tuple[Counter, ...]            # the hard-capped ones, on which ``reserved`` is held
     reserved: int                        # pico-USD held on each hard counter (0 when admitted failing open)
     entries: Mapping[str, SpendEntry]    # counter key -> its spend limit (thresholds, for alerts)
+    lease: Lease | None = None           # where the reservation sits (it expires; governance/budgets.Lease)
 
 
 def _unbound() -> None:

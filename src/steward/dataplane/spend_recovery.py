@@ -18,7 +18,8 @@ what the shipper has delivered), so starting many counters after a Redis loss co
 
 Limits (docs/ARCHITECTURE.md, "Rate limits and spend limits"): another host's journal is not visible here, so
 with several hosts a start misses what their shippers have not delivered; and the reservations of requests still
-in flight when the store lost a counter are not restored.
+in flight when the store lost a counter are not restored (their settlement adds their cost: governance/budgets
+``counts_again``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Spend counters in Redis, for several processes or instances: one atomic Lua script per operation.
 
-Owns the Redis layout (one hash per counter: ``spent`` and ``reserved`` as decimal integer strings, and a
+Owns the Redis layout (one hash per counter: ``spent`` and ``reserved`` as decimal integer strings, the
+reservations by where they sit (``b`` held until settled, ``l:<expiry ms>`` leased: their sum is part of
+``reserved``), the counter's ``born`` (ms) and ``by`` (the journal it was started from), and a
 ``fired:<percent>`` field per threshold already reported; the key expires ``Counter.ttl`` after its last
 write) and the Lua mirror of ``steward.governance.budgets``. It must not decide caps, periods or keys.
 Scripts touch only the keys passed in KEYS, so one request's counters, sharing a ``{hash tag}``, can live in
@@ -24,10 +26,14 @@ from redis.exceptions import RedisError
 
 from steward.governance.budgets import (
     DEFAULT_THRESHOLDS,
+    HELD,
+    NO_ORIGIN,
     BudgetAdmission,
     Counter,
     CounterState,
     Crossing,
+    Lease,
+    Origin,
     check_amount,
     check_thresholds,
 )
@@ -75,33 +81,55 @@ local function load(key)
 end
 """
 
-# KEYS[1]; ARGV[1] spent, ARGV[2] ttl in ms, ARGV[3] reserved. Returns 1 when it created the counter, 0 when it
-# existed.
+# KEYS[1]; ARGV[1] spent, ARGV[2] ttl in ms, ARGV[3] reserved (held until settled: field 'b'), ARGV[4] birth in
+# ms, ARGV[5] origin. Returns 1 when it created the counter, 0 when it existed.
 INITIALIZE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', ARGV[3])
+redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', ARGV[3], 'born', ARGV[4], 'by', ARGV[5])
+if ARGV[3] ~= '0' then redis.call('HSET', KEYS[1], 'b', ARGV[3]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# ARGV[1] amount; counter i: ARGV[2i] cap, ARGV[2i+1] ttl in ms; ARGV[2n+2] '1' when every counter must exist.
-# Returns {1, -1, spent_1, reserved_1, ..} with the states after the reservation, {0, refused index (0-based),
-# spent_1, reserved_1, ..} as found, or {2, missing index} when a counter that must exist does not (Redis lost it).
-RESERVE_LUA = _DECIMAL + """
+# Dropping the reservations whose lease expired: fields 'l:<expiry ms>' (their sum is part of 'reserved').
+_PURGE = """
+local function purge(key, reserved, now_ms)
+  local changed = false
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(name, 1, 2) == 'l:' and tonumber(string.sub(name, 3)) <= now_ms then
+      reserved = sub0(reserved, dec(redis.call('HGET', key, name)))
+      redis.call('HDEL', key, name)
+      changed = true
+    end
+  end
+  if changed then redis.call('HSET', key, 'reserved', str(reserved)) end
+  return reserved
+end
+"""
+
+# ARGV[1] amount; counter i: ARGV[2i] cap, ARGV[2i+1] ttl in ms; ARGV[2n+2] '1' when every counter must exist;
+# ARGV[2n+3] the field the reservation goes to ('b' or 'l:<expiry ms>'); ARGV[2n+4] now in ms (leases expire).
+# Returns {1, -1, spent_1, reserved_1, .., born_1, ..} with the states after the reservation, {0, refused index
+# (0-based), spent_1, reserved_1, .., born_1, ..} as found, or {2, missing index} when a counter that must exist
+# does not (Redis lost it).
+RESERVE_LUA = _DECIMAL + _PURGE + """
 local amount, n = dec(ARGV[1]), #KEYS
-local strict = ARGV[2 * n + 2] == '1'
-local spent, reserved, working = {}, {}, {}
+local strict, field, now_ms = ARGV[2 * n + 2] == '1', ARGV[2 * n + 3], tonumber(ARGV[2 * n + 4])
+local spent, reserved, working, born = {}, {}, {}, {}
 for i = 1, n do
   local key = KEYS[i]
   if strict and redis.call('EXISTS', key) == 0 then return {2, i - 1} end
   if spent[key] == nil then
     spent[key], reserved[key] = load(key)
+    reserved[key] = purge(key, reserved[key], now_ms)
     working[key] = reserved[key]
+    born[key] = redis.call('HGET', key, 'born') or '0'
   end
 end
 local function reply(head, index, held)
   local out = {head, index}
   for j = 1, n do out[2 * j + 1], out[2 * j + 2] = str(spent[KEYS[j]]), str(held[KEYS[j]]) end
+  for j = 1, n do out[2 * n + 2 + j] = born[KEYS[j]] end
   return out
 end
 for i = 1, n do
@@ -110,9 +138,15 @@ for i = 1, n do
   working[key] = add(working[key], amount)
 end
 if not is_zero(amount) then
+  local done = {}
   for i = 1, n do
     local key = KEYS[i]
-    redis.call('HSET', key, 'spent', str(spent[key]), 'reserved', str(working[key]))
+    if not done[key] then
+      done[key] = true
+      local held = dec(redis.call('HGET', key, field))
+      redis.call('HSET', key, 'spent', str(spent[key]), 'reserved', str(working[key]),
+                 field, str(add(held, sub0(working[key], reserved[key]))))
+    end
     redis.call('PEXPIRE', key, ARGV[2 * i + 1])
   end
 end
@@ -120,20 +154,37 @@ return reply(1, -1, working)
 """
 
 # ARGV[1] reserved, ARGV[2] actual, ARGV[3] m, ARGV[4 .. 3+m] thresholds (sorted); counter i: ARGV[3+m+2i-1]
-# cap, ARGV[3+m+2i] ttl in ms; ARGV[3+m+2n+1] '1' to leave a missing counter missing (it is re-initialized from
-# the recorded spend, which includes this request once shipped). Returns {index_1, threshold_1, ..} for newly
-# reached thresholds.
+# cap, ARGV[3+m+2i] ttl in ms; then (k = 3+m+2n) ARGV[k+1] '1' to leave a missing counter missing (it is started
+# again from recorded spend); ARGV[k+2] the reservation's field ('' for one from before leases); ARGV[k+3] the
+# settler's origin and ARGV[k+4] when its record was written (ms); ARGV[k+4+i] counter i's birth when reserved.
+# Releases from the field (nothing from a counter born since, except 'b'), adds actual unless the counter was
+# started from the settler's own journal after the record was written (governance.budgets.counts_again).
+# Returns {index_1, threshold_1, ..} for newly reached thresholds.
 SETTLE_LUA = _DECIMAL + """
-local give, actual, m = dec(ARGV[1]), dec(ARGV[2]), tonumber(ARGV[3])
-local strict = ARGV[3 + m + 2 * #KEYS + 1] == '1'
+local give, actual, m, n = dec(ARGV[1]), dec(ARGV[2]), tonumber(ARGV[3]), #KEYS
+local k = 3 + m + 2 * n
+local strict, field, origin, written = ARGV[k + 1] == '1', ARGV[k + 2], ARGV[k + 3], tonumber(ARGV[k + 4])
 local fields, out = {}, {}
 for j = 1, m do fields[j] = 'fired:' .. ARGV[3 + j] end
-for i = 1, #KEYS do
+for i = 1, n do
   local key = KEYS[i]
   local exists = redis.call('EXISTS', key) == 1
   if exists or (not strict and not is_zero(actual)) then
     local spent, reserved = load(key)
-    spent, reserved = add(spent, actual), sub0(reserved, give)
+    local born = redis.call('HGET', key, 'born') or '0'
+    if not (origin ~= '' and origin == redis.call('HGET', key, 'by') and written < tonumber(born)) then
+      spent = add(spent, actual)
+    end
+    if field == '' then
+      reserved = sub0(reserved, give)
+    elseif field == 'b' or ARGV[k + 4 + i] == born then
+      local held = dec(redis.call('HGET', key, field))
+      local taken = give
+      if less(held, give) then taken = held end
+      reserved = sub0(reserved, taken)
+      held = sub0(held, taken)
+      if is_zero(held) then redis.call('HDEL', key, field) else redis.call('HSET', key, field, str(held)) end
+    end
     redis.call('HSET', key, 'spent', str(spent), 'reserved', str(reserved))
     if m > 0 then
       local cap, percent = dec(ARGV[3 + m + 2 * i - 1]), times(spent, 100)
@@ -193,29 +244,32 @@ class RedisBudgets(RedisBacked):
         self._settle = redis.register_script(SETTLE_LUA)
         self._state = redis.register_script(STATE_LUA)
 
-    async def initialize(self, counter: Counter, spent: int, reserved: int = 0) -> bool:
-        """Set the starting spend (and reservations) of a counter that does not exist yet; False if it does or
-        Redis fails."""
+    async def initialize(self, counter: Counter, spent: int, reserved: int = 0, *, born_ms: int = 0,
+                         by: str = "") -> bool:
+        """Set the starting spend (and reservations held until settled), birth and origin of a counter that does
+        not exist yet; False if it does or Redis fails."""
         check_amount("spent", spent)
         check_amount("reserved", reserved)
         try:
-            created = await self._initialize(keys=[counter.key], args=[str(spent), _ttl_ms(counter), str(reserved)])
+            created = await self._initialize(keys=[counter.key], args=[str(spent), _ttl_ms(counter), str(reserved),
+                                                                       str(born_ms), by])
         except (RedisError, OSError) as exc:
             self._unavailable("initialization", exc)
             return False
         return int(created) == 1
 
-    async def reserve(self, counters: Sequence[Counter], amount: int, *,
-                      existing: bool = False) -> BudgetAdmission:
-        """Add ``amount`` to every counter's reservations if each stays within its cap, or change nothing;
-        with ``existing``, a counter that does not exist (Redis restarted empty) refuses as ``missing``."""
+    async def reserve(self, counters: Sequence[Counter], amount: int, *, existing: bool = False,
+                      field: str = HELD, now_ms: int = 0) -> BudgetAdmission:
+        """Add ``amount`` to every counter's reservations (in ``field``) if each stays within its cap, or change
+        nothing; reservations whose lease expired by ``now_ms`` are dropped first. With ``existing``, a counter
+        that does not exist (Redis restarted empty) refuses as ``missing``."""
         check_amount("amount", amount)
         if not counters:
             return BudgetAdmission(True, (), None)
         args = [str(amount)]
         for counter in counters:
             args += (str(counter.cap), _ttl_ms(counter))
-        args.append("1" if existing else "0")
+        args += ("1" if existing else "0", field, str(now_ms))
         try:
             reply = await self._reserve(keys=[c.key for c in counters], args=args)
         except (RedisError, OSError) as exc:
@@ -225,13 +279,16 @@ class RedisBudgets(RedisBacked):
             return BudgetAdmission(False, (), None, missing=counters[int(reply[1])])
         states = _states(counters, reply[2:])
         if int(reply[0]) == 1:
-            return BudgetAdmission(True, states, None)
+            born = tuple(int(b) for b in reply[2 + 2 * len(counters):])
+            return BudgetAdmission(True, states, None, lease=Lease(field, born) if amount else None)
         return BudgetAdmission(False, states, counters[int(reply[1])])
 
     async def settle(self, counters: Sequence[Counter], reserved: int, actual: int,
-                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS, *, existing: bool = False) -> list[Crossing]:
-        """Release ``reserved`` (never below zero), add ``actual`` to spend; report thresholds newly reached.
-        With ``existing``, a missing counter stays missing (see SETTLE_LUA).
+                     thresholds: Sequence[int] = DEFAULT_THRESHOLDS, *, existing: bool = False,
+                     lease: Lease | None = None, origin: Origin = NO_ORIGIN) -> list[Crossing]:
+        """Release ``reserved`` from where ``lease`` put it, add ``actual`` unless the counter's start counted
+        it; report thresholds newly reached (``InProcessBudgets.settle``). With ``existing``, a missing counter
+        stays missing (see SETTLE_LUA).
 
         A failure is logged and swallowed, and reports no crossings.
         """
@@ -243,7 +300,9 @@ class RedisBudgets(RedisBacked):
         args = [str(reserved), str(actual), str(len(levels)), *map(str, levels)]
         for counter in counters:
             args += (str(counter.cap), _ttl_ms(counter))
-        args.append("1" if existing else "0")
+        args += ("1" if existing else "0", lease.field if lease else "", origin.by, str(origin.written_ms))
+        born = lease.born if lease else ()
+        args += (str(born[i]) if i < len(born) else "" for i in range(len(counters)))
         try:
             reply = await self._settle(keys=[c.key for c in counters], args=args)
         except (RedisError, OSError) as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from steward.dataplane.records import audit_event
 from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
 from steward.dataplane.spend_recovery import SpendRecovery, Start
 from steward.errors import RateLimitError, SpendLimitReachedError, StewardError
-from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing
+from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing, Lease, Origin
 from steward.governance.money import to_picousd, usd
 from steward.governance.spend_rules import regain_text, window, worst_case_picousd
 from steward.tasks import stop_if_cancelled
@@ -33,12 +34,17 @@ _SCOPE_WORDS = {"organization": "organization", "workspace": "workspace", "api_k
 
 class Budget:
     def __init__(self, snapshots: SnapshotStore, budgets: Budgets, alert: AlertSink, prefix: str = "stw:",
-                 recovery: SpendRecovery | None = None) -> None:
+                 recovery: SpendRecovery | None = None, *, lease_seconds: float = 3600.0, origin: str = "") -> None:
         self._snapshots = snapshots
         self._budgets = budgets
         self._alert = alert
         self._prefix = prefix
         self._recovery = recovery  # counter starts that include unshipped spend and batch holds
+        # A real-time reservation expires after this lease (a holder killed mid-request holds it no longer);
+        # expiries are rounded up to a twelfth of it, so a counter holds about a dozen lease fields.
+        self._lease_ms = max(1000, int(lease_seconds * 1000))
+        self._bucket_ms = max(1000, self._lease_ms // 12)
+        self._origin = origin  # this host's journal: a start from it counts its records (governance.budgets)
         self._initialized: set[str] = set()
         self._initializing = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
@@ -74,13 +80,14 @@ class Budget:
             todo = [(c, e) for c, e in found if c.key not in self._initialized]
             if not todo:
                 return
+            born_ms = _now_ms()  # before the journal is read: a record written earlier is counted by the start
             starts = await self._starts(todo, now)
             if starts is None:  # not started: a hard cap refuses (reserve_raw) until the database answers
                 return
             for counter, _ in todo:
                 failures = getattr(self._budgets, "unavailable_count", 0)
                 start = starts[counter.key]
-                await self._budgets.initialize(counter, start.spent, start.reserved)
+                await self._budgets.initialize(counter, start.spent, start.reserved, born_ms=born_ms, by=self._origin)
                 if getattr(self._budgets, "unavailable_count", 0) == failures:  # remember only a real answer
                     self._initialized.add(counter.key)
 
@@ -105,22 +112,26 @@ class Budget:
         await self._ensure(found, now)
         return found
 
-    async def reserve_raw(self, counters: list[Counter], amount: int) -> BudgetAdmission:
-        """Reserve ``amount`` on every counter or none (the store's all-or-nothing admission).
+    async def reserve_raw(self, counters: list[Counter], amount: int, field: str | None = None) -> BudgetAdmission:
+        """Reserve ``amount`` on every counter or none (the store's all-or-nothing admission), under a lease
+        (``field`` None: a real-time request) or held until settled (``HELD``: a batch).
 
         Counters must exist: one the store lost (Redis restarted empty) would otherwise count from zero and let
         a second cap's worth of spend through. Then the snapshot is refreshed (one refresh shared by every
         request that noticed), the counters are created again from recorded and unshipped spend and batch holds
         (``_starts``) and the reservation retried once; a counter still missing refuses, as a store that cannot
         answer does."""
-        admission = await self._budgets.reserve(counters, amount, existing=True)
+        now_ms = _now_ms()
+        field = field or Lease.expiring(now_ms, self._lease_ms, self._bucket_ms)
+        admission = await self._budgets.reserve(counters, amount, existing=True, field=field, now_ms=now_ms)
         if admission.missing is None:
             return admission
         log.warning("spend counter %s is gone from the store; starting it again from recorded and unshipped "
                     "spend and batch holds", admission.missing.key)
         await self._reload()
         entries = {c.key: e for c, e in await self.counters(self._current_entries(counters), datetime.now(UTC))}
-        admission = await self._budgets.reserve([c for c in counters if c.key in entries], amount, existing=True)
+        admission = await self._budgets.reserve([c for c in counters if c.key in entries], amount, existing=True,
+                                                field=field, now_ms=_now_ms())
         return admission if admission.missing is None else BudgetAdmission(False, (), None)
 
     def _current_entries(self, counters: list[Counter]) -> list[SpendEntry]:
@@ -154,9 +165,10 @@ class Budget:
         return self._refusal(refused, hard, now)
 
     async def settle(self, counters: list[Counter], hard: list[Counter], amount: int, actual: int,
-                     entries: dict[str, SpendEntry]) -> None:
-        """Release ``amount`` from ``hard`` counters and add ``actual`` to every counter (alerts included)."""
-        await self._settle(counters, hard, amount, actual, entries)
+                     entries: dict[str, SpendEntry], lease: Lease | None = None) -> None:
+        """Release ``amount`` from ``hard`` counters (where ``lease`` put it) and add ``actual`` to every counter
+        (alerts included); the records behind ``actual`` are journaled already."""
+        await self._settle(counters, hard, amount, actual, entries, lease, _now_ms())
 
     async def on_request(self, ctx: RequestContext) -> None:
         entries = self._entries(ctx)
@@ -166,6 +178,7 @@ class Budget:
         counters = await self.counters(entries, now)
         hard = [(c, e) for c, e in counters if e.hard]
         amount = 0
+        lease: Lease | None = None
         if hard:
             amount = worst_case_picousd(self._snapshots.current.catalog, ctx.model or "", ctx.payload or {},
                                         ctx.input_estimate(), now,
@@ -175,8 +188,11 @@ class Budget:
                 raise self._refusal(admission.refused_by, hard, now)
             if not admission.states:  # admitted by the fail-open policy: nothing was reserved to release
                 amount = 0
+            if admission.lease is not None:  # its births follow the counters reserved (``states``)
+                born = {st.counter.key: b for st, b in zip(admission.states, admission.lease.born, strict=False)}
+                lease = Lease(admission.lease.field, tuple(born.get(c.key, -1) for c, _ in hard))
         ctx.budget_hold = BudgetHold(tuple(c for c, _ in counters), tuple(c for c, _ in hard), amount,
-                                     {c.key: e for c, e in counters})
+                                     {c.key: e for c, e in counters}, lease)
 
     @staticmethod
     def _refusal(refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],
@@ -196,8 +212,12 @@ class Budget:
             return
         cost = ctx.cost or ctx.budget_cost  # an unpriced model: its ceiling cost
         actual = to_picousd(cost.total) if cost is not None else 0
+        # Record completes right after this stage, in the same call: its journal line is written within this
+        # millisecond, so "written" is taken one millisecond later (a start in between can only count it twice).
+        written_ms = _now_ms() + 1
         task = asyncio.get_running_loop().create_task(
-            self._settle(list(held.counters), list(held.hard), held.reserved, actual, dict(held.entries)))
+            self._settle(list(held.counters), list(held.hard), held.reserved, actual, dict(held.entries),
+                         held.lease, written_ms))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -207,18 +227,26 @@ class Budget:
             await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def _settle(self, counters: list[Counter], hard: list[Counter], amount: int, actual: int,
-                      entries: dict[str, SpendEntry]) -> None:
+                      entries: dict[str, SpendEntry], lease: Lease | None, written_ms: int) -> None:
         """Each limit settles on its own (settlement needs no all-or-nothing) with its own thresholds."""
         hard_keys = {c.key for c in hard}
+        born = dict(zip((c.key for c in hard), lease.born, strict=False)) if lease is not None else {}
+        origin = Origin(self._origin, written_ms)
         for counter in counters:
             entry = entries[counter.key]
             reserved = amount if counter.key in hard_keys else 0
+            # Its own lease (its birth when reserved); None: a reservation from before leases.
+            own = Lease(lease.field, (born.get(counter.key, -1),)) if lease is not None and reserved else None
             for crossing in await self._budgets.settle([counter], reserved, actual, thresholds=entry.thresholds,
-                                                        existing=True):
+                                                        existing=True, lease=own, origin=origin):
                 try:
                     self._alert(entry, crossing, actual)
                 except Exception:  # an alert must never break settlement
                     log.exception("could not record a spend alert")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int) -> dict[str, Any]:
