@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,7 +70,8 @@ database_url: str, simulator: SimulatorServer,
     settings = gateway_settings(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY)
     gw: Gateway = provision(settings, {"eng": None})
     with serve(database_url, simulator.url, tmp_path / "a") as (url_a, _), \
-            serve(database_url, simulator.url, tmp_path / "b", workers=2) as (url_b, _):
+            serve(database_url, simulator.url, tmp_path / "b", workers=2, STEWARD_REDIS_URL="redis://127.0.0.1:6379/0",
+                  STEWARD_REDIS_KEY_PREFIX=f"stw-test-{uuid.uuid4().hex[:12]}:") as (url_b, _):
         key = gw.keys["eng"]
         assert _works(url_a, key) and _works(url_b, key)
         gw.control(lambda plane: plane.set_key_status(gw.key_ids["eng"], "archived"))
@@ -125,3 +127,14 @@ def test_sigkill_under_load_loses_no_sent_response(database_url: str, simulator:
         events = gw.wait_audit(sent, timeout=20)
     assert len(rows) == len(sent) == len({r.request_id for r in rows})
     assert {e.request_id for e in events} == set(sent)
+
+
+def test_several_workers_without_redis_refuse_to_start(tmp_path: Path) -> None:
+    """`steward serve --workers 4` without Redis counted every limit in each worker: a 20 RPM limit admitted 60 of
+    a 300-request burst and a $0.01 hard cap reached $0.018. It now refuses to start, saying why."""
+    env = {k: v for k, v in os.environ.items() if k != "STEWARD_REDIS_URL"}
+    done = subprocess.run([sys.executable, "-m", "steward", "serve", "--workers", "4", "--port", str(free_port())],
+                          env={**env, "STEWARD_HOME": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2 and "without Redis" in done.stderr and "STEWARD_REDIS_URL" in done.stderr
+    assert not (tmp_path / "steward.db").exists()  # refused before touching anything

@@ -70,6 +70,12 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if workers > 1 and not settings.redis_url:
+        # Each worker would keep its own rate-limit buckets and spend counters: N workers, N times every limit.
+        typer.echo(f"Refusing to start {workers} workers without Redis: rate limits and spend caps are counted in "
+                   "each process, so every limit would be multiplied by the number of workers. Set "
+                   "STEWARD_REDIS_URL (shared counters), or run --workers 1.", err=True)
+        raise typer.Exit(2)
     upgrade(settings.resolved_database_url())
     shipper = None
     if not inline_shipper:
