@@ -91,6 +91,11 @@ def test_required_structured_output_tool_names_and_server_tools(gateway: Gateway
                 anthropic.PermissionDeniedError, "features.server_tools")
         refused(lambda: client.messages.create(**base, thinking={"type": "enabled", "budget_tokens": 3000}),
                 anthropic.BadRequestError, "features.thinking_budget_max")
+        # The MCP connector calls tools without a "tools" entry (before: it passed; issue 13).
+        refused(lambda: client.messages.create(**base, extra_headers={"anthropic-beta": "mcp-client-2025-04-04"},
+                                               extra_body={"mcp_servers": [{"type": "url", "name": "crm",
+                                                                            "url": "https://mcp.example.com/sse"}]}),
+                anthropic.PermissionDeniedError, "features.server_tools")
         done = client.messages.create(**base, tools=[TOOL], thinking={"type": "enabled", "budget_tokens": 2048})
         assert done.type == "message"
 

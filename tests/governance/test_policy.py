@@ -222,3 +222,28 @@ def test_compliance_groups_merge_strictest_wins() -> None:
     assert merged.group_ids == ("a", "b", "c") and merged.retention_days == 30 and merged.require_encryption
     assert merged.allowed_regions == ("us",) and merged.audit_level == "full" and merged.legal_hold
     assert normalize_region("US-East-1") == "us" and normalize_region("global") == "global"
+
+
+def test_every_way_to_call_tools_is_governed() -> None:
+    """A policy with tools and server tools off was sidestepped by the MCP connector (a top-level
+    ``mcp_servers``); a container (skills, code), an Anthropic tool type Steward does not know yet, and a model
+    named inside a tool (the advisor tool) must not pass either (issue 13)."""
+    off = {"features": {"tools": False, "server_tools": False}}
+    mcp = body(mcp_servers=[{"type": "url", "url": "https://mcp.example.com/sse", "name": "crm"}])
+    assert rules(run(off, mcp)) == ["features.tools", "features.server_tools"]
+    assert "'mcp_toolset'" in run(off, mcp)[1].message
+    assert run({"features": {"server_tools": ["mcp_toolset"]}}, mcp) == []
+    skills = body(container={"skills": [{"type": "anthropic", "skill_id": "xlsx", "version": "latest"}]})
+    assert rules(run(off, skills)) == ["features.tools", "features.server_tools"]
+    assert "'code_execution'" in run(off, skills)[1].message
+    advisor = body(tools=[{"type": "advisor_20260301", "name": "advisor", "model": "claude-opus-4-7"}])
+    assert rules(run(off, advisor)) == ["features.tools", "features.server_tools"]
+    assert "'advisor'" in run({"features": {"server_tools": ["web_search"]}}, advisor)[0].message
+    # The advisor's model passes the model rules like the request's own.
+    [denied] = run({"models": {"deny": ["claude-opus-*"]}}, advisor)
+    assert denied.rule == "models.deny" and "claude-opus-4-7" in denied.message
+    assert rules(run({"models": {"allow": ["claude-sonnet-*"]}}, advisor)) == ["models.allow"]
+    # Client-executed Anthropic tools stay client tools, named as such.
+    editor = body(tools=[{"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}])
+    assert run({"features": {"server_tools": False}}, editor) == []
+    assert rules(run({"features": {"allowed_tools": ["get_weather"]}}, editor)) == ["features.allowed_tools"]

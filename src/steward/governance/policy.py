@@ -36,6 +36,8 @@ DEPRECATED_ACTIONS = ("allow", "warn", "refuse")
 STRUCTURED = ("required", "allowed", "forbidden")
 SERVER_TOOLS = frozenset({"web_search", "web_fetch", "code_execution", "tool_search_tool_regex",
                           "tool_search_tool_bm25", "mcp_toolset"})
+# Anthropic-defined tools the client executes (their calls come back as tool_use blocks, like custom tools).
+CLIENT_DEFINED_TOOLS = frozenset({"bash", "text_editor", "computer", "memory"})
 # features.<field> -> kind of value it takes
 FEATURES: Mapping[str, str] = MappingProxyType({
     "tools": "bool", "allowed_tools": "names", "server_tools": "bool_or_names", "structured_output": "structured",
@@ -348,7 +350,13 @@ def _model_rules(out: _Out, requested: str, info: ModelInfo | None) -> None:
 
 
 def _tools(payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(client tool names, server tool types without their date) of the request."""
+    """(client tool names, server tool types without their date) of the request.
+
+    Every way a request can make the model call tools counts, not only ``tools``: the MCP connector's
+    top-level ``mcp_servers`` (server tool ``mcp_toolset``), a ``container`` (skills and code run in it: server
+    tool ``code_execution``), and any Anthropic-defined tool type Steward does not know yet (by its undated type:
+    a new server tool is governed, never waved through as a client tool). Only the client-executed
+    Anthropic-defined tools (bash, text editor, computer use, memory) and custom tools are client tools."""
     client: list[str] = []
     server: list[str] = []
     tools = payload.get("tools")
@@ -357,11 +365,23 @@ def _tools(payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             continue
         kind = tool.get("type")
         base = _DATED.sub("", kind) if isinstance(kind, str) else None
-        if base in SERVER_TOOLS:
-            server.append(str(base))
-        else:
+        if base is None or base == "custom" or base in CLIENT_DEFINED_TOOLS:
             client.append(str(tool.get("name")))
+        else:
+            server.append(base)
+    servers = payload.get("mcp_servers")
+    if servers and "mcp_toolset" not in server:
+        server.append("mcp_toolset")
+    if payload.get("container") and "code_execution" not in server:
+        server.append("code_execution")
     return client, server
+
+
+def tool_models(payload: Mapping[str, Any]) -> list[str]:
+    """Models a request names inside its tools (the advisor tool calls a model of its own): model rules apply."""
+    tools = payload.get("tools")
+    return [tool["model"] for tool in (tools if isinstance(tools, list) else ())
+            if isinstance(tool, dict) and isinstance(tool.get("model"), str)]
 
 
 def _check_tools(out: _Out, payload: Mapping[str, Any], features: Mapping[str, tuple[Any, str]]) -> None:
@@ -452,6 +472,8 @@ def evaluate(policy: EffectivePolicy, payload: Mapping[str, Any], *, model_info:
     out = _Out(policy)
     requested = payload.get("model")
     _check_models(out, requested if isinstance(requested, str) else "", model_info)
+    for model in tool_models(payload):  # a tool's own model (advisor) passes the same allow and deny rules
+        _model_rules(out, model, None)
     if not models_only:
         features = policy.features
         if features:
