@@ -292,3 +292,51 @@ def test_read_only_admin_key_and_refusals_are_audited(gateway: Gateway, world: d
     [event] = gateway.audit([request_id])
     assert event.event == "admin.refused" and event.decision == "refused" and event.actor == gateway.admin_user_id
     assert event.data and event.data["target"] == {"method": "POST", "path": "/v1/organizations/workspaces"}
+
+
+def test_spend_is_read_only_with_usage_rights(gateway: Gateway, world: dict[str, Any]) -> None:
+    """Every role could read every workspace's spend (list, get, effective: only "read the organization" was
+    checked) and a developer could ask to raise any workspace's cap (issue 13). Now spend needs usage rights in
+    the limit's workspace (organization-wide for organization and end-user limits), and a developer asks only
+    for its own workspaces' limits."""
+    eng, marketing = gateway.workspace_ids["eng"], gateway.workspace_ids["marketing"]
+    scopes = {"eng": {"type": "workspace", "workspace_id": eng},
+              "marketing": {"type": "workspace", "workspace_id": marketing},
+              "eng_key": {"type": "api_key", "api_key_id": gateway.key_ids["eng"]},
+              "org": {"type": "organization"}, "alice": {"type": "user", "user_id": "alice"}}
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        def call(method: str, path: str, role: str, body: Any = None) -> httpx.Response:
+            return http.request(method, path, json=body, headers={"x-api-key": world["keys"][role]})
+
+        made = {name: call("POST", "/v1/organizations/spend_limits", "admin",
+                           {"scope": scope, "period": "monthly", "amount": "500"}).json()["id"] for name, scope
+                in scopes.items()}
+        names = {v: k for k, v in made.items()}
+
+        def seen(role: str) -> tuple[set[str], set[str]]:
+            listed = call("GET", "/v1/organizations/spend_limits", role)
+            effective = call("GET", "/v1/organizations/spend_limits/effective", role)
+            assert listed.status_code == effective.status_code == 200, (role, listed.text, effective.text)
+            return ({names[x["id"]] for x in listed.json()["data"]},
+                    {names[x["spend_limit_id"]] for x in effective.json()["data"]})
+
+        everything = set(scopes)
+        for role in ("admin", "admin_ro", "billing", "viewer"):
+            assert seen(role) == (everything, everything), role
+        assert seen("wsadmin_eng") == ({"eng", "eng_key"}, {"eng", "eng_key"})
+        for role in ("developer_eng", "user_eng", "claude_code_user"):
+            assert seen(role) == (set(), set()), role
+        assert call("GET", f"/v1/organizations/spend_limits/{made['marketing']}", "wsadmin_eng").status_code == 403
+        assert call("GET", f"/v1/organizations/spend_limits/{made['eng']}", "wsadmin_eng").status_code == 200
+        assert call("GET", f"/v1/organizations/spend_limits/{made['org']}", "claude_code_user").status_code == 403
+
+        def ask(role: str, name: str) -> int:
+            return call("POST", "/v1/organizations/spend_limit_increase_requests", role,
+                        {"spend_limit_id": made[name], "amount": "900"}).status_code
+        assert ask("developer_eng", "marketing") == 403 and ask("developer_eng", "org") == 403
+        assert ask("developer_eng", "eng") == 200 and ask("developer_eng", "eng_key") == 200
+        assert ask("billing", "marketing") == 200
+        huge = call("POST", "/v1/organizations/spend_limits", "admin",
+                    {"scope": {"type": "user", "user_id": "bob"}, "period": "daily",
+                     "amount": "99999999999999999999999999"})
+        assert huge.status_code == 400 and huge.json()["error"]["type"] == "invalid_request_error"

@@ -4,6 +4,7 @@ audited and bumps the config version, so gateways enforce it within the snapshot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,9 +12,9 @@ from typing import Any
 from steward.controlplane.audit import admin_event
 from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
-from steward.controlplane.rbac import Permission, require
+from steward.controlplane.rbac import Permission, allowed, require
 from steward.controlplane.shapes import page_object, rfc3339
-from steward.errors import ConflictError, InvalidRequestError, NotFoundError
+from steward.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from steward.governance.spend_rules import PERIODS, PICO_PER_CENT, window
 from steward.ids import new_id
 from steward.storage.models import ApiKey, SpendLimit, SpendLimitIncreaseRequest, Workspace
@@ -23,10 +24,15 @@ from steward.storage.repositories.admin import AdminStore, Unit
 SCOPE_ID_FIELD = {"workspace": "workspace_id", "api_key": "api_key_id", "user": "user_id"}
 
 
+# The largest cap: a billion dollars, the bound the spend counters compute exactly (governance/budgets.MAX_PICOUSD).
+MAX_CENTS = 100_000_000_000
+
+
 def _cents(value: Any, field: str = "amount") -> int:
-    if not isinstance(value, str) or not value.isdigit():
-        raise InvalidRequestError(f"{field}: a non-negative integer number of cents as a decimal string, "
-                                  'e.g. "50000" for $500.00')
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 12 \
+            or int(value) > MAX_CENTS:
+        raise InvalidRequestError(f"{field}: a non-negative integer number of cents as a decimal string, at most "
+                                  f'{MAX_CENTS} ($1,000,000,000.00), e.g. "50000" for $500.00')
     return int(value)
 
 
@@ -36,6 +42,24 @@ def _thresholds(value: Any) -> list[int]:
     if not isinstance(value, list) or not all(isinstance(v, int) and 0 < v <= 100 for v in value):
         raise InvalidRequestError("alert_thresholds: a list of percentages between 1 and 100")
     return sorted(set(value))
+
+
+async def limit_workspace(unit: Unit, limit: SpendLimit) -> str | None:
+    """The workspace a limit belongs to (a key's: the key's workspace); None for organization and end-user
+    limits, which span workspaces."""
+    if limit.scope == "workspace":
+        return limit.scope_id
+    if limit.scope == "api_key":
+        key = await unit.get(ApiKey, limit.scope_id)
+        return key.workspace_id if key is not None else None
+    return None
+
+
+async def limit_readable(unit: Unit, principal: Principal, limit: SpendLimit) -> bool:
+    """Whether ``principal`` may see a limit and its spend: usage rights in its workspace (organization-wide
+    usage rights for organization and end-user limits). Every role could read every workspace's spend before
+    (issue 13)."""
+    return allowed(principal, Permission.USAGE_READ, await limit_workspace(unit, limit))
 
 
 def limit_object(limit: SpendLimit) -> dict[str, Any]:
@@ -84,6 +108,12 @@ class SpendLimitService:
             raise NotFoundError(f"spend_limit: {limit_id} not found")
         return limit
 
+    async def _readable(self, unit: Unit, principal: Principal, limits: Sequence[SpendLimit]) -> list[SpendLimit]:
+        """The limits whose spend ``principal`` may read (``limit_readable``)."""
+        if allowed(principal, Permission.USAGE_READ):  # admin, billing, viewer: every limit
+            return list(limits)
+        return [limit for limit in limits if await limit_readable(unit, principal, limit)]
+
     async def create(self, principal: Principal, scope: dict[str, Any], period: str, amount: str, *,
                      hard: bool = True, alert_thresholds: list[int] | None = None) -> dict[str, Any]:
         require(principal, Permission.WORKSPACES_WRITE)
@@ -109,12 +139,17 @@ class SpendLimitService:
         async with self._store.unit() as unit:
             page = await unit.spend_limits_page(principal.org_id, limit=paging.limit, before_id=paging.before_id,
                                                 after_id=paging.after_id)
-            return page_object([limit_object(x) for x in page], page.has_more)
+            return page_object([limit_object(x) for x in await self._readable(unit, principal, page)],
+                               page.has_more)
 
     async def get(self, principal: Principal, limit_id: str) -> dict[str, Any]:
         require(principal, Permission.ORG_READ)
         async with self._store.unit() as unit:
-            return limit_object(await self._load(unit, principal, limit_id))
+            limit = await self._load(unit, principal, limit_id)
+            if not await limit_readable(unit, principal, limit):
+                raise PermissionDeniedError(f"Role {principal.role!r} may not read spend limit {limit_id}: it "
+                                            "needs usage rights in its workspace.")
+            return limit_object(limit)
 
     async def update(self, principal: Principal, limit_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         require(principal, Permission.WORKSPACES_WRITE)
@@ -153,7 +188,7 @@ class SpendLimitService:
         rows = []
         async with self._store.unit() as unit:
             page = await unit.spend_limits_page(principal.org_id, limit=1000, before_id=None, after_id=None)
-            for limit in page:
+            for limit in await self._readable(unit, principal, page):
                 span = window(limit.period, now)
                 spent = await unit.recorded_spend(limit, span.start)
                 cents = format(Decimal(spent) / PICO_PER_CENT, "f")  # exact: cents with up to 10 decimals

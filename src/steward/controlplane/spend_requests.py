@@ -11,13 +11,22 @@ from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
 from steward.controlplane.rbac import Permission, allowed, require
 from steward.controlplane.shapes import page_object
-from steward.controlplane.spend_limits import _cents, limit_object, request_object
-from steward.errors import InvalidRequestError, NotFoundError
+from steward.controlplane.spend_limits import _cents, limit_object, limit_workspace, request_object
+from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from steward.ids import new_id
 from steward.storage.models import SpendLimit, SpendLimitIncreaseRequest
 from steward.storage.repositories.admin import AdminStore, Unit
 
 STATUSES = ("pending", "approved", "denied")
+
+
+async def _may_request(unit: Unit, principal: Principal, limit: SpendLimit) -> bool:
+    """Admins and billing ask for any limit; a developer only for a limit of a workspace it belongs to (or of a
+    key there). Before, a developer could file against any workspace's limit (issue 13)."""
+    if principal.role in ("admin", "billing"):
+        return True
+    workspace = await limit_workspace(unit, limit)
+    return workspace is not None and workspace in principal.memberships
 
 
 class IncreaseRequestService:
@@ -41,6 +50,9 @@ class IncreaseRequestService:
             limit = await unit.get(SpendLimit, spend_limit_id)
             if limit is None or limit.org_id != principal.org_id:
                 raise NotFoundError(f"spend_limit: {spend_limit_id} not found")
+            if not await _may_request(unit, principal, limit):
+                raise PermissionDeniedError(f"Role {principal.role!r} may only ask to raise the limits of "
+                                            "workspaces it is a member of.")
             if cents <= limit.amount_cents:
                 raise InvalidRequestError(f"amount: must be above the current limit ({limit.amount_cents} cents)")
             req = SpendLimitIncreaseRequest(id=new_id("splreq"), org_id=principal.org_id, spend_limit_id=limit.id,
