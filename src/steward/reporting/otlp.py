@@ -84,27 +84,46 @@ def _attrs(*groups: Any) -> dict[str, Any]:
 
 
 def _text(attrs: dict[str, Any], *names: str) -> str | None:
+    """The first of ``names`` that is set, as text without NUL (which PostgreSQL refuses in text)."""
     for name in names:
         value = attrs.get(name)
         if value not in (None, ""):
-            return str(value)
+            return str(value).replace("\x00", "") or None
     return None
 
 
-def _day(time_ns: int) -> date:
-    return (datetime.fromtimestamp(time_ns / 1e9, UTC) if time_ns else datetime.now(UTC)).date()
+# The most one point or event may add to a day counter (tokens, pico-USD: $10,000, milliseconds), so that no
+# sum of them can overflow the database's 64-bit integers; a larger value is refused, not stored.
+MAX_AMOUNT = 10**16
+INT64_MAX = 2**63 - 1
 
 
-def counter(exporter: Exporter, attrs: dict[str, Any], time_ns: int, source: str, metric: str,
+def _day(time_ns: int) -> date | None:
+    """The UTC day of a timestamp (now when it is unset); None when it is not a time (before 1970, past 2262)."""
+    if not time_ns:
+        return datetime.now(UTC).date()
+    if not 0 < time_ns <= INT64_MAX:
+        return None
+    return datetime.fromtimestamp(time_ns / 1e9, UTC).date()
+
+
+def _amount(value: Decimal) -> int | None:
+    """A counter increment: a finite, non-negative number up to ``MAX_AMOUNT``, as an integer; None otherwise."""
+    if not value.is_finite() or not 0 <= value <= MAX_AMOUNT:
+        return None
+    return int(value.to_integral_value())
+
+
+def counter(exporter: Exporter, attrs: dict[str, Any], day: date, source: str, metric: str,
             dimension: str = "") -> Counter:
     """The day counter an attributed amount belongs to (docs/claude-code.md: actor, project, session)."""
     email = _text(attrs, "user.email")
-    return Counter(day=_day(time_ns), actor_type="user_actor" if email else "api_actor",
+    return Counter(day=day, actor_type="user_actor" if email else "api_actor",
                    actor=(email or exporter.key_name)[:320],
                    project=(_text(attrs, *PROJECT_ATTRIBUTES) or exporter.workspace_id)[:200],
                    session_id=(_text(attrs, "session.id") or "")[:128], source=source, metric=metric,
                    dimension=dimension[:100], workspace_id=exporter.workspace_id,
-                   terminal_type=(_text(attrs, "terminal.type") or None))
+                   terminal_type=(_text(attrs, "terminal.type") or "")[:64] or None)
 
 
 def _metric_target(name: str, attrs: dict[str, Any]) -> tuple[str, str, Decimal] | None:
@@ -170,11 +189,12 @@ def _map_metric(metric: Any, resource: dict[str, Any], exporter: Exporter, out: 
         if target is None:
             continue
         value = _number(point) * target[2]
-        if not value.is_finite() or value < 0:
-            out.reject(f"{metric.name}: a counter cannot be {value}")
+        amount, day = _amount(value), _day(point.time_unix_nano)
+        if amount is None or day is None or point.start_time_unix_nano > INT64_MAX:
+            out.reject(f"{metric.name}: a counter point needs a value from 0 to {MAX_AMOUNT} (in its stored unit) "
+                       f"and a time, not {value:.6g}")
             continue
-        where = counter(exporter, attrs, point.time_unix_nano, "metric", target[0], target[1])
-        amount = int(value.to_integral_value())
+        where = counter(exporter, attrs, day, "metric", target[0], target[1])
         if cumulative:
             out.cumulative.append(Cumulative(where, _series(metric.name, attrs), point.start_time_unix_nano, amount))
         else:
@@ -183,10 +203,9 @@ def _map_metric(metric: Any, resource: dict[str, Any], exporter: Exporter, out: 
 
 def _int(value: Any) -> int | None:
     try:
-        number = Decimal(str(value))
+        return _amount(Decimal(str(value)))
     except InvalidOperation:
         return None
-    return int(number) if number.is_finite() and number >= 0 else None
 
 
 def map_logs(request: ExportLogsServiceRequest, exporter: Exporter) -> Mapped:
@@ -205,19 +224,27 @@ def map_logs(request: ExportLogsServiceRequest, exporter: Exporter) -> Mapped:
 
 
 def _map_event(name: str, attrs: dict[str, Any], time_ns: int, exporter: Exporter, out: Mapped) -> None:
+    day = _day(time_ns)
+    if day is None:
+        out.reject(f"claude_code.{name}: the event's time is not a time")
+        return
+
     def add(metric: str, value: int, dimension: str = "") -> None:
-        out.deltas.append(Delta(counter(exporter, attrs, time_ns, "event", metric, dimension), value))
+        out.deltas.append(Delta(counter(exporter, attrs, day, "event", metric, dimension), value))
 
     if name == "api_request":
         model = _text(attrs, "model") or "unknown"
         amounts = {target: _int(attrs.get(source, 0)) for source, target in _EVENT_TOKENS.items()}
         micros = _int(attrs["cost_usd_micros"]) if "cost_usd_micros" in attrs else None
         try:
-            cost = micros * 10**6 if micros is not None else to_picousd(Decimal(str(attrs.get("cost_usd", 0))))
+            usd = Decimal(str(attrs.get("cost_usd", 0)))
         except InvalidOperation:
-            cost = -1
-        if any(v is None for v in amounts.values()) or cost < 0:
-            out.reject("claude_code.api_request: token counts and cost must be non-negative numbers")
+            usd = Decimal("NaN")
+        cost = micros * 10**6 if micros is not None else \
+            to_picousd(usd) if usd.is_finite() and 0 <= usd * PICO_PER_USD <= MAX_AMOUNT else None
+        if any(v is None for v in amounts.values()) or cost is None or cost > MAX_AMOUNT:
+            out.reject("claude_code.api_request: token counts and cost must be numbers from 0 to "
+                       f"{MAX_AMOUNT} (cost in pico-USD)")
             return
         add("requests", 1, model)
         add("cost_picousd", cost, model)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from steward.errors import InvalidRequestError
 from steward.governance.pii.registry import DEFAULT_REGISTRY, DETECTORS, Registry, Scanner
 
 ACTIONS = ("allow", "redact", "refuse")
@@ -164,6 +165,7 @@ def apply(payload: dict[str, Any], rules: PiiRules, registry: Registry = DEFAULT
 # --- walking the payload (copy on write) ---------------------------------------------------------------------
 
 TextFn = Callable[[str], str]
+MAX_DEPTH = 32  # content lists within content lists (tool results): far beyond what the API accepts
 
 
 def rewrite(payload: dict[str, Any], fix: TextFn) -> dict[str, Any]:
@@ -200,15 +202,18 @@ def _message(message: Any, fix: TextFn) -> Any:
     return message if new is content else {**message, "content": new}
 
 
-def _content(content: Any, fix: TextFn) -> Any:
+def _content(content: Any, fix: TextFn, depth: int = 0) -> Any:
     if isinstance(content, str):
         return fix(content)
     if isinstance(content, list):
-        return _each(content, lambda block: _block(block, fix))
+        if depth >= MAX_DEPTH:  # the API takes no tool_result within a tool_result; never recurse without bound
+            raise InvalidRequestError(f"messages: content blocks nested more than {MAX_DEPTH} levels deep "
+                                      "(tool_result within tool_result)")
+        return _each(content, lambda block: _block(block, fix, depth + 1))
     return content
 
 
-def _block(block: Any, fix: TextFn) -> Any:
+def _block(block: Any, fix: TextFn, depth: int) -> Any:
     if not isinstance(block, dict):
         return block
     kind = block.get("type")
@@ -219,7 +224,7 @@ def _block(block: Any, fix: TextFn) -> Any:
             return block if new is text else {**block, "text": new}
     elif kind == "tool_result":
         content = block.get("content")
-        new_content = _content(content, fix)
+        new_content = _content(content, fix, depth)
         return block if new_content is content else {**block, "content": new_content}
     elif kind == "document":
         source = block.get("source")

@@ -1,0 +1,84 @@
+"""Input that gave 500s (issue 13), on both databases: each now gets a 2xx or an Anthropic-shaped 4xx, and the
+gateway keeps serving (and recording) ordinary requests afterwards."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.e2e.test_otlp import DEV, JSON, SONNET, as_json, events, metrics, post
+from tests.support import Gateway
+
+BODY = {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _nested_tool_results(depth: int) -> dict[str, Any]:
+    content: Any = "leaf 4111 1111 1111 1111"
+    for i in range(depth):
+        content = [{"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": content}]
+    return {**BODY, "messages": [{"role": "user", "content": content}]}
+
+
+def _still_serving(gateway: Gateway) -> None:
+    with gateway.client("eng") as client:
+        raw = client.messages.with_raw_response.create(**BODY)  # type: ignore[arg-type]
+    [row] = gateway.wait_usage([raw.headers["request-id"]])
+    assert row.status == 200
+
+
+def test_deeply_nested_tool_results_are_scanned_without_a_500(gateway: Gateway) -> None:
+    """PII scanning recursed once per nesting level: 300 levels raised RecursionError (a 500). Now a clear 400
+    beyond 32 levels (the API takes no tool_result within a tool_result), and a nesting within it is scanned."""
+    response = httpx.put(f"{gateway.url}/v1/admin/workspaces/{gateway.workspace_ids['eng']}/policy",
+                         json={"pii": {"detectors": {"payment_card": "redact"}}},
+                         headers={"x-api-key": gateway.admin_key})
+    assert response.status_code == 200, response.text
+    gateway.sync_config()
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        shallow = http.post("/v1/messages", content=json.dumps(_nested_tool_results(5)).encode(),
+                            headers={"x-api-key": gateway.keys["eng"], "anthropic-version": "2023-06-01",
+                                     "content-type": "application/json"})
+        # Scanned and forwarded: the API itself refuses a tool_result within a tool_result (its 400, relayed).
+        assert shallow.status_code == 400 and "does not match any of the expected tags" in shallow.text
+        answer = http.post("/v1/messages", content=json.dumps(_nested_tool_results(300)).encode(),
+                           headers={"x-api-key": gateway.keys["eng"], "anthropic-version": "2023-06-01",
+                                    "content-type": "application/json"})
+    assert answer.status_code == 400 and "nested more than 32 levels" in answer.json()["error"]["message"]
+    _still_serving(gateway)
+
+
+@pytest.mark.parametrize("cost", ["NaN", "Infinity", "-Infinity", "1e30", "-5"])
+def test_otlp_log_numbers_out_of_range(gateway: Gateway, cost: str) -> None:
+    request = events([("api_request", {"model": SONNET, "input_tokens": "1e40", "output_tokens": "10",
+                                       "cost_usd": cost})], resource={**DEV, "session.id": f"sess-{cost}"})
+    response = post(gateway, "/v1/logs", as_json(request), JSON)
+    assert response.status_code < 500, response.text
+    _still_serving(gateway)
+
+
+@pytest.mark.parametrize("value", [1e300, float(2**63 - 1), 2**63 - 1])
+def test_otlp_metric_values_out_of_range(gateway: Gateway, value: float) -> None:
+    request = metrics([("claude_code.token.usage", {"type": "input", "model": SONNET}, value),
+                       ("claude_code.cost.usage", {"model": SONNET}, value)],
+                      resource={**DEV, "session.id": "sess-huge"})
+    for _ in range(2):  # an overflowed counter used to fail every later export too
+        response = post(gateway, "/v1/metrics", as_json(request), JSON)
+        assert response.status_code < 500, response.text
+    _still_serving(gateway)
+
+
+@pytest.mark.parametrize("attrs", [{"user.email": "dev\x00@co.example"}, {"user.email": "d" * 10_000},
+                                   {"session.id": "s" * 10_000}, {"terminal.type": "\x00" * 3}])
+def test_otlp_odd_attributes(gateway: Gateway, attrs: dict[str, str]) -> None:
+    request = metrics([("claude_code.session.count", {}, 1)], resource={**DEV, **attrs})
+    response = post(gateway, "/v1/metrics", as_json(request), JSON)
+    assert response.status_code < 500, response.text
+    logs = events([("api_request", {"model": SONNET, "input_tokens": "3", "output_tokens": "1",
+                                    "cost_usd": "0.001"})], resource={**DEV, **attrs})
+    response = post(gateway, "/v1/logs", as_json(logs), JSON)
+    assert response.status_code < 500, response.text
+    _still_serving(gateway)
