@@ -4,12 +4,16 @@ gateway keeps serving (and recording) ordinary requests afterwards."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
+from tests.chaos import pg_name, pg_outage
+from tests.conftest import PG_ADMIN
 from tests.e2e.test_otlp import DEV, JSON, SONNET, as_json, events, metrics, post
 from tests.support import Gateway
 
@@ -82,3 +86,29 @@ def test_otlp_odd_attributes(gateway: Gateway, attrs: dict[str, str]) -> None:
     response = post(gateway, "/v1/logs", as_json(logs), JSON)
     assert response.status_code < 500, response.text
     _still_serving(gateway)
+
+
+@pytest.mark.timeout(120)
+def test_admin_api_while_the_database_is_down(gateway: Gateway, database_url: str) -> None:
+    """Any Admin API call while PostgreSQL was down answered 500; now 503 ``overloaded_error`` with retry-after
+    (retryable, and the SDK retries it), and the same calls work again once the database is back."""
+    name = pg_name(database_url)
+    if name is None:
+        pytest.skip("an outage of the test's own PostgreSQL database")
+    outage = threading.Thread(target=pg_outage, args=(PG_ADMIN, name, 3.0))
+    outage.start()
+    time.sleep(0.8)
+    try:
+        with httpx.Client(base_url=gateway.url, headers={"x-api-key": gateway.admin_key}, timeout=20) as http:
+            answers = [http.get("/v1/organizations/workspaces"), http.post("/v1/admin/workspaces", json={"name": "X"}),
+                       http.get("/v1/organizations/usage_report/messages", params={"starting_at": "2026-12-01"})]
+    finally:
+        outage.join()
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["type"] == "overloaded_error" and answer.headers["retry-after"]
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{gateway.url}/v1/organizations/workspaces", headers={"x-api-key": gateway.admin_key},
+                    timeout=10).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)

@@ -15,7 +15,8 @@ from typing import Protocol
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.http import ClientDisconnected
-from steward.errors import StewardError
+from steward.errors import ServiceUnavailableError, StewardError
+from steward.storage.health import database_unavailable, describe
 
 log = logging.getLogger("steward.pipeline")
 Handler = Callable[[], Awaitable[None]]
@@ -59,8 +60,14 @@ class Pipeline:
             self._refused(ctx, exc)
             raise
         except Exception as exc:  # the last resort: never a bare 500 without our envelope and a record
-            log.exception("unhandled error in %s %s", ctx.endpoint, ctx.request_id)
-            error = StewardError("Internal error in the gateway.")
+            if database_unavailable(exc):  # an outage (batches, files read the database): retryable
+                log.warning("%s %s while the database is unavailable: %s", ctx.endpoint, ctx.request_id,
+                            describe(exc))
+                error: StewardError = ServiceUnavailableError("The database is not answering; try again shortly.",
+                                                              headers={"retry-after": "2"})
+            else:
+                log.exception("unhandled error in %s %s", ctx.endpoint, ctx.request_id)
+                error = StewardError("Internal error in the gateway.")
             self._refused(ctx, error)
             raise error from exc
         finally:

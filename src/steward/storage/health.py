@@ -13,6 +13,7 @@ import sqlite3
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # SQLSTATE classes of errors caused by the values written: 22 data exception, 23 integrity constraint violation.
@@ -56,6 +57,26 @@ def is_data_error(exc: BaseException) -> bool:
         return False
     # Our own code refusing a value while preparing rows (rollups of a malformed record, bad types).
     return isinstance(exc, ValueError | TypeError | KeyError | AttributeError | ArithmeticError)
+
+
+# SQLSTATE classes of an unavailable database: 08 connection exception, 53 insufficient resources (too many
+# connections), 57 operator intervention (shutdown, cannot connect now), 3D invalid catalog (database gone).
+_UNAVAILABLE_CLASSES = ("08", "53", "57", "3D")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached or used right now (an outage, not a bug): the
+    caller answers 503 with ``retry-after`` rather than 500."""
+    for item in _chain(exc):
+        if isinstance(item, DBAPIError) and item.connection_invalidated:
+            return True
+        if isinstance(item, OSError | asyncio.TimeoutError | SATimeoutError | sqlite3.OperationalError):
+            return True
+        if type(item).__name__ in ("ConnectionDoesNotExistError", "InterfaceError") and \
+                type(item).__module__.startswith("asyncpg"):
+            return True
+    state = _sqlstate(exc)
+    return state is not None and state[:2] in _UNAVAILABLE_CLASSES
 
 
 def describe(exc: BaseException) -> str:

@@ -28,8 +28,16 @@ from steward.controlplane.api import (
 from steward.controlplane.audit import admin_event
 from steward.controlplane.container import AdminServices
 from steward.controlplane.principal import Principal
-from steward.errors import InvalidRequestError, NotFoundError, StewardError, error_body
+from steward.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    ServiceUnavailableError,
+    StewardError,
+    error_body,
+    response_headers,
+)
 from steward.ids import request_id
+from steward.storage.health import database_unavailable, describe
 
 log = logging.getLogger("steward.admin")
 
@@ -42,7 +50,7 @@ ROUTERS = (anthropic_routes.router, seed_routes.router, spend_routes.router, web
 
 def _error_response(request: Request, exc: StewardError) -> Response:
     rid = getattr(request.state, "request_id", None) or request_id()
-    headers = {"request-id": rid, **exc.headers}
+    headers = {"request-id": rid, **{k.decode(): v.decode() for k, v in response_headers(exc)}}
     return Response(orjson.dumps(error_body(exc.error_type, exc.message, rid, exc.details)), status_code=exc.status,
                     headers=headers, media_type="application/json")
 
@@ -69,7 +77,11 @@ def create_admin_app(svc: AdminServices) -> FastAPI:
         request.state.request_id = request_id()
         try:
             response = await call_next(request)
-        except Exception:  # the last resort: answer in the envelope and keep the connection (no re-raise)
+        except Exception as exc:  # the last resort: answer in the envelope and keep the connection (no re-raise)
+            if database_unavailable(exc):  # an outage, not a bug: retryable
+                log.warning("admin API call while the database is unavailable: %s", describe(exc))
+                return _error_response(request, ServiceUnavailableError(
+                    "The database is not answering; try again shortly.", headers={"retry-after": "2"}))
             log.exception("unhandled admin API error")
             return _error_response(request, StewardError("Internal error in the gateway."))
         response.headers.setdefault("request-id", request.state.request_id)
