@@ -149,7 +149,8 @@ class Steward:
         self.batch_handlers = BatchHandlers(
             self.upstream, self.batch_repo, self._catalog_now, self.batch_meter, forwarded,
             self.snapshots, BatchPolicy(authorize, privacy), budget=batch_budget,
-            forward_unknown=self.settings.unknown_models == "forward", journal=journal.append)
+            forward_unknown=self.settings.unknown_models == "forward", journal=journal.append,
+            public_url=self.settings.public_url)
         batches = self.batch_handlers
         services = AdminServices.build(self.database, self.settings)
         admin = create_admin_app(services)

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     invitation_expiry_days: int = Field(default=7, description="Default lifetime of an invitation, in days.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info",
                                                                     description="Log level.")
+    public_url: str | None = Field(
+        default=None, description="The URL clients reach Steward at (e.g. `https://steward.example.com`): the base "
+                                  "of links Steward hands out, such as a batch's `results_url`. Unset: the Host "
+                                  "header of each request.")
     host: str = Field(default="127.0.0.1", description="Address `steward serve` binds.")
     port: int = Field(default=8080, description="Port `steward serve` binds.")
 

@@ -51,6 +51,21 @@ def test_sign_in_cookie_and_wrong_key(gateway: Gateway) -> None:
         assert "Secure" in behind_tls.headers["set-cookie"]  # served over https (by a proxy): Secure cookies
 
 
+def test_every_console_response_carries_the_security_headers(gateway: Gateway) -> None:
+    """The console sent no CSP, X-Frame-Options or X-Content-Type-Options (issue 13)."""
+    http = _sign_in(gateway, gateway.admin_key)
+    try:
+        for path in ("/console/signin", "/console/", "/console/keys", "/console/static/console.js",
+                     "/console/no-such-page"):
+            headers = http.get(path).headers
+            assert "script-src 'self'" in headers["content-security-policy"], path
+            assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+            assert headers["x-frame-options"] == "DENY" and headers["x-content-type-options"] == "nosniff", path
+            assert headers["referrer-policy"] == "no-referrer", path
+    finally:
+        http.close()
+
+
 def test_csrf_is_bound_to_the_session(gateway: Gateway) -> None:
     first, second = _sign_in(gateway, gateway.admin_key), _sign_in(gateway, gateway.admin_key)
     other_token = _csrf(second.get("/console/keys").text)

@@ -84,7 +84,8 @@ def test_admin_actions_through_the_console(gateway: Gateway) -> None:
     made = gateway.control(ask)
     async def request_increase(plane: ControlPlane) -> dict[str, Any]:  # a developer asks for more
         who = Principal(org_id=(await plane.admin.organization.current()).id, role="developer",
-                        user_id=world["users"]["developer_eng"], key_id=None)
+                        user_id=world["users"]["developer_eng"], key_id=None,
+                        memberships={eng: "workspace_developer"})  # a member of eng: may ask for its limit
         return await plane.admin.increase_requests.create(who, made["limit"]["id"], "5000", "launch week")
     req = gateway.control(request_increase)
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import anthropic
+import httpx
 import pytest
 
-from tests.support import Gateway
+from steward.simulator.server import SimulatorServer
+from tests.conftest import UPSTREAM_KEY
+from tests.support import Gateway, start_gateway
 
 HAIKU = "claude-haiku-4-5"
 # Haiku 4.5: $1 / $5 per MTok, batch 50 % off -> pico-USD per token
@@ -79,3 +83,19 @@ def test_batch_validation(gateway: Gateway) -> None:
         forbidden[0]["params"]["model"] = "claude-sonnet-4-6"  # type: ignore[index]
         with pytest.raises(anthropic.PermissionDeniedError):
             client.messages.batches.create(requests=forbidden)  # type: ignore[arg-type]
+
+
+def test_results_url_comes_from_the_public_url_not_the_clients_host(database_url: str, simulator: SimulatorServer,
+                                                                     tmp_path: Path) -> None:
+    """results_url was built from the client's Host header; with STEWARD_PUBLIC_URL set, a forged Host shapes no
+    link (issue 13)."""
+    with start_gateway(database_url, simulator.url, tmp_path / "home", UPSTREAM_KEY,
+                       public_url="https://steward.example.com/") as gw, \
+            httpx.Client(base_url=gw.url, timeout=10, headers={"x-api-key": gw.keys["eng"], "host": "evil.example",
+                                                               "anthropic-version": "2023-06-01"}) as http:
+        created = http.post("/v1/messages/batches", json={"requests": _requests(1)}).json()
+        deadline = time.monotonic() + 10
+        while (got := http.get(f"/v1/messages/batches/{created['id']}").json())["processing_status"] != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert got["results_url"] == f"https://steward.example.com/v1/messages/batches/{created['id']}/results"

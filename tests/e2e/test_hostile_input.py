@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from tests.chaos import pg_name, pg_outage

@@ -38,8 +38,11 @@ Action = Callable[[RequestContext, Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("steward.batches")
 
 
-def base_url(scope: Scope, headers: dict[str, str]) -> str:
-    """The URL the client used to reach Steward (for links it will follow, such as results_url)."""
+def base_url(scope: Scope, headers: dict[str, str], public_url: str | None = None) -> str:
+    """Where clients reach Steward (for links they will follow, such as results_url): ``STEWARD_PUBLIC_URL`` when
+    set, else the URL this client used (its Host header: fine for one client, not for links shared or stored)."""
+    if public_url:
+        return public_url.rstrip("/")
     host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("127.0.0.1", 80))
     scheme = headers.get("x-forwarded-proto") or scope.get("scheme", "http")
     return f"{scheme}://{host}"
@@ -49,7 +52,9 @@ class BatchHandlers:
     def __init__(self, upstream: Upstream, repo: BatchRepository, catalog: Callable[[], Catalog],
                  meter: BatchMeter, forwarded_headers: tuple[str, ...],
                  snapshots: SnapshotStore, policy: BatchPolicy | None = None, *, budget: BatchBudget | None = None,
-                 forward_unknown: bool = True, journal: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 forward_unknown: bool = True, journal: Callable[[dict[str, Any]], None] | None = None,
+                 public_url: str | None = None) -> None:
+        self._public_url = public_url
         self._journal = journal  # a batch row the database refuses is journaled, so the shipper writes it
         self._budget = budget  # spend caps: a batch reserves its worst case (dataplane/batch_budget.py)
         self._forward_unknown = forward_unknown  # STEWARD_UNKNOWN_MODELS=forward
@@ -90,7 +95,7 @@ class BatchHandlers:
         if resp.status == 200:
             parsed = orjson.loads(data)
             if isinstance(parsed, dict) and parsed.get("type") == "message_batch":
-                data = orjson.dumps(rewrite_results_url(parsed, base_url(scope, ctx.headers)))
+                data = orjson.dumps(rewrite_results_url(parsed, base_url(scope, ctx.headers, self._public_url)))
         ctx.finish()
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))
         return parsed
@@ -126,7 +131,7 @@ class BatchHandlers:
                 self._budget.keep(batch["id"], hold)
         if batch is not None:
             await self._record(new_batch_record(ctx, batch["id"], count, hold.to_json() if hold else None))
-            data = orjson.dumps(rewrite_results_url(batch, base_url(scope, ctx.headers)))
+            data = orjson.dumps(rewrite_results_url(batch, base_url(scope, ctx.headers, self._public_url)))
         ctx.finish()
         await send_bytes(send, resp.status, data, response_headers(ctx, resp))
 
@@ -193,7 +198,8 @@ class BatchHandlers:
         rows = rows[:limit]
         headers = upstream_headers(ctx, self._forwarded)
         batches = await asyncio.gather(*(self._fetch(r.id, headers) for r in rows))
-        data = [rewrite_results_url(b, base_url(scope, ctx.headers)) for b in batches if b is not None]
+        base = base_url(scope, ctx.headers, self._public_url)
+        data = [rewrite_results_url(b, base) for b in batches if b is not None]
         ctx.status = 200
         ctx.finish()
         await send_json(send, 200, {"data": data, "has_more": more,
