@@ -31,7 +31,8 @@ SIM_HEADERS = ["anthropic-version", "anthropic-beta", "x-sim-fault", "x-sim-outp
 
 def gateway_settings(database_url: str, upstream_url: str, home: Path, upstream_key: str, **extra: Any) -> Settings:
     fast: dict[str, Any] = {"snapshot_poll_interval": 0.1, "journal_ship_interval": 0.05,
-                            "batch_meter_interval": 0.2, "key_last_used_flush_interval": 0.2}
+                            "batch_meter_interval": 0.2, "key_last_used_flush_interval": 0.2,
+                            "webhook_allow_private": True}  # test receivers listen on 127.0.0.1
     return Settings(home=home, database_url=database_url, upstream_url=upstream_url,
                     upstream_api_keys=[SecretStr(upstream_key)], forward_request_headers=SIM_HEADERS,
                     **{**fast, **extra})

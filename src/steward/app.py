@@ -196,7 +196,8 @@ class Steward:
         if self.shipper is not None:
             self._spawn(self.shipper.run())
         self._spawn(self._flush_last_used_forever())
-        self.webhooks = WebhookDispatcher(DeliveryRepository(self.database.sessions, self.database.dialect))
+        self.webhooks = WebhookDispatcher(DeliveryRepository(self.database.sessions, self.database.dialect),
+                                          allow_private=self.settings.webhook_allow_private)
         self._spawn(self.webhooks.run())
         if self.settings.journal_ship_inline:  # else `steward ship` seals, beside the shipper
             self.sealer = Sealer(build_chains(self.settings, self.database),

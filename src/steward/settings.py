@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     invitation_expiry_days: int = Field(default=7, description="Default lifetime of an invitation, in days.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info",
                                                                     description="Log level.")
+    webhook_allow_private: bool = Field(
+        default=False, description="Let webhooks reach loopback, private and link-local addresses (a receiver "
+                                   "inside your network); by default they are refused when saved and when "
+                                   "connected to.")
     public_url: str | None = Field(
         default=None, description="The URL clients reach Steward at (e.g. `https://steward.example.com`): the base "
                                   "of links Steward hands out, such as a batch's `results_url`. Unset: the Host "

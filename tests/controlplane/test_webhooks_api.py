@@ -43,7 +43,8 @@ async def until(worker: WebhookDispatcher, found: Callable[[], Awaitable[list[di
 
 async def test_webhook_lifecycle_and_deliveries(gateway: Gateway) -> None:
     database = Database(gateway.settings.resolved_database_url())
-    worker = WebhookDispatcher(DeliveryRepository(database.sessions, database.dialect), base_delay=0.05)
+    worker = WebhookDispatcher(DeliveryRepository(database.sessions, database.dialect), base_delay=0.05,
+                               allow_private=True)
     seen: list[str] = []
     try:
         audit = await _lifecycle(gateway, worker, seen, RecordsRepository(database.sessions, database.dialect))

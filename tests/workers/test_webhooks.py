@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,8 +24,10 @@ from steward.controlplane.principal import Principal, system_principal
 from steward.controlplane.webhooks import WebhookService
 from steward.dataplane.snapshot import SpendEntry
 from steward.dataplane.stages.budget import alert_record
+from steward.errors import InvalidRequestError
 from steward.governance.budgets import Counter, Crossing
 from steward.ids import new_id
+from steward.netguard import forbidden_address
 from steward.storage.engine import Database
 from steward.storage.models import WebhookAttempt, WebhookDelivery
 from steward.storage.repositories.admin import AdminStore
@@ -133,14 +136,15 @@ async def world(database_url: str) -> AsyncIterator[World]:
     store = AdminStore(db.sessions)
     org = (await OrganizationService(store).init("Hooks Org", "admin@hooks.example")).organization
     try:
-        yield World(db, RecordsRepository(db.sessions, db.dialect), WebhookService(store),
+        # The receivers listen on 127.0.0.1: inside the network, as STEWARD_WEBHOOK_ALLOW_PRIVATE allows.
+        yield World(db, RecordsRepository(db.sessions, db.dialect), WebhookService(store, allow_private=True),
                     system_principal(org.id, "test"))
     finally:
         await db.close()
 
 
 def dispatcher(world: World, **options: Any) -> WebhookDispatcher:
-    options = {"interval": 0.01, "base_delay": 0.05, "timeout": 2.0, **options}
+    options = {"interval": 0.01, "base_delay": 0.05, "timeout": 2.0, "allow_private": True, **options}
     return WebhookDispatcher(DeliveryRepository(world.db.sessions, world.db.dialect), **options)
 
 
@@ -246,7 +250,7 @@ async def test_two_dispatchers_deliver_each_event_exactly_once(world: World, dat
         rx.failures = 6  # some retries too, which both dispatchers see as due
         events = [await world.alert(threshold=i) for i in range(1, 16)]
         workers = [dispatcher(world), WebhookDispatcher(DeliveryRepository(other.sessions, other.dialect),
-                                                        interval=0.01, base_delay=0.05)]
+                                                        interval=0.01, base_delay=0.05, allow_private=True)]
         tasks = [asyncio.create_task(w.run()) for w in workers]
         try:
             for _ in range(400):  # up to 20 s
@@ -297,7 +301,7 @@ async def test_only_events_newer_than_the_webhook_are_delivered(world: World) ->
 
 async def test_run_survives_a_broken_database(tmp_path: Any) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'not-migrated.db'}")  # no tables: every round fails
-    worker = WebhookDispatcher(DeliveryRepository(db.sessions, db.dialect), interval=0.01)
+    worker = WebhookDispatcher(DeliveryRepository(db.sessions, db.dialect), interval=0.01, allow_private=True)
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(0.2)
     assert not task.done()
@@ -310,3 +314,31 @@ async def test_run_survives_a_broken_database(tmp_path: Any) -> None:
 async def _status_is(world: World, status: str, count: int = 1) -> bool:
     found = await world.deliveries()
     return len(found) == count and all(d.status == status for d, _ in found)
+
+
+async def test_webhooks_never_reach_inward_addresses_by_default(world: World) -> None:
+    """Webhook URLs could point at loopback, private or link-local addresses (cloud metadata): an admin key became
+    a probe of the gateway's own network (issue 13). By default such a URL is refused when saved, and a name that
+    resolves inward is refused when connected to (the check runs at connection time: DNS rebinding too)."""
+    guarded = WebhookService(world.service._store)
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "http://localhost/x",
+                "http://[::1]/x", "http://10.1.2.3/x", "http://[::ffff:127.0.0.1]/x", "http://0.0.0.0/x"):
+        with pytest.raises(InvalidRequestError, match="loopback, private or link-local"):
+            await guarded.create(world.admin, url, ["spend.alert"])
+    assert (await guarded.create(world.admin, "https://hooks.example.com/in", ["spend.alert"], active=False))["id"]
+    inward = socket.gethostname()  # a name of this machine: it resolves to a loopback or private address
+    if not any(forbidden_address(str(info[4][0])) for info in socket.getaddrinfo(inward, 80)):
+        pytest.skip(f"{inward} resolves to a public address here")
+    async with receiver() as rx:
+        by_name = rx.url.replace("127.0.0.1", inward)
+        await world.webhook(rx, ["spend.alert"], url=by_name)  # saved (a name), refused when connected to
+        await world.webhook(rx, ["spend.alert"])  # an IP literal saved while allowed, refused when delivered
+        await world.alert()
+        worker = dispatcher(world, allow_private=False, max_attempts=1)
+        try:
+            await settle(worker, lambda: _status_is(world, "failed", count=2))
+        finally:
+            await worker.close()
+    assert rx.received == []
+    errors = [attempt.error or "" for _, attempts in await world.deliveries() for attempt in attempts]
+    assert len(errors) == 2 and all("may not reach" in e for e in errors), errors

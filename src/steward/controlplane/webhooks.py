@@ -20,6 +20,7 @@ from steward.controlplane.rbac import Permission, require
 from steward.controlplane.shapes import page_object, rfc3339
 from steward.errors import InvalidRequestError, NotFoundError
 from steward.ids import new_id
+from steward.netguard import forbidden_host
 from steward.storage.models import Webhook, WebhookAttempt, WebhookDelivery
 from steward.storage.repositories.admin import AdminStore
 from steward.storage.repositories.webhooks import DELIVERABLE_EXACT, DELIVERABLE_PREFIX, WebhookRepository
@@ -29,10 +30,13 @@ _EVENTS_HELP = ('events: a non-empty list of audit event names: "spend.alert" or
                 'optionally ending in "*" (e.g. "admin.*", or "*" for all of them)')
 
 
-def _url(value: Any) -> str:
+def _url(value: Any, allow_private: bool) -> str:
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 2048:
         raise InvalidRequestError("url: an absolute http:// or https:// URL of at most 2048 characters")
+    if not allow_private and forbidden_host(parts.hostname):
+        raise InvalidRequestError("url: webhooks may not reach loopback, private or link-local addresses (set "
+                                  "STEWARD_WEBHOOK_ALLOW_PRIVATE for a receiver inside your network)")
     return str(value)
 
 
@@ -77,8 +81,9 @@ def delivery_object(delivery: WebhookDelivery, attempts: Sequence[WebhookAttempt
 
 
 class WebhookService:
-    def __init__(self, store: AdminStore) -> None:
+    def __init__(self, store: AdminStore, *, allow_private: bool = False) -> None:
         self._store = store
+        self._allow_private = allow_private
 
     @staticmethod
     async def _load(hooks: WebhookRepository, principal: Principal, webhook_id: str) -> Webhook:
@@ -91,7 +96,7 @@ class WebhookService:
                      active: bool = True) -> dict[str, Any]:
         """A new webhook; the answer carries its signing secret, which is never shown again."""
         require(principal, Permission.WORKSPACES_WRITE)
-        checked_url, checked_events = _url(url), _events(events)
+        checked_url, checked_events = _url(url, self._allow_private), _events(events)
         now = datetime.now(UTC)
         hook = Webhook(id=new_id("whk"), org_id=principal.org_id, url=checked_url, events=checked_events,
                        active=bool(active), secret=f"whsec_{secrets.token_urlsafe(32)}", created_at=now,
@@ -122,7 +127,7 @@ class WebhookService:
             before = webhook_object(hook)
             now = datetime.now(UTC)
             if changes.get("url") is not None:
-                hook.url = _url(changes["url"])
+                hook.url = _url(changes["url"], self._allow_private)
             if changes.get("events") is not None:
                 events = _events(changes["events"])
                 if events != hook.events:

@@ -15,11 +15,13 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 
 from steward.ids import new_id
+from steward.netguard import forbidden_host, resolver_kwargs
 from steward.storage.models import AuditEvent, Webhook
 from steward.storage.repositories.webhooks import DeliveryRepository, Job, Outcome
 from steward.tasks import stop_if_cancelled
@@ -64,8 +66,10 @@ class WebhookDispatcher:
 
     def __init__(self, repo: DeliveryRepository, *, interval: float = 1.0, max_attempts: int = 6,
                  base_delay: float = 1.0, max_delay: float = 3600.0, timeout: float = 5.0,
-                 lookback: float = 86400.0, batch_size: int = 100, concurrency: int = 8) -> None:
+                 lookback: float = 86400.0, batch_size: int = 100, concurrency: int = 8,
+                 allow_private: bool = False) -> None:
         self._repo = repo
+        self._allow_private = allow_private  # STEWARD_WEBHOOK_ALLOW_PRIVATE (netguard.py)
         self._interval = interval
         self._max_attempts = max_attempts
         self._base_delay = base_delay
@@ -152,6 +156,10 @@ class WebhookDispatcher:
         retry_after: float | None = None
         error: str | None = None
         try:
+            host = urlsplit(job.webhook.url).hostname or ""
+            if not self._allow_private and forbidden_host(host):  # an IP literal skips the resolver
+                raise OSError(f"{host} is an address webhooks may not reach (loopback, private, link-local); "
+                              "set STEWARD_WEBHOOK_ALLOW_PRIVATE to allow it")
             async with self._client().post(job.webhook.url, data=body, headers=headers,
                                            allow_redirects=False) as response:
                 status = response.status
@@ -184,7 +192,9 @@ class WebhookDispatcher:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+            connector = aiohttp.TCPConnector(**resolver_kwargs(self._allow_private))
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout),
+                                               connector=connector)
         return self._http
 
 
