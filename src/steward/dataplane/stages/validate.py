@@ -115,7 +115,11 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+        problem: str | None = str(exc)  # raised below, outside the handler: the decode error holds the whole
+    else:                               # body as text (.doc), and as the new error's __context__ it would live
+        problem = None                  # as long as the refusal does
+    if problem is not None:
+        raise InvalidRequestError(f"The request body is not valid JSON: {problem}")
     if not isinstance(payload, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
     return payload
