@@ -274,14 +274,21 @@ def test_a_counter_lost_while_the_database_is_down_refuses_until_it_is_back(
         assert refused == 0  # the cap, started again from recorded spend once the database answers
 
 
-def _slow(gw: Any, max_tokens: int, ttft_ms: int) -> int:
-    with gw.client() as client:
+def _call(url: str, key: str, max_tokens: int, ttft_ms: int = 0) -> int:
+    """200, 400 (a spend-cap refusal) or 0 (the connection broke), for one Haiku call answered after ``ttft_ms``."""
+    with anthropic.Anthropic(base_url=url, api_key=key, max_retries=0, timeout=30) as client:
         try:
             client.messages.create(**{**HAIKU, "max_tokens": max_tokens},
                                    extra_headers={"x-sim-ttft-ms": str(ttft_ms)})
             return 200
         except anthropic.BadRequestError:
             return 400
+        except anthropic.APIConnectionError:
+            return 0
+
+
+def _slow(gw: Any, max_tokens: int, ttft_ms: int) -> int:
+    return _call(gw.url, gw.keys["eng"], max_tokens, ttft_ms)
 
 
 def test_requests_in_flight_when_a_counter_is_lost_do_not_release_later_holds(
@@ -316,15 +323,7 @@ def test_a_process_killed_mid_request_holds_the_cap_only_for_its_lease(
     _daily_cap(gw, 1, sync=False)  # before the process starts: its first snapshot has the cap
 
     def call(url: str, max_tokens: int, ttft_ms: int = 0) -> int:
-        with anthropic.Anthropic(base_url=url, api_key=gw.keys["eng"], max_retries=0, timeout=30) as client:
-            try:
-                client.messages.create(**{**HAIKU, "max_tokens": max_tokens},
-                                       extra_headers={"x-sim-ttft-ms": str(ttft_ms)})
-                return 200
-            except anthropic.BadRequestError:
-                return 400
-            except anthropic.APIConnectionError:
-                return 0
+        return _call(url, gw.keys["eng"], max_tokens, ttft_ms)
 
     with serve(database_url, simulator.url, tmp_path / "g", **env) as (url, proc), \
             ThreadPoolExecutor(max_workers=1) as pool:

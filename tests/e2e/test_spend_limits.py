@@ -97,7 +97,10 @@ def test_increase_request_approved_raises_the_cap(gateway: Gateway) -> None:
     limit = add_limit(gateway, "marketing", 0)
     assert burst(gateway, "marketing", 2).count(200) == 0
     with admin(gateway) as http:
-        invite = http.post("/v1/admin/invitations", json={"email": "dev@example.com", "role": "developer"}).json()
+        invite = http.post("/v1/admin/invitations", json={  # a developer of the capped workspace asks
+            "email": "dev@example.com", "role": "developer",
+            "workspaces": [{"workspace_id": gateway.workspace_ids["marketing"],
+                            "workspace_role": "workspace_developer"}]}).json()
         dev = httpx.post(f"{gateway.url}/v1/admin/invitations/accept",
                          json={"token": invite["token"], "name": "Dev"}).json()
         with httpx.Client(base_url=gateway.url, headers={"x-api-key": dev["secret"]}) as as_dev:

@@ -22,9 +22,7 @@ from steward.storage.models import AuditEvent
 from steward.storage.repositories.admin import AdminStore
 from steward.storage.repositories.audit import ActivityFilter, AuditRepository
 
-# Data-plane calls (audit event "api_call") by the endpoint recorded in data["endpoint"]. The data plane has no
-# files passthrough yet: files.upload and files.download are defined so that filters and docs are stable, and
-# will match as soon as it records those endpoints.
+# Data-plane calls (audit event "api_call") by the endpoint recorded in data["endpoint"].
 API_ACTIVITIES: dict[str, str] = {
     "messages.create": "messages",
     "messages.count_tokens": "count_tokens",
@@ -37,6 +35,9 @@ API_ACTIVITIES: dict[str, str] = {
     "models.list": "models.list",
     "models.retrieve": "models.get",
     "files.upload": "files.upload",
+    "files.list": "files.list",
+    "files.retrieve": "files.get",
+    "files.delete": "files.delete",
     "files.download": "files.download",
 }
 _BY_ENDPOINT = {endpoint: kind for kind, endpoint in API_ACTIVITIES.items()}

@@ -151,7 +151,9 @@ class DataPlane:
             # it: 30 MB bodies refused back to back held 1.5 GB until it ran (bench/hostile.py).
             ctx.body, ctx.payload = b"", None
             error: BaseException | None = ctx.error
-            while error is not None:
+            seen: set[int] = set()
+            while error is not None and id(error) not in seen:  # a re-raised error can chain back to itself
+                seen.add(id(error))
                 error.__traceback__ = None
                 error = error.__cause__ or error.__context__
 
