@@ -126,8 +126,9 @@ def _check_feed(http: httpx.Client, head: int) -> None:
     whole = http.get("/v1/admin/audit/events", params={"after": "0", "limit": 10000})
     assert whole.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(line) for line in whole.text.splitlines()]
-    assert [line["seq"] for line in lines] == list(range(1, head + 1))
-    assert whole.headers["steward-next-cursor"] == str(head)
+    # At least what was verified; events refused since (the 400s above are audited) may be sealed meanwhile.
+    assert len(lines) >= head and [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    assert whole.headers["steward-next-cursor"] == str(len(lines))
     collected, cursor = [], "0"
     while True:
         page = http.get("/v1/admin/audit/events", params={"after": cursor, "limit": 4, "format": "json"}).json()
@@ -135,7 +136,7 @@ def _check_feed(http: httpx.Client, head: int) -> None:
         cursor = page["next_cursor"]
         if not page["has_more"]:
             break
-    assert collected == lines  # paged or whole, the same lines in the same order
+    assert collected[:len(lines)] == lines  # paged or whole, the same lines in the same order
     assert http.get("/v1/admin/audit/events", params={"after": "x"}).status_code == 400
 
 
