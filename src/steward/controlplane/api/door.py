@@ -16,8 +16,8 @@ Every answer is Anthropic's error envelope. Memory per request is at most ``max_
 from __future__ import annotations
 
 from steward.asgi import ASGIApp, Message, Receive, Scope, Send
-from steward.dataplane.http import header_map, send_error
-from steward.errors import AuthenticationError, RequestTooLargeError, StewardError
+from steward.dataplane.http import ClientDisconnected, header_map, read_body, send_error
+from steward.errors import AuthenticationError, StewardError
 from steward.ids import request_id
 
 _API = "/v1/"
@@ -45,30 +45,13 @@ class AdminDoor:
             if path.startswith(_API) and path not in _OPEN and \
                     not (headers.get("x-api-key") or headers.get("authorization")):
                 raise AuthenticationError("x-api-key header is required (an admin key, or Authorization: Bearer).")
-            if declared is not None and declared.strip().isdigit() and int(declared) > self._max_body:
-                raise RequestTooLargeError(f"Request body is {declared.strip()} bytes; the limit is "
-                                           f"{self._max_body} bytes.")
-            body = await self._read(receive)
+            body: bytes | None = await read_body(receive, headers, self._max_body)
+        except ClientDisconnected:
+            body = None  # the app sees the disconnect
         except StewardError as exc:
             await send_error(send, exc, request_id())
             return
         await self._app(scope, _replay(body, receive), send)
-
-    async def _read(self, receive: Receive) -> bytes | None:
-        """The whole body, or None when the client went away (the app then sees the disconnect)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk: bytes = message.get("body", b"")
-            size += len(chunk)
-            if size > self._max_body:
-                raise RequestTooLargeError(f"Request body exceeds the limit of {self._max_body} bytes.")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
 
 def _replay(body: bytes | None, receive: Receive) -> Receive:
