@@ -26,10 +26,17 @@ from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from steward.storage.migrate import upgrade
 from tests.hygiene import pytest_configure, pytest_sessionfinish  # noqa: F401 - hooks: the run leaves nothing behind
-from tests.support import Gateway, start_gateway
+from tests.support import Gateway, close_fork_server, start_gateway
 
 PG_ADMIN = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cli_fork_server() -> Iterator[None]:
+    """The CLI fork server (``tests.support.run_steward``) ends with the session, before the hygiene sweep."""
+    yield
+    close_fork_server()
 
 
 async def _pg(statement: str) -> None:

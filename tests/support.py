@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -159,3 +162,60 @@ def stop_group(proc: subprocess.Popen[Any], stop: signal.Signals = signal.SIGTER
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+class _ForkServer:
+    """``tests/cli_forkserver.py``: one process per test worker that imported the CLI, forking a child per command."""
+
+    script = Path(__file__).with_name("cli_forkserver.py")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+
+    def run(self, args: Sequence[str], env: Mapping[str, str], timeout: float,
+            input: str | None) -> subprocess.CompletedProcess[str]:
+        request = json.dumps({"args": list(args), "env": dict(env), "cwd": os.getcwd(), "input": input,
+                              "timeout": timeout})
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = subprocess.Popen([sys.executable, str(self.script)], stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+            assert self._proc.stdin is not None and self._proc.stdout is not None
+            self._proc.stdin.write(request + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        assert line, f"the CLI fork server exited ({self._proc.poll()}) running steward {' '.join(args)}"
+        answer = json.loads(line)
+        return subprocess.CompletedProcess(["steward", *args], answer["returncode"], answer["stdout"],
+                                           answer["stderr"])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                proc, self._proc = self._proc, None
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.close()  # it reads to the end of its input, then exits
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+                proc.stdout.close()
+
+
+_FORK_SERVER = _ForkServer()
+
+
+def run_steward(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0,
+                input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``steward ARGS`` as a real process (own pid, environment, stdio and exit status), like ``subprocess.run``
+    with ``capture_output=True, text=True``, but forked from a process that imported the CLI once: a documented
+    CLI session of 80 commands no longer pays 80 interpreter start-ups (~1.5 s each on this machine). Tests whose
+    promise is about the entry point itself or about long-running processes (``serve``, ``ship``, ``demo``) start
+    ``python -m steward`` instead."""
+    return _FORK_SERVER.run(args, os.environ if env is None else env, timeout, input)
+
+
+def close_fork_server() -> None:
+    _FORK_SERVER.close()

@@ -16,14 +16,13 @@ import httpx
 
 from steward.storage.engine import Database
 from tests.audit.helpers import run_offline, sql, unguard
-from tests.support import Gateway, child
+from tests.support import Gateway, child, run_steward
 
 
 def steward(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "STEWARD_HOME": str(gateway.settings.home),
            "STEWARD_DATABASE_URL": gateway.settings.resolved_database_url(), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "steward", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return run_steward(*args, env=env)
 
 
 def test_audit_commands(audited: Gateway, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -23,6 +22,7 @@ import pytest
 import typer
 
 from steward.cli.main import app
+from tests.support import run_steward
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 CAPTURE = re.compile(r"^(?P<var>[A-Z_]+)=\$\((?P<command>steward .+?)(?: \| jq -r (?P<path>\S+))?\)$")
@@ -33,9 +33,7 @@ pytestmark = pytest.mark.timeout(900)
 
 
 def steward(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STEWARD_HOME": str(home), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "steward", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return run_steward(*args, env={**os.environ, "STEWARD_HOME": str(home), "COLUMNS": "200"})
 
 
 @dataclass(slots=True, frozen=True)

@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import run_steward
+
 
 def steward(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STEWARD_HOME": str(home), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "steward", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return run_steward(*args, env={**os.environ, "STEWARD_HOME": str(home), "COLUMNS": "200"})
 
 
 def test_init_workspaces_keys(tmp_path: Path) -> None:
@@ -35,6 +35,9 @@ def test_init_workspaces_keys(tmp_path: Path) -> None:
 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:
-    out = steward(tmp_path, "--help").stdout
+    """Through the real entry point (``python -m steward``), not the fork server."""
+    env = {**os.environ, "STEWARD_HOME": str(tmp_path), "COLUMNS": "200"}
+    out = subprocess.run([sys.executable, "-m", "steward", "--help"], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
     for command in ("init", "workspaces", "keys", "serve", "ship", "simulate", "demo", "usage", "audit"):
         assert command in out

@@ -8,7 +8,6 @@ import csv
 import io
 import os
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from steward.reporting.rollups import RollupAccumulator
 from steward.sdk import AdminClient
 from steward.storage.models import UsageRollup
 from steward.storage.repositories.reports import ReportsRepository
-from tests.support import Gateway
+from tests.support import Gateway, run_steward
 
 SONNET = "claude-sonnet-4-6"
 HAIKU = "claude-haiku-4-5"
@@ -243,8 +242,7 @@ def test_cli_reports_and_rebuild(gateway: Gateway, traffic: dict[str, Any]) -> N
            "STEWARD_DATABASE_URL": gateway.settings.resolved_database_url()}
 
     def steward(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "steward", *args], env=env, capture_output=True, text=True,
-                              timeout=60, check=False)
+        return run_steward(*args, env=env)
 
     day = _today().date().isoformat()
     table = steward("usage", "report", "--group-by", "workspace,model", "--from", day, "--to", day)

@@ -7,8 +7,6 @@ import csv
 import gzip
 import io
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +27,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 
 from steward.sdk import AdminClient
 from steward.sdk.resources.claude_code import ClaudeCodeRecord
-from tests.support import Gateway
+from tests.support import Gateway, run_steward
 
 DAY = "2026-11-20"
 T0 = int(datetime(2026, 11, 20, 9, 0, tzinfo=UTC).timestamp() * 1e9)
@@ -262,8 +260,7 @@ def _seed(gateway: Gateway, **params: str) -> httpx.Response:
 def _cli(gateway: Gateway, *args: str) -> str:
     env = {**os.environ, "STEWARD_HOME": str(gateway.settings.home), "COLUMNS": "200",
            "STEWARD_DATABASE_URL": gateway.settings.resolved_database_url()}
-    done = subprocess.run([sys.executable, "-m", "steward", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = run_steward(*args, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from steward.workers.journal import Journal, segment_paths
 from steward.workers.quarantine import Quarantine
 from steward.workers.shipper import Shipper
 from tests.conftest import PG_ADMIN
+from tests.support import run_steward
 
 SECRET = "PROMPT-METADATA-THAT-MUST-NOT-BE-LOGGED"
 
@@ -148,8 +148,7 @@ def _refuse_model(url: str) -> None:
 
 def steward(directory: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "STEWARD_JOURNAL_DIR": str(directory), "STEWARD_DATABASE_URL": url, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "steward", "journal", "quarantine", *args], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return run_steward("journal", "quarantine", *args, env=env)
 
 
 def test_refused_row_is_quarantined_other_slots_ship_and_reship_works_after_the_fix(database_url: str,
