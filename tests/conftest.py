@@ -32,6 +32,18 @@ PG_ADMIN = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.
 RUN_ID = uuid.uuid4().hex[:8]
 
 
+# Files that run real processes for tens of seconds each (about a third of the suite's time): collected first, so
+# that xdist (--dist loadfile hands a worker the next file when it is free) starts them early and the workers
+# finish together, instead of one worker running the longest file alone at the end. Order within a file is kept.
+SLOW_FILES = ("tests/e2e/test_limits_redis.py", "tests/e2e/test_processes.py", "tests/e2e/test_ledger_chaos.py",
+              "tests/controlplane/test_permissions.py", "tests/cli/test_demo.py", "tests/console/test_browser.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(SLOW_FILES)))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cli_fork_server() -> Iterator[None]:
     """The CLI fork server (``tests.support.run_steward``) ends with the session, before the hygiene sweep."""
