@@ -292,7 +292,7 @@ def build_readiness(settings: Settings, database: Database, snapshots: SnapshotS
                      snapshot_checked_at=lambda: snapshots.checked_at,
                      snapshot_max_age=max(5.0, 10 * settings.snapshot_poll_interval),
                      max_lag=settings.journal_max_lag, shipper_timeout=settings.journal_shipper_timeout,
-                     redis=redis)
+                     redis=redis, snapshot_version=lambda: snapshots.current.version)
 
 
 def build_limiter(settings: Settings) -> Limiter:

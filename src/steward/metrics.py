@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +30,14 @@ BATCH_RESULTS_UNMETERED = Counter("steward_batch_results_unmetered",
                                   "Message Batch results that could not be metered or priced, by reason (bad_json, "
                                   "no_usage, unpriced); each is logged with its batch id and custom_id.",
                                   ["reason"], registry=REGISTRY)
+CONFIG_APPLY_SECONDS = Histogram("steward_config_apply_seconds",
+                                 "Time to apply one round of config changes from the change log (the event loop "
+                                 "yields between pages of keys; this is the whole round).",
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0),
+                                 registry=REGISTRY)
+CONFIG_FULL_LOADS = Counter("steward_config_full_loads",
+                            "Times this process loaded every key: at start-up, or when the change log no longer "
+                            "reached back to its config version.", registry=REGISTRY)
 UNAUTHENTICATED = Counter("steward_unauthenticated_refusals",
                           "Data-plane requests refused without a valid key, by reason (missing, admin_key, malformed, "
                           "unknown, inactive, expired, archived_workspace) and whether they were audited one by one "
@@ -91,10 +99,33 @@ class _JournalCollector(Collector):
                                 value=-1.0 if numbers.shipper_heartbeat_age is None else numbers.shipper_heartbeat_age)
 
 
-def journal_registry(read: Callable[[], JournalNumbers]) -> CollectorRegistry:
-    """A registry exposing one gateway's journal numbers, read at scrape time."""
+@dataclass(slots=True, frozen=True)
+class ConfigNumbers:
+    lag_seconds: float  # since this process last confirmed that its config is the database's current one
+    version: int
+
+
+class _ConfigCollector(Collector):
+    def __init__(self, read: Callable[[], ConfigNumbers]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        numbers = self._read()
+        yield GaugeMetricFamily("steward_config_lag_seconds",
+                                "Seconds since this process last confirmed its config is current: a change (a "
+                                "revoked key) committed earlier than that is in force here, so this plus the poll "
+                                "interval bounds how long a change takes to apply.", value=numbers.lag_seconds)
+        yield GaugeMetricFamily("steward_config_version", "The config version this process serves.",
+                                value=numbers.version)
+
+
+def journal_registry(read: Callable[[], JournalNumbers],
+                     config: Callable[[], ConfigNumbers] | None = None) -> CollectorRegistry:
+    """A registry exposing one gateway's journal (and config) numbers, read at scrape time."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_JournalCollector(read))
+    if config is not None:
+        registry.register(_ConfigCollector(config))
     return registry
 
 

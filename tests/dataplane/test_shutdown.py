@@ -72,7 +72,7 @@ async def test_shutdown_awaits_pending_settlements(gw: Gateway) -> None:
     await app.startup()
     budget = next(stage for stage in app.settling if isinstance(stage, Budget))
     entry = SpendEntry(id="sl_shutdown", org_id="org_x", scope="organization", scope_id="org_x", period="daily",
-                       cap_picousd=10**12, hard=True, thresholds=(), loaded_label="", loaded_spent=0)
+                       cap_picousd=10**12, hard=True, thresholds=())
     now = datetime.now(UTC)
     ((counter, _),) = await budget.counters([entry], now)
     assert (await budget.reserve_raw([counter], 5000)).admitted
@@ -92,7 +92,7 @@ async def test_drain_waits_for_every_settlement(gw: Gateway) -> None:
     await app.startup()
     budget = next(stage for stage in app.settling if isinstance(stage, Budget))
     entry = SpendEntry(id="sl_drain", org_id="org_x", scope="organization", scope_id="org_x", period="daily",
-                       cap_picousd=10**12, hard=True, thresholds=(), loaded_label="", loaded_spent=0)
+                       cap_picousd=10**12, hard=True, thresholds=())
     ((counter, _),) = await budget.counters([entry], datetime.now(UTC))
     for i in range(3):
         assert (await budget.reserve_raw([counter], 1000)).admitted

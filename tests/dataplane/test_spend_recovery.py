@@ -90,7 +90,7 @@ def test_batch_holds_count_on_their_hard_counters() -> None:
 
 
 def entry(scope: str, scope_id: str, period: str = "daily") -> SpendEntry:
-    return SpendEntry(f"spl_{scope}", "org_1", scope, scope_id, period, 10**12, True, (50,), "", 0)
+    return SpendEntry(f"spl_{scope}", "org_1", scope, scope_id, period, 10**12, True, (50,))
 
 
 def hold(amount: int, key: str) -> dict[str, Any]:

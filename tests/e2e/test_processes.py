@@ -75,17 +75,22 @@ database_url: str, simulator: SimulatorServer,
         key = gw.keys["eng"]
         assert _works(url_a, key) and _works(url_b, key)
         gw.control(lambda plane: plane.set_key_status(gw.key_ids["eng"], "archived"))
-        revoked_at = time.monotonic()
+        revoked_at = time.monotonic()  # the change has committed
+        # The promise: no request sent more than a second after the revocation is accepted. So what counts is when
+        # the last accepted request was sent, not when a refusal came back (on a loaded machine a round trip alone
+        # can take a good part of a second).
         pending = {url_a, url_b}
-        refused_after: dict[str, float] = {}
+        last_accepted_sent = {url_a: 0.0, url_b: 0.0}
         while pending and time.monotonic() - revoked_at < 5:
             for url in list(pending):
-                if not _works(url, key):
-                    refused_after[url] = time.monotonic() - revoked_at
+                sent = time.monotonic() - revoked_at
+                if _works(url, key):
+                    last_accepted_sent[url] = sent
+                else:
                     pending.discard(url)
             time.sleep(0.02)
         assert not pending, "a process kept accepting the revoked key"
-        assert max(refused_after.values()) < 1.0, refused_after
+        assert max(last_accepted_sent.values()) < 1.0, last_accepted_sent
 
 
 def test_sigkill_under_load_loses_no_sent_response(database_url: str, simulator: SimulatorServer,

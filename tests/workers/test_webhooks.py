@@ -105,8 +105,7 @@ class World:
 
     async def alert(self, threshold: int = 80, created_at: datetime | None = None) -> str:
         entry = SpendEntry(id=new_id("spl"), org_id=self.admin.org_id, scope="workspace", scope_id="wrkspc_x",
-                           period="monthly", cap_picousd=10**14, hard=True, thresholds=(50, 80, 95),
-                           loaded_label="", loaded_spent=0)
+                           period="monthly", cap_picousd=10**14, hard=True, thresholds=(50, 80, 95))
         row = alert_record(entry, Crossing(Counter("stw:k", 10**14, 60.0), threshold), 12345)["audit"]
         row["created_at"] = created_at or datetime.fromisoformat(row["created_at"])
         await self.records.insert([], [row])

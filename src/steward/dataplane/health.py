@@ -19,7 +19,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from steward.metrics import JournalNumbers, journal_registry, render
+from steward.metrics import ConfigNumbers, JournalNumbers, journal_registry, render
 from steward.workers.journal import backlog
 from steward.workers.quarantine import Quarantine
 from steward.workers.ship_status import StatusFile
@@ -35,7 +35,8 @@ class Readiness:
     """The readiness checks and journal metrics of one gateway process."""
 
     def __init__(self, journal_dir: Path, *, database: Ping, snapshot_checked_at: Callable[[], float],
-                 snapshot_max_age: float, max_lag: float, shipper_timeout: float, redis: Redis | None = None) -> None:
+                 snapshot_max_age: float, max_lag: float, shipper_timeout: float, redis: Redis | None = None,
+                 snapshot_version: Callable[[], int] = lambda: 0) -> None:
         self._journal_dir = journal_dir
         self._database = database
         self._snapshot_checked_at = snapshot_checked_at
@@ -48,7 +49,8 @@ class Readiness:
         self._numbers: tuple[float, JournalNumbers] | None = None
         self._answer: tuple[float, bool, dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
-        self._registry = journal_registry(self.journal)
+        self._registry = journal_registry(self.journal, lambda: ConfigNumbers(
+            max(0.0, time.monotonic() - snapshot_checked_at()), snapshot_version()))
 
     def journal(self) -> JournalNumbers:
         """Backlog per slot, the oldest unshipped record's age, quarantined lines, the shipper's errors (cached)."""

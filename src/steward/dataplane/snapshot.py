@@ -1,20 +1,29 @@
-"""The immutable in-memory snapshot of keys, workspaces, policies, limits and the model catalog every request reads.
+"""The in-memory snapshot of keys, workspaces, policies, limits and the model catalog every request reads.
 
-The data plane never reads the database per request. A poller compares the database's config version
-every ``snapshot_poll_interval`` seconds and swaps in a fresh snapshot when it moved; that interval is the
-bound on how long a revoked key keeps working (default 0.25 s; the promise is 1 s). The catalog is the newest
-stored version (else the packaged file) with statuses as of the UTC day; a new day rebuilds the snapshot too,
-so a model leaves ``/v1/models`` on its retirement date.
+The data plane never reads the database per request. A poller reads the config version every
+``snapshot_poll_interval`` seconds; when it moved, it reads the change log (``storage/config_log.py``) and applies
+the deltas: the keys named there are read again by id, and a ``config`` change reloads the small tables
+(organizations, workspaces, limits, policies, compliance groups, the catalog) and recomputes the keys that carry
+their own policy. So revoking one key of a million costs one row, and the poll interval stays the bound on how
+long a revoked key keeps working (default 0.25 s; the promise is 1 s). Every key is loaded only at start-up, or
+when a gateway fell further behind than the log keeps: then in pages, yielding to requests between them, into new
+tables that replace the old ones at the end. The catalog is the newest stored version (else the packaged file)
+with statuses as of the UTC day; a new day reloads the small tables, so a model leaves ``/v1/models`` on its
+retirement date.
+
+Keys are updated in place (``keys_by_hash`` is shared by successive snapshots): the event loop applies a delta
+between two requests' steps, never during one, so a request sees a key either before or after the change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fnmatch
+import gc
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from steward.governance.catalog import Catalog, CatalogError
@@ -26,10 +35,12 @@ from steward.governance.policy import (
     effective,
     merge_compliance,
 )
-from steward.governance.spend_rules import PERIODS, PICO_PER_CENT, window
-from steward.storage.models import ApiKey, ComplianceGroup, Workspace
+from steward.governance.spend_rules import PICO_PER_CENT
+from steward.metrics import CONFIG_APPLY_SECONDS, CONFIG_FULL_LOADS
+from steward.storage.config_log import CONFIG, KEY
+from steward.storage.models import ComplianceGroup, Workspace
 from steward.storage.repositories.catalog import CatalogRepository
-from steward.storage.repositories.identity import IdentityRepository, SnapshotRows
+from steward.storage.repositories.identity import ConfigRows, IdentityRepository, KeyRow
 from steward.storage.repositories.policies import PolicyRepository
 from steward.tasks import stop_if_cancelled
 
@@ -50,6 +61,7 @@ class KeyEntry:
     expires_at: float | None
     allowed_models: tuple[str, ...] | None = None  # the key's own scope, narrower than its workspace's
     policy: EffectivePolicy | None = None  # set when the key has its own policy or model scope
+    previous_hash: str | None = None  # the secret before the last rotation, filed too until its grace ends
 
     def allows(self, model: str) -> bool:
         if self.allowed_models is None:
@@ -79,7 +91,7 @@ LimitValues = tuple[tuple[str, int], ...]  # (limiter type, value) pairs
 
 @dataclass(slots=True, frozen=True)
 class SpendEntry:
-    """A spend limit as the data plane enforces it, with the spend recorded when the snapshot was taken."""
+    """A spend limit as the data plane enforces it (its counter starts from recorded spend: ``spend_recovery``)."""
 
     id: str
     org_id: str
@@ -89,12 +101,12 @@ class SpendEntry:
     cap_picousd: int
     hard: bool
     thresholds: tuple[int, ...]
-    loaded_label: str          # the period the recorded spend belongs to
-    loaded_spent: int          # pico-USD recorded in that period when the snapshot was built
 
 
 @dataclass(slots=True, frozen=True)
 class Snapshot:
+    """What requests read. ``keys_by_hash`` is updated in place by deltas; the rest is replaced when it changes."""
+
     version: int
     keys_by_hash: dict[str, KeyEntry] = field(default_factory=dict)
     workspaces: dict[str, WorkspaceEntry] = field(default_factory=dict)
@@ -111,13 +123,12 @@ def _epoch(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-def _spend_entries(rows: SnapshotRows, labels: dict[str, str]) -> dict[tuple[str, str], tuple[SpendEntry, ...]]:
+def _spend_entries(rows: ConfigRows) -> dict[tuple[str, str], tuple[SpendEntry, ...]]:
     grouped: dict[tuple[str, str], list[SpendEntry]] = {}
     for limit in rows.spend_limits:
         entry = SpendEntry(limit.id, limit.org_id, limit.scope, limit.scope_id, limit.period,
                            limit.amount_cents * PICO_PER_CENT, limit.hard,
-                           tuple(limit.thresholds or DEFAULT_THRESHOLDS), labels[limit.period],
-                           rows.spent.get(limit.id, 0))
+                           tuple(limit.thresholds or DEFAULT_THRESHOLDS))
         grouped.setdefault((limit.scope, limit.scope_id), []).append(entry)
     return {where: tuple(entries) for where, entries in grouped.items()}
 
@@ -125,7 +136,7 @@ def _spend_entries(rows: SnapshotRows, labels: dict[str, str]) -> dict[tuple[str
 class _Policies:
     """Compiled policy documents and compliance groups, and the layering for workspaces and keys."""
 
-    def __init__(self, rows: SnapshotRows, versions: dict[str, int], catalog: Catalog) -> None:
+    def __init__(self, rows: ConfigRows, versions: dict[str, int], catalog: Catalog) -> None:
         self.versions = versions
         self.docs: dict[tuple[str, str, str], CompiledPolicy] = {}
         for row in rows.policies:
@@ -133,6 +144,7 @@ class _Policies:
                 self.docs[(row.org_id, row.scope, row.scope_id)] = compile_policy(row.document, catalog)
             except ValueError:  # validated on write; a document the code no longer accepts must not stop serving
                 log.exception("policy %s (%s %s) no longer compiles; ignoring it", row.id, row.scope, row.scope_id)
+        self.key_policies = {scope_id for (_, scope, scope_id) in self.docs if scope == "key"}
         groups = {g.id: g for g in rows.compliance_groups}
         members: dict[str, list[ComplianceGroup]] = {}
         for link in rows.group_workspaces:
@@ -151,54 +163,131 @@ class _Policies:
         return effective(org, own, None, compliance, version=self.versions.get(ws.org_id, 0),
                          workspace_label=label, extra_allow=extra)
 
-    def key(self, k: ApiKey, ws: WorkspaceEntry | None, scope: tuple[str, ...] | None) -> EffectivePolicy | None:
-        own = self.docs.get((k.org_id, "key", k.id))
+    def key(self, key_id: str, org_id: str, workspace_id: str, name: str, ws: WorkspaceEntry | None,
+            scope: tuple[str, ...] | None) -> EffectivePolicy | None:
+        """The key's layered policy, or None when it has neither its own policy nor a model scope (then requests
+        read the workspace's)."""
+        own = self.docs.get((org_id, "key", key_id))
         if own is None and scope is None:
             return None
         label = f"in workspace {ws.name!r}" if ws is not None else "in this workspace"
         extra = [(ws.allowed_models, label)] if ws is not None and ws.allowed_models is not None else []
         if scope is not None:
-            extra.append((scope, f"for API key {k.name!r}"))
-        return effective(self.docs.get((k.org_id, "organization", k.org_id)),
-                         self.docs.get((k.org_id, "workspace", k.workspace_id)), own,
-                         self.compliance.get(k.workspace_id), version=self.versions.get(k.org_id, 0),
-                         workspace_label=label, key_label=f"for API key {k.name!r}", extra_allow=extra)
+            extra.append((scope, f"for API key {name!r}"))
+        return effective(self.docs.get((org_id, "organization", org_id)),
+                         self.docs.get((org_id, "workspace", workspace_id)), own,
+                         self.compliance.get(workspace_id), version=self.versions.get(org_id, 0),
+                         workspace_label=label, key_label=f"for API key {name!r}", extra_allow=extra)
 
 
-def build_snapshot(rows: SnapshotRows, labels: dict[str, str] | None = None,
-                   policy_versions: dict[str, int] | None = None, catalog: Catalog | None = None) -> Snapshot:
-    """Turn database rows into the lookup tables the hot path uses (policies layered once, here)."""
-    catalog = catalog or Catalog.load_default().as_of(datetime.now(UTC).date())
-    policies = _Policies(rows, policy_versions or {}, catalog)
+@dataclass(slots=True, frozen=True)
+class _Config:
+    """The snapshot's parts built from the small tables, and what key entries are computed with."""
+
+    version: int  # the config version when the small tables were read
+    policies: _Policies
+    workspaces: dict[str, WorkspaceEntry]
+    organizations: dict[str, str]
+    limits: dict[tuple[str, str, str], LimitValues]
+    spend: dict[tuple[str, str], tuple[SpendEntry, ...]]
+    catalog: Catalog
+
+
+def build_config(rows: ConfigRows, policy_versions: dict[str, int], catalog: Catalog) -> _Config:
+    """Turn the small tables into the lookup tables the hot path uses (policies layered once, here)."""
+    policies = _Policies(rows, policy_versions, catalog)
     workspaces: dict[str, WorkspaceEntry] = {}
     for w in rows.workspaces:
         allowed = tuple(w.allowed_models) if w.allowed_models is not None else None
         workspaces[w.id] = WorkspaceEntry(w.id, w.org_id, w.name, w.archived_at is not None, allowed,
                                           policies.workspace(w, allowed), policies.compliance.get(w.id))
-    keys: dict[str, KeyEntry] = {}
-    for k in rows.keys:
-        models = (k.scopes or {}).get("models")
-        scope = tuple(models) if isinstance(models, list) else None
-        policy = policies.key(k, workspaces.get(k.workspace_id), scope)
-        keys[k.key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, _epoch(k.expires_at), scope,
-                                    policy)
-        if k.previous_key_hash and k.previous_valid_until:
-            # The secret before the last rotation works until its grace period ends (and never past expiry).
-            until = k.previous_valid_until.timestamp()
-            if k.expires_at is not None:
-                until = min(until, k.expires_at.timestamp())
-            keys[k.previous_key_hash] = KeyEntry(k.id, k.org_id, k.workspace_id, k.name, k.status, until, scope,
-                                                 policy)
     limits: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
     for limit in rows.rate_limits:
         limits.setdefault((limit.scope, limit.scope_id, limit.group_id), []).append((limit.limit_type, limit.value))
-    return Snapshot(rows.version, keys, workspaces, {o.id: o.name for o in rows.organizations},
-                    {where: tuple(sorted(values)) for where, values in limits.items()},
-                    _spend_entries(rows, labels or {}), catalog)
+    return _Config(rows.version, policies, workspaces, {o.id: o.name for o in rows.organizations},
+                   {where: tuple(sorted(values)) for where, values in limits.items()}, _spend_entries(rows), catalog)
+
+
+class _Keys:
+    """The key tables: entries by secret hash (what requests read), the current hash by key id (to find what a
+    delta replaces), and the ids whose entry carries its own layered policy (recomputed when the config changes)."""
+
+    def __init__(self, by_hash: dict[str, KeyEntry] | None = None) -> None:
+        self.by_hash: dict[str, KeyEntry] = by_hash if by_hash is not None else {}
+        self.hash_of: dict[str, str] = {}
+        self.own_policy: set[str] = set()
+
+    def remove(self, key_id: str) -> None:
+        current = self.hash_of.pop(key_id, None)
+        if current is not None:
+            entry = self.by_hash.pop(current, None)
+            if entry is not None and entry.previous_hash is not None:
+                self.by_hash.pop(entry.previous_hash, None)
+        self.own_policy.discard(key_id)
+
+    def put(self, row: KeyRow, config: _Config) -> None:
+        """File ``row`` (replacing what was filed for its id); an archived key is only removed."""
+        self.remove(row.id)
+        if row.status == "archived":
+            return
+        models = (row.scopes or {}).get("models")
+        scope = tuple(models) if isinstance(models, list) else None
+        policy = config.policies.key(row.id, row.org_id, row.workspace_id, row.name,
+                                     config.workspaces.get(row.workspace_id), scope)
+        previous = row.previous_key_hash if row.previous_key_hash and row.previous_valid_until else None
+        entry = KeyEntry(row.id, row.org_id, row.workspace_id, row.name, row.status, _epoch(row.expires_at), scope,
+                         policy, previous)
+        self.by_hash[row.key_hash] = entry
+        self.hash_of[row.id] = row.key_hash
+        if previous is not None and row.previous_valid_until is not None:
+            # The secret before the last rotation works until its grace period ends (and never past expiry).
+            until = row.previous_valid_until.timestamp()
+            if row.expires_at is not None:
+                until = min(until, row.expires_at.timestamp())
+            self.by_hash[previous] = replace(entry, expires_at=until, previous_hash=None)
+        if policy is not None or row.id in config.policies.key_policies:
+            self.own_policy.add(row.id)
+
+    def repolicy(self, key_id: str, config: _Config) -> None:
+        """Recompute one filed key's layered policy after the small tables changed."""
+        current = self.hash_of.get(key_id, "")
+        entry = self.by_hash.get(current)
+        if entry is None:
+            self.own_policy.discard(key_id)
+            return
+        policy = config.policies.key(entry.id, entry.org_id, entry.workspace_id, entry.name,
+                                     config.workspaces.get(entry.workspace_id), entry.allowed_models)
+        if policy is None:
+            self.own_policy.discard(key_id)
+        else:
+            self.own_policy.add(key_id)
+        self.by_hash[current] = replace(entry, policy=policy)
+        if entry.previous_hash is not None and entry.previous_hash in self.by_hash:
+            self.by_hash[entry.previous_hash] = replace(self.by_hash[entry.previous_hash], policy=policy)
+
+
+def build_snapshot(rows: ConfigRows, keys: Iterable[KeyRow], policy_versions: dict[str, int] | None = None,
+                   catalog: Catalog | None = None) -> Snapshot:
+    """A whole snapshot at once (tests and tools; the store loads keys in pages)."""
+    config = build_config(rows, policy_versions or {},
+                          catalog or Catalog.load_default().as_of(datetime.now(UTC).date()))
+    table = _Keys()
+    for row in keys:
+        table.put(row, config)
+    return _snapshot(config, table, config.version)
+
+
+def _snapshot(config: _Config, keys: _Keys, version: int) -> Snapshot:
+    return Snapshot(version, keys.by_hash, config.workspaces, config.organizations, config.limits, config.spend,
+                    config.catalog)
 
 
 class SnapshotStore:
-    """Holds the current snapshot and keeps it fresh."""
+    """Holds the current snapshot and keeps it fresh by applying the config change log."""
+
+    PAGE = 2_000           # keys per page of a full load (a page is built between two requests' steps)
+    DELTA_KEYS = 500       # keys read per query of a delta
+    MAX_CHANGES = 50_000   # a longer log since our version: load everything instead
 
     def __init__(self, repo: IdentityRepository, poll_interval: float,
                  policies: PolicyRepository | None = None, catalogs: CatalogRepository | None = None) -> None:
@@ -208,9 +297,12 @@ class SnapshotStore:
         self._interval = poll_interval
         self._catalog_id: str | None = None  # the stored catalog version loaded; None: the packaged file
         self._catalog = Catalog.load_default()
+        self._config: _Config | None = None
+        self._keys = _Keys()
+        self._lock = asyncio.Lock()
         self.current = Snapshot(version=0)
         self.checked_at = 0.0  # monotonic time of the last successful load or version check (readiness reads it)
-        self._listeners: list[Callable[[Snapshot], None]] = []
+        self.full_loads = 0
 
     async def _load_catalog(self, today: date) -> Catalog:
         """The newest stored catalog (parsed only when it changed), statuses as of ``today``."""
@@ -226,29 +318,91 @@ class SnapshotStore:
                     log.exception("stored catalog %s no longer loads; keeping %s", latest, self._catalog.version)
         return self._catalog.as_of(today)
 
-    async def refresh(self) -> Snapshot:
-        """Load a fresh snapshot now."""
-        now = datetime.now(UTC)
-        windows = {period: window(period, now) for period in PERIODS}
-        rows = await self._repo.snapshot_rows({p: w.start for p, w in windows.items()})
+    async def _load_config(self) -> _Config:
+        rows = await self._repo.config_rows()
         versions = await self._policies.org_versions() if self._policies is not None else {}
-        catalog = await self._load_catalog(now.date())
-        self.current = build_snapshot(rows, {p: w.label for p, w in windows.items()}, versions, catalog)
-        self.checked_at = time.monotonic()
-        for listener in self._listeners:
-            listener(self.current)
+        catalog = await self._load_catalog(datetime.now(UTC).date())
+        return build_config(rows, versions, catalog)
+
+    async def refresh(self) -> Snapshot:
+        """Catch up with the database now (everything on the first call)."""
+        async with self._lock:
+            await (self._catch_up() if self._config is not None else self._full())
+            self.checked_at = time.monotonic()
         return self.current
 
+    async def _full(self) -> None:
+        """Every key, in pages, into new tables that replace the current ones when complete; then the deltas
+        committed meanwhile."""
+        started = time.perf_counter()
+        config = await self._load_config()
+        keys = _Keys()
+        after = ""
+        while True:
+            page = await self._repo.key_page(after, self.PAGE)
+            for row in page:
+                keys.put(row, config)
+            if len(page) < self.PAGE:
+                break
+            after = page[-1].id
+            await asyncio.sleep(0)  # requests run between pages
+        self._config, self._keys = config, keys
+        self.current = _snapshot(config, keys, config.version)
+        self.full_loads += 1
+        CONFIG_FULL_LOADS.inc()
+        log.info("loaded config version %s: %d keys in %.2f s", config.version, len(keys.hash_of),
+                 time.perf_counter() - started)
+        gc.collect()
+        gc.freeze()  # a million long-lived entries: out of the collector's sight, so full collections stay short
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Apply the changes logged after our version (and a new UTC day's catalog statuses)."""
+        assert self._config is not None
+        version = await self._repo.version()
+        new_day = self.current.catalog.day != datetime.now(UTC).date()
+        if version == self.current.version and not new_day:
+            return
+        started = time.perf_counter()
+        changes = await self._repo.changes_since(self.current.version, self.MAX_CHANGES) \
+            if version != self.current.version else []
+        if version != self.current.version and (
+                not changes or changes[0][0] != self.current.version + 1 or len(changes) >= self.MAX_CHANGES):
+            # The log no longer reaches back to our version (pruned), or the database was replaced: load it all.
+            log.warning("config change log does not continue version %s (database at %s); loading everything",
+                        self.current.version, version)
+            await self._full()
+            return
+        target = max((v for v, _, _ in changes), default=self.current.version)
+        if new_day or any(kind == CONFIG for _, kind, _ in changes):
+            config = await self._load_config()
+            ids = self._keys.own_policy | config.policies.key_policies
+            for n, key_id in enumerate(sorted(ids)):
+                self._keys.repolicy(key_id, config)
+                if n % self.DELTA_KEYS == self.DELTA_KEYS - 1:
+                    await asyncio.sleep(0)
+            self._config = config
+        config = self._config
+        key_ids = sorted({entity for _, kind, entity in changes if kind == KEY})
+        for n in range(0, len(key_ids), self.DELTA_KEYS):
+            wanted = key_ids[n:n + self.DELTA_KEYS]
+            found = await self._repo.keys_by_id(wanted)
+            for row in found:
+                self._keys.put(row, config)
+            for missing in set(wanted) - {row.id for row in found}:
+                self._keys.remove(missing)
+            await asyncio.sleep(0)
+        # The last change applied, not the version the small tables were read at: keys changed after ``target``
+        # are not applied yet, and the next round reads the log from here (applying a change twice is harmless).
+        self.current = _snapshot(config, self._keys, target)
+        CONFIG_APPLY_SECONDS.observe(time.perf_counter() - started)
+
     async def run(self) -> None:
-        """Poll the config version forever (and rebuild on a new UTC day); a failed poll keeps the last good
-        snapshot."""
+        """Poll the config version forever and apply its changes; a failed poll keeps the last good snapshot."""
         while True:
             await asyncio.sleep(self._interval)
             try:
-                if await self._repo.version() != self.current.version or \
-                        self.current.catalog.day != datetime.now(UTC).date():
-                    await self.refresh()
-                self.checked_at = time.monotonic()
+                await self.refresh()
             except Exception:  # fail-safe by design: keep serving the last good snapshot
                 stop_if_cancelled()
                 log.exception("snapshot refresh failed; keeping version %s", self.current.version)

@@ -95,10 +95,9 @@ class Budget:
         """Charges recorded and not shipped yet, and batch holds (``spend_recovery``); None while the database
         does not answer: a start from the snapshot's older spend, kept for the rest of the period, could let a cap
         be overrun (the adversary spent 2.91 cents of a 1-cent cap so). Without recovery (tests of the stage
-        alone), the snapshot's recorded spend."""
+        alone), from zero."""
         if self._recovery is None:
-            label = {e.period: window(e.period, now).label for _, e in todo}
-            return {c.key: Start(e.loaded_spent if e.loaded_label == label[e.period] else 0) for c, e in todo}
+            return {c.key: Start(0) for c, _ in todo}
         try:
             return await self._recovery.starts([(c.key, e) for c, e in todo], now)
         except Exception:  # fail-safe by design: the database does not answer; hard caps refuse meanwhile

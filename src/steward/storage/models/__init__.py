@@ -17,7 +17,7 @@ from steward.storage.models.governance import (
     PolicyVersion,
     StoredContent,
 )
-from steward.storage.models.identity import ApiKey, ConfigVersion, Organization, Workspace
+from steward.storage.models.identity import ApiKey, ConfigChange, ConfigVersion, Organization, Workspace
 from steward.storage.models.limits import RateLimit
 from steward.storage.models.people import AdminKey, Invitation, User, WorkspaceMember
 from steward.storage.models.records import AuditEvent, UsageRecord
@@ -27,8 +27,9 @@ from steward.storage.models.webhooks import Webhook, WebhookAttempt, WebhookDeli
 
 __all__ = [
     "AdminKey", "ApiKey", "AuditChainLink", "AuditCheckpoint", "AuditEvent", "AuditPending", "Base", "BatchRecord",
-    "CatalogVersion", "ClaudeCodeUsage", "ComplianceGroup", "ComplianceGroupWorkspace", "ConfigVersion", "ConsoleLink",
-    "ConsoleSession", "FileRecord", "Invitation", "OrgDataKey", "Organization", "OtlpSeries", "Policy", "PolicyVersion",
-    "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "StoredContent", "UsageRecord", "UsageRollup", "User",
-    "Webhook", "WebhookAttempt", "WebhookDelivery", "Workspace", "WorkspaceMember",
+    "CatalogVersion", "ClaudeCodeUsage", "ComplianceGroup", "ComplianceGroupWorkspace", "ConfigChange",
+    "ConfigVersion", "ConsoleLink", "ConsoleSession", "FileRecord", "Invitation", "OrgDataKey", "Organization",
+    "OtlpSeries", "Policy", "PolicyVersion", "RateLimit", "SpendLimit", "SpendLimitIncreaseRequest", "StoredContent",
+    "UsageRecord", "UsageRollup", "User", "Webhook", "WebhookAttempt", "WebhookDelivery", "Workspace",
+    "WorkspaceMember",
 ]

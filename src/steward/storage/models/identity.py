@@ -55,6 +55,19 @@ class ApiKey(Base):
     previous_valid_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class ConfigChange(Base):
+    """The change log behind the config version: what each version changed, so a gateway applies deltas instead of
+    reloading every key (``storage/config_log.py``). ``kind`` is ``key`` (``entity_id`` names one API key) or
+    ``config`` (anything else the snapshot holds: organizations, workspaces, policies, limits, compliance groups,
+    the catalog; small tables, reloaded whole). Old versions are pruned; a gateway further behind reloads all."""
+
+    __tablename__ = "config_changes"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class ConfigVersion(Base):
     """One row; every control-plane change bumps ``version`` so each instance reloads its snapshot."""
 

@@ -11,16 +11,16 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from steward.errors import ConflictError
+from steward.storage import config_log
 from steward.storage.models import (
     AdminKey,
     ApiKey,
     AuditEvent,
-    ConfigVersion,
     Invitation,
     Organization,
     RateLimit,
@@ -250,8 +250,8 @@ class Unit:
         return await spend.recorded_spend(self.session, where)
 
     async def bump_version(self) -> None:
-        await self.session.execute(update(ConfigVersion).where(ConfigVersion.id == 1)
-                                   .values(version=ConfigVersion.version + 1))
+        """A new config version logging what this transaction changed (``storage/config_log.py``)."""
+        await config_log.bump(self.session)
 
 
 class AdminStore:
@@ -269,7 +269,8 @@ class AdminStore:
                 unit = Unit(session)
                 yield unit
                 await session.flush()
-                if unit._changed:  # every committed change is a new config version for the snapshots
+                # every committed change is a new config version for the snapshots
+                if unit._changed or config_log.has_pending(session):
                     await unit.bump_version()
         except IntegrityError as exc:
             raise ConflictError("The change conflicts with an existing object (a concurrent change won); "

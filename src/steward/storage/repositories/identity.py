@@ -3,40 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from steward.storage import config_log
 from steward.storage.models import (
     ApiKey,
     ComplianceGroup,
     ComplianceGroupWorkspace,
-    ConfigVersion,
     Organization,
     Policy,
     RateLimit,
     SpendLimit,
     Workspace,
 )
-from steward.storage.repositories.spend import SpendScope, recorded_spend
 
 
 @dataclass(slots=True, frozen=True)
-class SnapshotRows:
-    """Everything the data plane's snapshot is built from, read in one transaction."""
+class ConfigRows:
+    """The snapshot's small tables (everything but the keys), read in one transaction with their version."""
 
     version: int
     organizations: Sequence[Organization]
     workspaces: Sequence[Workspace]
-    keys: Sequence[ApiKey]
     rate_limits: Sequence[RateLimit] = ()
     spend_limits: Sequence[SpendLimit] = ()
-    spent: dict[str, int] = field(default_factory=dict)  # spend limit id -> pico-USD recorded since period start
     policies: Sequence[Policy] = ()
     compliance_groups: Sequence[ComplianceGroup] = ()
     group_workspaces: Sequence[ComplianceGroupWorkspace] = ()
+
+
+class KeyRow(NamedTuple):
+    """What the snapshot needs of an API key (read with Core, without ORM objects: a million keys load in seconds)."""
+
+    id: str
+    org_id: str
+    workspace_id: str
+    name: str
+    status: str
+    key_hash: str
+    expires_at: datetime | None
+    scopes: dict[str, Any] | None
+    previous_key_hash: str | None
+    previous_valid_until: datetime | None
+
+
+_KEY_COLUMNS = (ApiKey.id, ApiKey.org_id, ApiKey.workspace_id, ApiKey.name, ApiKey.status, ApiKey.key_hash,
+                ApiKey.expires_at, ApiKey.scopes, ApiKey.previous_key_hash, ApiKey.previous_valid_until)
 
 
 class IdentityRepository:
@@ -46,8 +63,7 @@ class IdentityRepository:
         self._sessions = sessions
 
     async def _bump(self, session: AsyncSession) -> None:
-        await session.execute(update(ConfigVersion).where(ConfigVersion.id == 1)
-                              .values(version=ConfigVersion.version + 1))
+        await config_log.bump(session)
 
     async def add(self, *objects: Organization | Workspace | ApiKey) -> None:
         """Insert new objects and bump the version."""
@@ -96,35 +112,44 @@ class IdentityRepository:
     async def update_key(self, key_id: str, values: Mapping[str, object]) -> None:
         async with self._sessions.begin() as session:
             await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(**values))
+            config_log.note_keys(session, [key_id])
             await self._bump(session)
 
     async def version(self) -> int:
         """The current config version (a one-row read, done by the snapshot poller, not per request)."""
         async with self._sessions() as session:
-            value = await session.scalar(select(ConfigVersion.version).where(ConfigVersion.id == 1))
-            return int(value or 0)
+            return await config_log.current_version(session)
 
-    async def snapshot_rows(self, period_starts: Mapping[str, datetime] | None = None) -> SnapshotRows:
-        """Every organization, workspace, non-archived key and limit, with the version they belong to, and
-        for each spend limit the spend recorded since its period started (``period_starts`` by period)."""
-        period_starts = period_starts or {}
+    async def config_rows(self) -> ConfigRows:
+        """Every organization, workspace, limit, policy and compliance group, with the config version they belong
+        to (read first, in the same transaction: a change committed meanwhile is applied again as a delta)."""
         async with self._sessions.begin() as session:
-            version = int(await session.scalar(select(ConfigVersion.version)) or 0)
-            orgs = (await session.execute(select(Organization))).scalars().all()
-            workspaces = (await session.execute(select(Workspace))).scalars().all()
-            keys = (await session.execute(select(ApiKey).where(ApiKey.status != "archived"))).scalars().all()
-            limits = (await session.execute(select(RateLimit))).scalars().all()
-            spend = (await session.execute(select(SpendLimit))).scalars().all()
-            spent = {s.id: await self._spent(session, s, period_starts[s.period]) for s in spend} \
-                if spend else {}
-            policies = (await session.execute(select(Policy))).scalars().all()
-            groups = (await session.execute(select(ComplianceGroup))).scalars().all()
-            members = (await session.execute(select(ComplianceGroupWorkspace))).scalars().all()
-            return SnapshotRows(version, orgs, workspaces, keys, limits, spend, spent, policies, groups, members)
+            version = await config_log.current_version(session)
 
-    @staticmethod
-    async def _spent(session: AsyncSession, limit: SpendLimit, since: datetime) -> int:
-        return await recorded_spend(session, SpendScope(limit.org_id, limit.scope, limit.scope_id, since))
+            async def every(model: type[Any]) -> Sequence[Any]:
+                return (await session.execute(select(model))).scalars().all()
+
+            return ConfigRows(version, await every(Organization), await every(Workspace), await every(RateLimit),
+                              await every(SpendLimit), await every(Policy), await every(ComplianceGroup),
+                              await every(ComplianceGroupWorkspace))
+
+    async def key_page(self, after_id: str, limit: int) -> list[KeyRow]:
+        """Up to ``limit`` keys that are not archived, by id after ``after_id`` (the snapshot's full load)."""
+        async with self._sessions() as session:
+            rows = await session.execute(select(*_KEY_COLUMNS).where(ApiKey.id > after_id,
+                                                                      ApiKey.status != "archived")
+                                         .order_by(ApiKey.id).limit(limit))
+            return [KeyRow._make(row) for row in rows]
+
+    async def keys_by_id(self, ids: Sequence[str]) -> list[KeyRow]:
+        """These keys, whatever their status (a delta: an archived or missing key leaves the snapshot)."""
+        async with self._sessions() as session:
+            rows = await session.execute(select(*_KEY_COLUMNS).where(ApiKey.id.in_(ids)))
+            return [KeyRow._make(row) for row in rows]
+
+    async def changes_since(self, version: int, limit: int) -> list[tuple[int, str, str]]:
+        async with self._sessions() as session:
+            return await config_log.changes_since(session, version, limit)
 
     async def record_last_used(self, last_used: Mapping[str, datetime]) -> None:
         """Write keys' last-use times, keeping the later of stored and given (no version bump)."""
