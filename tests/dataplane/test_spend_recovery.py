@@ -24,6 +24,8 @@ from steward.dataplane.spend_recovery import (
     held_by_batches,
     parse_line,
 )
+from steward.governance.catalog import Catalog
+from steward.reporting.rollups import RollupAccumulator
 from steward.storage.engine import Database
 from steward.storage.models import BatchRecord
 from steward.storage.repositories.batches import BatchRepository
@@ -114,7 +116,9 @@ def test_a_start_counts_each_charge_once(database_url: str, tmp_path: Path) -> N
             records = RecordsRepository(database.sessions, database.dialect)
             shipped = [usage(1, row="r1"), usage(0, charged=20, row="r2"), usage(300, at=DAY - timedelta(hours=1),
                                                                                 row="r3")]
-            await records.insert([{**u, "created_at": datetime.fromisoformat(u["created_at"])} for u in shipped], [])
+            # As the shipper writes them: the rows and, in the same transaction, their rollups (what starts read).
+            await records.insert([{**u, "created_at": datetime.fromisoformat(u["created_at"])} for u in shipped], [],
+                                 lambda fresh: RollupAccumulator(Catalog.load_default()).extend(fresh).rows())
             journal = Journal(tmp_path)
             for row in [shipped[0], usage(4000, row="j1"), usage(50000, workspace="ws_b", row="j2"),
                         usage(0, charged=600000, row="j3")]:

@@ -42,7 +42,7 @@ from steward.workers.journal import Segment, read_lines, segment_paths, slot_pat
 
 log = logging.getLogger("steward.budget")
 
-# The usage field that names each scope of a spend limit (as storage.repositories.spend.SCOPE_COLUMNS).
+# The usage field that names each scope of a spend limit (as storage.repositories.spend.SCOPE_ROLLUPS).
 _SCOPE_FIELDS = {"workspace": "workspace_id", "api_key": "api_key_id", "user": "user_id", "organization": "org_id"}
 
 

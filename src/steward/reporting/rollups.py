@@ -120,10 +120,12 @@ class RollupAccumulator:
             return
         dims = dimensions_of(row)
         cost = self._splitter.split(row)
+        charged = row.get("charged_picousd")  # what caps were charged, when that is not the cost (unpriced)
         measures = [1, row["input_tokens"], row["cache_write_5m_tokens"], row["cache_write_1h_tokens"],
                     row["cache_read_tokens"], row["output_tokens"], row.get("thinking_tokens") or 0,
                     row.get("web_search_requests") or 0, row.get("web_fetch_requests") or 0,
-                    row.get("code_execution_requests") or 0, *cost, int(row.get("cost_picousd") or 0)]
+                    row.get("code_execution_requests") or 0, *cost, int(row.get("cost_picousd") or 0),
+                    int(charged if charged is not None else row.get("cost_picousd") or 0)]
         key = (row["org_id"], bucket_start(row["created_at"], self._finest), *(dims[d] for d in DIMENSIONS))
         found = self._entries.get(key)
         if found is None:

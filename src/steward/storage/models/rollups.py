@@ -19,7 +19,8 @@ DIMENSIONS = ("workspace_id", "api_key_id", "model", "service_tier", "inference_
 MEASURES = ("requests", "input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cache_read_tokens",
             "output_tokens", "thinking_tokens", "web_search_requests", "web_fetch_requests",
             "code_execution_requests", "cost_input_picousd", "cost_output_picousd", "cost_cache_write_5m_picousd",
-            "cost_cache_write_1h_picousd", "cost_cache_read_picousd", "cost_web_search_picousd", "cost_picousd")
+            "cost_cache_write_1h_picousd", "cost_cache_read_picousd", "cost_web_search_picousd", "cost_picousd",
+            "charged_picousd")
 
 
 def _key(length: int) -> Mapped[str]:
@@ -65,3 +66,6 @@ class UsageRollup(Base):
     cost_cache_read_picousd: Mapped[int] = _measure()
     cost_web_search_picousd: Mapped[int] = _measure()
     cost_picousd: Mapped[int] = _measure()
+    # What spend caps were charged: the cost, or for unpriced usage its ceiling-rate charge. Spend counters start
+    # from the daily rows of this column (storage/repositories/spend.py), never from a scan of raw usage.
+    charged_picousd: Mapped[int] = _measure()

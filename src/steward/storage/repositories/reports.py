@@ -23,7 +23,8 @@ _KEY = ["org_id", "width", "grain", "bucket_start", *DIMENSIONS]
 RAW_COLUMNS = ("id", "created_at", "endpoint", "org_id", "workspace_id", "api_key_id", "user_id", "tags", "model",
                "batch_id", "input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cache_read_tokens",
                "output_tokens", "thinking_tokens", "web_search_requests", "web_fetch_requests",
-               "code_execution_requests", "service_tier", "inference_geo", "stop_reason", "cost_picousd")
+               "code_execution_requests", "service_tier", "inference_geo", "stop_reason", "cost_picousd",
+               "charged_picousd")
 _RAW_FILTERS = frozenset({"workspace_id", "api_key_id", "model", "service_tier", "inference_geo", "user_id",
                           "stop_reason"})
 _UPSERT_CHUNK = 2000

@@ -1,7 +1,9 @@
-"""Recorded spend: the sum of shipped usage records in one spend limit's scope since a moment (its period start).
+"""Recorded spend: what shipped usage charged one spend limit's scope since its period started.
 
-One query for the snapshot (every limit's period-to-date spend), the spend-limits report and the Budget stage's
-counter starts (``dataplane/spend_recovery.py``)."""
+Read from the daily rollups (``charged_picousd``, kept exact in the shipper's transaction with the usage rows
+themselves), never by summing raw usage: a month of a busy workspace is millions of records but thirty rollup rows
+per model. Periods start at a UTC midnight, so daily buckets cover them exactly. One query for the spend-limits
+report and the Budget stage's counter starts (``dataplane/spend_recovery.py``)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from steward.storage.models import BatchRecord, UsageRecord
+from steward.storage.models import BatchRecord, UsageRecord, UsageRollup
 
 _IN_CHUNK = 1000  # ids per IN (...) list
-# The usage column that names each scope of a spend limit.
-SCOPE_COLUMNS = {"workspace": UsageRecord.workspace_id, "api_key": UsageRecord.api_key_id,
-                 "user": UsageRecord.user_id, "organization": UsageRecord.org_id}
+_ROLLUPS = UsageRollup.__table__
+# The rollup grain (written daily) that keeps each scope's dimension, and that dimension's column.
+SCOPE_ROLLUPS = {"workspace": ("ws", _ROLLUPS.c.workspace_id), "api_key": ("key", _ROLLUPS.c.api_key_id),
+                 "user": ("all", _ROLLUPS.c.user_id), "organization": ("ws", _ROLLUPS.c.org_id)}
 
 
 @dataclass(slots=True, frozen=True)
@@ -32,11 +35,12 @@ class SpendScope:
 
 
 def recorded_spend_query(where: SpendScope) -> Select[int]:
-    """What was charged to caps: the cost, or the ceiling-rate charge of unpriced usage (``charged_picousd``)."""
-    charged = func.coalesce(UsageRecord.charged_picousd, UsageRecord.cost_picousd)
-    return select(func.coalesce(func.sum(charged), 0)).where(
-        UsageRecord.org_id == where.org_id, SCOPE_COLUMNS[where.scope] == where.scope_id,
-        UsageRecord.created_at >= where.since)
+    """What was charged to caps: the cost, or the ceiling-rate charge of unpriced usage (``charged_picousd``),
+    from the daily rollups of the scope's grain since ``where.since`` (a UTC midnight)."""
+    grain, column = SCOPE_ROLLUPS[where.scope]
+    return select(func.coalesce(func.sum(_ROLLUPS.c.charged_picousd), 0)).where(
+        _ROLLUPS.c.org_id == where.org_id, _ROLLUPS.c.width == "1d", _ROLLUPS.c.grain == grain,
+        column == where.scope_id, _ROLLUPS.c.bucket_start >= where.since)
 
 
 async def recorded_spend(session: AsyncSession, where: SpendScope) -> int:
