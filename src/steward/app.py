@@ -93,7 +93,8 @@ class Steward:
         self.file_repo = FileRepository(sessions)
         self.file_ownership = FileOwnership(self.file_repo)
         self.content = ContentRepository(sessions)
-        self.data_keys = KeyRing(self.content, master_key_source(settings))  # full-audit content sealing
+        self._master = master_key_source(settings)  # loaded on first use
+        self.data_keys = KeyRing(self.content, self._master)  # full-audit content sealing
         self.snapshots = SnapshotStore(self.identity, settings.snapshot_poll_interval,
                                        PolicyRepository(sessions), CatalogRepository(sessions))
         self.last_used = LastUsed()
@@ -197,7 +198,8 @@ class Steward:
             self._spawn(self.shipper.run())
         self._spawn(self._flush_last_used_forever())
         self.webhooks = WebhookDispatcher(DeliveryRepository(self.database.sessions, self.database.dialect),
-                                          allow_private=self.settings.webhook_allow_private)
+                                          allow_private=self.settings.webhook_allow_private,
+                                          master=self._master)
         self._spawn(self.webhooks.run())
         if self.settings.journal_ship_inline:  # else `steward ship` seals, beside the shipper
             self.sealer = Sealer(build_chains(self.settings, self.database),

@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from steward.compliance.crypto import master_key_source
 from steward.controlplane.services import ControlPlane
 from steward.storage.engine import Database
-from steward.storage.models import AuditEvent
+from steward.storage.models import AuditEvent, Webhook
 from steward.storage.repositories.records import RecordsRepository
 from steward.storage.repositories.webhooks import DeliveryRepository
 from steward.workers.webhooks import WebhookDispatcher
@@ -44,15 +46,20 @@ async def until(worker: WebhookDispatcher, found: Callable[[], Awaitable[list[di
 async def test_webhook_lifecycle_and_deliveries(gateway: Gateway) -> None:
     database = Database(gateway.settings.resolved_database_url())
     worker = WebhookDispatcher(DeliveryRepository(database.sessions, database.dialect), base_delay=0.05,
-                               allow_private=True)
+                               allow_private=True, master=master_key_source(gateway.settings))
     seen: list[str] = []
     try:
         audit = await _lifecycle(gateway, worker, seen, RecordsRepository(database.sessions, database.dialect))
+        async with httpx.AsyncClient(base_url=gateway.url, headers={"x-api-key": gateway.admin_key}) as http:
+            kept = (await http.post(PATH, json={"url": "http://127.0.0.1:9/in", "events": ["spend.alert"]})).json()
+        async with database.sessions() as session:  # what the database holds: the secret sealed, never in clear
+            stored = list((await session.execute(select(Webhook.secret))).scalars())
     finally:
         await worker.close()
         await database.close()
     secret = json.loads(seen[0])["secret"]
     assert secret.startswith("whsec_") and not any(secret in text for text in seen[1:])  # shown once only
+    assert len(stored) == 1 and stored[0].startswith("sealed:v1:") and kept["secret"] not in stored[0]
     changes = [e for e in audit if e.event.startswith("admin.webhooks.")]
     assert sorted(e.event for e in changes) == ["admin.webhooks.create", "admin.webhooks.delete",
                                                 "admin.webhooks.update", "admin.webhooks.update"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from steward.compliance.crypto import MasterKey
 from steward.controlplane.organization import OrganizationService
 from steward.controlplane.principal import Principal, system_principal
 from steward.controlplane.webhooks import WebhookService
@@ -34,6 +36,8 @@ from steward.storage.repositories.admin import AdminStore
 from steward.storage.repositories.records import RecordsRepository
 from steward.storage.repositories.webhooks import DeliveryRepository
 from steward.workers.webhooks import WebhookDispatcher
+
+MASTER = MasterKey(os.urandom(32))
 
 
 @dataclass
@@ -136,14 +140,16 @@ async def world(database_url: str) -> AsyncIterator[World]:
     org = (await OrganizationService(store).init("Hooks Org", "admin@hooks.example")).organization
     try:
         # The receivers listen on 127.0.0.1: inside the network, as STEWARD_WEBHOOK_ALLOW_PRIVATE allows.
-        yield World(db, RecordsRepository(db.sessions, db.dialect), WebhookService(store, allow_private=True),
+        yield World(db, RecordsRepository(db.sessions, db.dialect), WebhookService(store, master=lambda: MASTER,
+                                                                                  allow_private=True),
                     system_principal(org.id, "test"))
     finally:
         await db.close()
 
 
 def dispatcher(world: World, **options: Any) -> WebhookDispatcher:
-    options = {"interval": 0.01, "base_delay": 0.05, "timeout": 2.0, "allow_private": True, **options}
+    options = {"interval": 0.01, "base_delay": 0.05, "timeout": 2.0, "allow_private": True,
+               "master": lambda: MASTER, **options}
     return WebhookDispatcher(DeliveryRepository(world.db.sessions, world.db.dialect), **options)
 
 
@@ -249,7 +255,8 @@ async def test_two_dispatchers_deliver_each_event_exactly_once(world: World, dat
         rx.failures = 6  # some retries too, which both dispatchers see as due
         events = [await world.alert(threshold=i) for i in range(1, 16)]
         workers = [dispatcher(world), WebhookDispatcher(DeliveryRepository(other.sessions, other.dialect),
-                                                        interval=0.01, base_delay=0.05, allow_private=True)]
+                                                        interval=0.01, base_delay=0.05, allow_private=True,
+                                                        master=lambda: MASTER)]
         tasks = [asyncio.create_task(w.run()) for w in workers]
         try:
             for _ in range(400):  # up to 20 s
@@ -300,7 +307,8 @@ async def test_only_events_newer_than_the_webhook_are_delivered(world: World) ->
 
 async def test_run_survives_a_broken_database(tmp_path: Any) -> None:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'not-migrated.db'}")  # no tables: every round fails
-    worker = WebhookDispatcher(DeliveryRepository(db.sessions, db.dialect), interval=0.01, allow_private=True)
+    worker = WebhookDispatcher(DeliveryRepository(db.sessions, db.dialect), interval=0.01, allow_private=True,
+                               master=lambda: MASTER)
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(0.2)
     assert not task.done()
@@ -319,7 +327,7 @@ async def test_webhooks_never_reach_inward_addresses_by_default(world: World) ->
     """Webhook URLs could point at loopback, private or link-local addresses (cloud metadata): an admin key became
     a probe of the gateway's own network (issue 13). By default such a URL is refused when saved, and a name that
     resolves inward is refused when connected to (the check runs at connection time: DNS rebinding too)."""
-    guarded = WebhookService(world.service._store)
+    guarded = WebhookService(world.service._store, master=lambda: MASTER)
     for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "http://localhost/x",
                 "http://[::1]/x", "http://10.1.2.3/x", "http://[::ffff:127.0.0.1]/x", "http://0.0.0.0/x"):
         with pytest.raises(InvalidRequestError, match="loopback, private or link-local"):

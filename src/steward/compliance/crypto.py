@@ -127,3 +127,27 @@ def open_sealed(data_key: bytes, org_id: str, request_id: str, nonce: bytes, cip
         return AESGCM(data_key).decrypt(nonce, ciphertext, _context(org_id, request_id))
     except InvalidTag as exc:
         raise CryptoError(f"stored content of {request_id} does not open (wrong key or tampered)") from exc
+
+
+SEALED_PREFIX = "sealed:v1:"
+_SECRET_CONTEXT = b"steward-secret|"
+
+
+def seal_secret(master: MasterKey, owner: str, secret: str) -> str:
+    """A secret Steward must use again (a webhook's signing secret) as stored text: ``sealed:v1:`` and base64 of
+    ``nonce || AES-GCM(master, secret)``, bound to ``owner`` (the webhook id) so it cannot be moved to another."""
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = nonce + AESGCM(master.key).encrypt(nonce, secret.encode(), _SECRET_CONTEXT + owner.encode())
+    return SEALED_PREFIX + base64.b64encode(sealed).decode()
+
+
+def open_secret(master: MasterKey, owner: str, stored: str) -> str:
+    """The secret behind ``seal_secret``'s text (text stored before secrets were sealed is returned as is)."""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored
+    raw = base64.b64decode(stored.removeprefix(SEALED_PREFIX))
+    try:
+        return AESGCM(master.key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:],
+                                          _SECRET_CONTEXT + owner.encode()).decode()
+    except InvalidTag as exc:
+        raise CryptoError(f"the stored secret of {owner} does not open with this master key") from exc

@@ -8,11 +8,12 @@ bumps the config version, because the data plane does not read webhooks (the dis
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from steward.compliance.crypto import MasterKey, seal_secret
 from steward.controlplane.audit import admin_event
 from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
@@ -81,9 +82,10 @@ def delivery_object(delivery: WebhookDelivery, attempts: Sequence[WebhookAttempt
 
 
 class WebhookService:
-    def __init__(self, store: AdminStore, *, allow_private: bool = False) -> None:
+    def __init__(self, store: AdminStore, *, master: Callable[[], MasterKey], allow_private: bool = False) -> None:
         self._store = store
         self._allow_private = allow_private
+        self._master = master  # signing secrets are stored sealed under the master key (compliance/crypto.py)
 
     @staticmethod
     async def _load(hooks: WebhookRepository, principal: Principal, webhook_id: str) -> Webhook:
@@ -98,14 +100,15 @@ class WebhookService:
         require(principal, Permission.WORKSPACES_WRITE)
         checked_url, checked_events = _url(url, self._allow_private), _events(events)
         now = datetime.now(UTC)
-        hook = Webhook(id=new_id("whk"), org_id=principal.org_id, url=checked_url, events=checked_events,
-                       active=bool(active), secret=f"whsec_{secrets.token_urlsafe(32)}", created_at=now,
+        secret, hook_id = f"whsec_{secrets.token_urlsafe(32)}", new_id("whk")
+        hook = Webhook(id=hook_id, org_id=principal.org_id, url=checked_url, events=checked_events,
+                       active=bool(active), secret=seal_secret(self._master(), hook_id, secret), created_at=now,
                        updated_at=now, deliver_since=now)
         async with self._store.unit() as unit:
             WebhookRepository(unit).add(hook)
             unit.audit(admin_event(principal, "admin.webhooks.create", target={"webhook_id": hook.id},
                                    after=webhook_object(hook)))
-        return {**webhook_object(hook), "secret": hook.secret}
+        return {**webhook_object(hook), "secret": secret}
 
     async def list(self, principal: Principal, paging: Paging) -> dict[str, Any]:
         require(principal, Permission.USERS_READ)

@@ -12,7 +12,7 @@ import hmac
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from steward.compliance.crypto import MasterKey, open_secret
 from steward.ids import new_id
 from steward.netguard import forbidden_host, resolver_kwargs
 from steward.storage.models import AuditEvent, Webhook
@@ -67,8 +68,9 @@ class WebhookDispatcher:
     def __init__(self, repo: DeliveryRepository, *, interval: float = 1.0, max_attempts: int = 6,
                  base_delay: float = 1.0, max_delay: float = 3600.0, timeout: float = 5.0,
                  lookback: float = 86400.0, batch_size: int = 100, concurrency: int = 8,
-                 allow_private: bool = False) -> None:
+                 allow_private: bool = False, master: Callable[[], MasterKey]) -> None:
         self._repo = repo
+        self._master = master  # opens the stored signing secrets (sealed: compliance/crypto.py)
         self._allow_private = allow_private  # STEWARD_WEBHOOK_ALLOW_PRIVATE (netguard.py)
         self._interval = interval
         self._max_attempts = max_attempts
@@ -150,7 +152,8 @@ class WebhookDispatcher:
         body = payload(job.delivery_id, job.event)
         headers = {"content-type": "application/json", "user-agent": USER_AGENT,
                    "steward-webhook-id": job.webhook.id,
-                   "steward-signature": sign(job.webhook.secret, int(time.time()), body)}
+                   "steward-signature": sign(open_secret(self._master(), job.webhook.id, job.webhook.secret),
+                                             int(time.time()), body)}
         started, clock = datetime.now(UTC), time.monotonic()
         status: int | None = None
         retry_after: float | None = None
