@@ -47,6 +47,7 @@ from steward.dataplane.stages.limit import Limit
 from steward.dataplane.stages.meter import Meter
 from steward.dataplane.stages.privacy import Privacy
 from steward.dataplane.stages.record import Record
+from steward.dataplane.stages.refusals import FailedAuthLimit
 from steward.dataplane.stages.validate import Validate
 from steward.dataplane.upstream import AiohttpUpstream, Upstream
 from steward.governance.buckets import InProcessLimiter, Limiter
@@ -117,7 +118,7 @@ class Steward:
                           if h.lower() not in ("x-api-key", "authorization"))
         record = self._record = Record(journal)  # prices come from the snapshot's catalog (Meter)
         capture = Capture(self.data_keys, journal)
-        auth = Authenticate(self.snapshots, self.last_used)
+        auth = Authenticate(self.snapshots, self.last_used, FailedAuthLimit(self.settings.unauthenticated_per_minute))
         meter = Meter(self.snapshots, journal.append)  # journal: the catalog.unpriced_model audit event
         authorize = Authorize(self._catalog_now, unknown_models=self.settings.unknown_models)
         files = FileAccess(self.file_ownership)  # file_id references must name the workspace's own files

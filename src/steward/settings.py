@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Connections one worker holds at most; beyond it a new connection gets 503 "
                                         "`overloaded_error` and is closed. Default: the process's open-file limit "
                                         "(raised to its hard limit at start) less the upstream pool and 64 spare.")
+    unauthenticated_per_minute: int = Field(
+        default=600, ge=0, description="Data-plane requests without a valid key one source address may make per "
+                                       "minute (each answered 401); beyond it they get 429 with retry-after and the "
+                                       "connection is closed. Requests with a valid key are never counted. 0: off.")
     spend_lease_seconds: float = Field(
         default=3600.0, gt=0, description="Seconds a real-time request's spend-cap reservation is held at most: "
                                           "a process killed mid-request cannot block a cap for longer. Longer "

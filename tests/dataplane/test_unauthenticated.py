@@ -94,3 +94,25 @@ def test_the_address_table_is_bounded_and_evicts_the_oldest() -> None:
     assert len(sampler) == 100
     assert len(closed) == 900 and {s["data"]["count"] for s in closed} == {2}
     assert closed[0]["data"]["client"] == "10.0.0.0"
+
+
+def test_requests_without_a_valid_key_are_limited_per_address_and_valid_keys_never(
+        database_url: str, simulator: Any, tmp_path: Path) -> None:
+    """Issue 13: unauthenticated traffic is rate-limited per source address. Past the limit a request without a
+    valid key gets 429 with retry-after and the connection is closed; a valid key from the same address passes."""
+    from tests.conftest import UPSTREAM_KEY
+    from tests.support import start_gateway
+
+    with start_gateway(database_url, simulator.url, tmp_path / "home", UPSTREAM_KEY,
+                       unauthenticated_per_minute=5) as gateway, httpx.Client(base_url=gateway.url, timeout=10) as http:
+        statuses = [http.post("/v1/messages", json=BODY, headers={"x-api-key": "sk-not-a-key"}).status_code
+                    for _ in range(5)]
+        assert statuses == [401] * 5
+        limited = http.post("/v1/messages", json=BODY)
+        assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limit_error"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60 and limited.headers["connection"] == "close"
+        assert limited.headers["x-should-retry"] == "true"
+        with gateway.client("eng") as client:  # same address, valid key: never counted, never refused
+            for _ in range(3):
+                assert client.messages.create(**BODY).id  # type: ignore[call-overload]
+        assert http.post("/v1/messages", json=BODY, headers={"x-api-key": "sk-not-a-key"}).status_code == 429

@@ -1,7 +1,8 @@
 """Authenticate: resolve the caller's key from the snapshot.
 
 Reads ``x-api-key`` or ``Authorization: Bearer``; writes ``ctx.key`` and ``ctx.workspace``; raises
-AuthenticationError after naming the reason in ``ctx.auth_failure`` (Record samples these refusals per address).
+AuthenticationError after naming the reason in ``ctx.auth_failure`` (Record samples these refusals per address),
+or past ``STEWARD_UNAUTHENTICATED_PER_MINUTE`` such refusals from one address, 429 (``refusals.FailedAuthLimit``).
 Cost: a checksum check, one SHA-256 and two dict lookups; no I/O.
 """
 
@@ -12,7 +13,8 @@ from typing import NoReturn
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.snapshot import SnapshotStore
-from steward.errors import AuthenticationError
+from steward.dataplane.stages.refusals import FailedAuthLimit
+from steward.errors import AuthenticationError, RateLimitError
 from steward.identity.keyformat import ADMIN_KEY_PREFIX, hash_key, well_formed
 
 
@@ -46,38 +48,43 @@ def _secret(ctx: RequestContext) -> str | None:
     return None
 
 
-def _refuse(ctx: RequestContext, reason: str, message: str) -> NoReturn:
-    ctx.auth_failure = reason
-    raise AuthenticationError(message)
-
-
 class Authenticate:
     reads_body = False  # runs before the body is read (dataplane/pipeline.py)
 
-    def __init__(self, snapshots: SnapshotStore, last_used: LastUsed) -> None:
+    def __init__(self, snapshots: SnapshotStore, last_used: LastUsed, failures: FailedAuthLimit | None = None) -> None:
         self._snapshots = snapshots
         self._last_used = last_used
+        self._failures = failures or FailedAuthLimit(0)
+
+    def _refuse(self, ctx: RequestContext, reason: str, message: str) -> NoReturn:
+        ctx.auth_failure = reason
+        wait = self._failures.over(ctx.client, ctx.started_at)
+        if wait is not None:
+            raise RateLimitError("Too many requests without a valid API key from this address; retry after "
+                                 f"{wait:.0f} s.", headers={"retry-after": str(int(wait + 0.999)),
+                                                            "connection": "close"})
+        raise AuthenticationError(message)
 
     def on_request(self, ctx: RequestContext) -> None:
         secret = _secret(ctx)
         if not secret:
-            _refuse(ctx, "missing", "x-api-key header is required (or Authorization: Bearer <key>).")
+            self._refuse(ctx, "missing", "x-api-key header is required (or Authorization: Bearer <key>).")
         if secret.startswith(ADMIN_KEY_PREFIX):
-            _refuse(ctx, "admin_key", "Admin keys cannot call the Messages API; use a workspace API key.")
+            self._refuse(ctx, "admin_key", "Admin keys cannot call the Messages API; use a workspace API key.")
         if not well_formed(secret):
-            _refuse(ctx, "malformed", "invalid x-api-key: not a Steward API key (wrong format or checksum).")
+            self._refuse(ctx, "malformed", "invalid x-api-key: not a Steward API key (wrong format or checksum).")
         snapshot = self._snapshots.current
         key = snapshot.keys_by_hash.get(hash_key(secret))
         if key is None:
-            _refuse(ctx, "unknown", "invalid x-api-key")
+            self._refuse(ctx, "unknown", "invalid x-api-key")
         ctx.key = key
         if key.status != "active":
-            _refuse(ctx, "inactive", f"This API key is {key.status}.")
+            self._refuse(ctx, "inactive", f"This API key is {key.status}.")
         if key.expires_at is not None and key.expires_at <= time.time():
-            _refuse(ctx, "expired", "This API key has expired.")
+            self._refuse(ctx, "expired", "This API key has expired.")
         workspace = snapshot.workspaces.get(key.workspace_id)
         if workspace is None or workspace.archived:
-            _refuse(ctx, "archived_workspace", "This API key's workspace is archived.")
+            self._refuse(ctx, "archived_workspace", "This API key's workspace is archived.")
         ctx.workspace = workspace
         self._last_used.touch(key.id, ctx.started_at)
 

@@ -87,3 +87,34 @@ def summary_event(address: str, start: float, end: float, count: int, audited: i
         reason=f"{count} more unauthenticated requests from {address} (beyond the {audited} audited one by one)",
         data={"client": address, "count": count, "audited": audited, "reasons": reasons,
               "window_start": at(start), "window_end": at(end)})
+
+
+class FailedAuthLimit:
+    """Requests without a valid key, limited per source address: up to ``per_minute`` per address in a 60 s window
+    (from its first one) answer 401; beyond that they answer 429 ``rate_limit_error`` with ``retry-after`` (the
+    window's end) and ``connection: close``, so a client guessing or flooding without a key must open a new
+    connection for each try. A request with a valid key is never counted nor refused here, so clients behind one
+    proxy address are not locked out by another's mistakes. The table holds at most ``max_addresses`` windows
+    (the oldest goes first). Pure and synchronous, a dict operation per refusal."""
+
+    def __init__(self, per_minute: int, max_addresses: int = MAX_ADDRESSES, window: float = WINDOW) -> None:
+        self._limit = per_minute
+        self._max = max_addresses
+        self._window = window
+        self._table: OrderedDict[str, list[float]] = OrderedDict()  # address -> [window start, count]
+
+    def over(self, address: str, now: float) -> float | None:
+        """Count one refused request; the seconds to wait when it is over the limit, else None."""
+        if self._limit <= 0:
+            return None
+        found = self._table.get(address)
+        if found is None or now - found[0] >= self._window:
+            if found is not None:
+                del self._table[address]
+            while len(self._table) >= self._max:
+                self._table.popitem(last=False)
+            found = self._table[address] = [now, 0.0]
+        found[1] += 1
+        if found[1] <= self._limit:
+            return None
+        return max(1.0, found[0] + self._window - now)
