@@ -1,4 +1,4 @@
-"""Prometheus metrics of one process, served at ``GET /metrics`` (each worker reports its own).
+"""Prometheus metrics, served at ``GET /metrics`` (with several workers, summed over all of them: ``render``).
 
 Names are ``steward_*``. The hot path only increments counters (a lock-free-enough few hundred ns); nothing
 here does I/O. The journal's numbers (backlog, lag, quarantine, the shipper's errors) are measured by
@@ -8,14 +8,17 @@ process) and exposed here through ``journal_registry``, one registry per gateway
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
 
 REQUESTS = Counter("steward_requests", "Data-plane requests answered, by endpoint and status.",
                    ["endpoint", "status"], registry=REGISTRY)
@@ -130,5 +133,12 @@ def journal_registry(read: Callable[[], JournalNumbers],
 
 
 def render(*extra: CollectorRegistry) -> bytes:
-    """The text exposition format (the process's metrics, then any ``extra`` registry's)."""
+    """The text exposition format (the process's metrics, then any ``extra`` registry's). Under ``steward serve
+    --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set before the workers start) every worker writes its counters to
+    that directory and whichever worker answers sums them all, so a scrape sees the whole server, not one worker."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return generate_latest(registry) + b"".join(generate_latest(r) for r in extra)
     return generate_latest(REGISTRY) + b"".join(generate_latest(registry) for registry in extra)

@@ -91,6 +91,17 @@ database_url: str, simulator: SimulatorServer,
             time.sleep(0.02)
         assert not pending, "a process kept accepting the revoked key"
         assert max(last_accepted_sent.values()) < 1.0, last_accepted_sent
+        # /metrics of the two-worker server sums both workers, whichever answers (issue 13): every scrape counts
+        # every request this test sent it.
+        totals = {_requests_counted(url_b) for _ in range(6)}
+        assert len(totals) == 1 and totals.pop() >= 3, totals
+
+
+def _requests_counted(url: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("steward_requests_total{") and "/metrics" not in line)
 
 
 def test_sigkill_under_load_loses_no_sent_response(database_url: str, simulator: SimulatorServer,

@@ -84,6 +84,14 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
         shipper = Supervisor([sys.executable, "-m", "steward", "ship", "--parent-pid", str(os.getpid())])
         shipper.start()
     raise_open_file_limit()  # before the door's connection cap is derived from it
+    metrics_dir = None
+    if workers > 1:  # the workers write their counters here; /metrics sums them (steward/metrics.py)
+        import tempfile
+
+        from steward.metrics import MULTIPROC_ENV
+
+        metrics_dir = tempfile.mkdtemp(prefix="steward-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
     config = uvicorn_config("steward.app:create_app", host or settings.host, port or settings.port,
                             log_level=settings.log_level, workers=workers, factory=True,
                             door=Door.of(settings), keep_alive=settings.keep_alive_timeout)
@@ -98,6 +106,10 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
     finally:
         if shipper is not None:
             shipper.stop(timeout=30)
+        if metrics_dir is not None:
+            import shutil
+
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()
