@@ -139,6 +139,6 @@ def render(*extra: CollectorRegistry) -> bytes:
     directory = os.environ.get(MULTIPROC_ENV)
     if directory:
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=directory)
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
         return generate_latest(registry) + b"".join(generate_latest(r) for r in extra)
     return generate_latest(REGISTRY) + b"".join(generate_latest(registry) for registry in extra)
