@@ -238,3 +238,76 @@ async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pyt
     assert budgets.unavailable_count == 5
     assert len([r for r in caplog.records if r.name == "steward.budgets"]) == 1  # at most once a minute
     await budgets.close()
+
+
+class _DroppingProxy:
+    """A TCP proxy in front of Redis that, when armed, forwards the next EVALSHA and closes the client's connection
+    before the reply: the script ran, the client saw a broken connection, and redis-py sends it again."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self.armed = False
+        self.dropped = 0
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> _DroppingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self._target)
+        drop = asyncio.Event()
+
+        async def upstream() -> None:
+            while chunk := await client_r.read(65536):
+                if self.armed and b"EVALSHA" in chunk.upper():
+                    self.armed = False
+                    drop.set()
+                server_w.write(chunk)
+                await server_w.drain()
+
+        async def downstream() -> None:
+            while chunk := await server_r.read(65536):
+                if drop.is_set():  # the script's reply: swallowed, and the client's connection cut
+                    self.dropped += 1
+                    client_w.close()
+                    return
+                client_w.write(chunk)
+                await client_w.drain()
+
+        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            server_w.close()
+            client_w.close()
+
+
+async def test_a_script_sent_again_after_a_broken_connection_applies_once(redis: Redis, prefix: str) -> None:
+    """Issue 13: redis-py retries a command whose connection broke (``connect``: one retry), so a reservation or a
+    settlement that Redis had already applied applied twice. Each call now carries an operation id."""
+    host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].split(":")
+    async with _DroppingProxy((host, int(port))) as proxy:
+        budgets = RedisBudgets(connect(f"redis://127.0.0.1:{proxy.port}/0", max_connections=4))
+        counter = ws_counter(prefix)
+        try:
+            assert await budgets.initialize(counter, 0)
+            assert (await budgets.reserve([counter], 3 * USD)).admitted  # loads the script
+            proxy.armed = True
+            assert (await budgets.reserve([counter], 5 * USD)).admitted  # ran, reply lost, sent again
+            assert proxy.dropped == 1
+            proxy.armed = True
+            await budgets.settle([counter], 5 * USD, 4 * USD)  # the same for a settlement
+            assert proxy.dropped == 2
+            [state] = await budgets.state([counter])
+        finally:
+            await budgets.close()
+    assert (state.spent, state.reserved) == (4 * USD, 3 * USD)  # not 8 spent, nor 8 + 5 - 5 reserved

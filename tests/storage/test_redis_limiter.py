@@ -173,3 +173,27 @@ async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pyt
     assert limiter.unavailable_count == 3
     assert len([r for r in caplog.records if r.name == "steward.limits"]) == 1  # at most once a minute
     await limiter.close()
+
+
+async def test_an_admission_sent_again_after_a_broken_connection_takes_tokens_once(prefix: str) -> None:
+    """Issue 13: redis-py's retry after a broken connection took a request's tokens twice."""
+    from steward.storage.redis_client import connect
+    from tests.storage.test_redis_budgets import REDIS_URL, _DroppingProxy
+
+    host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].split(":")
+    async with _DroppingProxy((host, int(port))) as proxy:
+        client = connect(f"redis://127.0.0.1:{proxy.port}/0", max_connections=4)
+        limiter = RedisLimiter(client)
+        bucket = ws_bucket(prefix)
+        try:
+            await limiter.admit([Reservation(bucket, 1)], T0)  # loads the script
+            proxy.armed = True
+            admitted = await limiter.admit([Reservation(bucket, 10)], T0)
+            assert admitted.admitted and proxy.dropped == 1
+            remaining = (await limiter.admit([Reservation(bucket, 0)], T0)).states[0].remaining
+        finally:
+            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+            if keys:
+                await client.delete(*keys)
+            await limiter.close()
+    assert remaining == 39  # 50 - 1 - 10, not 50 - 1 - 20

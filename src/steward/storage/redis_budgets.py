@@ -37,7 +37,7 @@ from steward.governance.budgets import (
     check_amount,
     check_thresholds,
 )
-from steward.storage.redis_client import RedisBacked
+from steward.storage.redis_client import RedisBacked, once, run_once
 
 __all__ = ["RedisBudgets"]
 
@@ -240,8 +240,8 @@ class RedisBudgets(RedisBacked):
     def __init__(self, redis: Redis, *, fail_open: bool = False) -> None:
         super().__init__(redis, fail_open=fail_open, logger=log)
         self._initialize = redis.register_script(INITIALIZE_LUA)
-        self._reserve = redis.register_script(RESERVE_LUA)
-        self._settle = redis.register_script(SETTLE_LUA)
+        self._reserve = redis.register_script(once(RESERVE_LUA))
+        self._settle = redis.register_script(once(SETTLE_LUA))
         self._state = redis.register_script(STATE_LUA)
 
     async def initialize(self, counter: Counter, spent: int, reserved: int = 0, *, born_ms: int = 0,
@@ -271,7 +271,7 @@ class RedisBudgets(RedisBacked):
             args += (str(counter.cap), _ttl_ms(counter))
         args += ("1" if existing else "0", field, str(now_ms))
         try:
-            reply = await self._reserve(keys=[c.key for c in counters], args=args)
+            reply = await run_once(self._reserve, [c.key for c in counters], args)
         except (RedisError, OSError) as exc:
             self._unavailable("reservation", exc)
             return BudgetAdmission(self.fail_open, (), None)
@@ -304,7 +304,7 @@ class RedisBudgets(RedisBacked):
         born = lease.born if lease else ()
         args += (str(born[i]) if i < len(born) else "" for i in range(len(counters)))
         try:
-            reply = await self._settle(keys=[c.key for c in counters], args=args)
+            reply = await run_once(self._settle, [c.key for c in counters], args)
         except (RedisError, OSError) as exc:
             self._unavailable("settlement", exc)
             return []

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 
 from steward.metrics import STORE_UNAVAILABLE
 
@@ -50,3 +54,46 @@ class RedisBacked:
     async def close(self) -> None:
         """Close the Redis client and its connections."""
         await self._redis.aclose()
+
+
+# Operations that change counters apply once even when redis-py sends them again: the client retries a command
+# whose connection failed (``connect``: one retry), and a script that ran before the connection broke would
+# otherwise apply twice (a reservation or a charge counted double). Each call carries an operation id as its last
+# key; the script's reply is stored under it for OPERATION_TTL_MS, and a second run with the same id returns that
+# reply without touching anything. The id key shares the counters' {hash tag}, so a Redis Cluster keeps one slot.
+# The retry follows at once (no backoff, within the 1 s socket timeout), so 30 s is ample; it bounds the memory:
+# at 2,000 requests/s with limits and caps (four operations each), about 240,000 small keys.
+OPERATION_TTL_MS = 30_000
+
+_ONCE_HEAD = """
+local OPERATION, OPERATION_TTL = KEYS[#KEYS], ARGV[#ARGV]
+local done = redis.call('GET', OPERATION)
+if done then return cjson.decode(done) end
+local KEYS = {unpack(KEYS, 1, #KEYS - 1)}
+local ARGV = {unpack(ARGV, 1, #ARGV - 1)}
+local function operation()
+"""
+_ONCE_TAIL = """
+end
+local reply = operation()
+redis.call('SET', OPERATION, cjson.encode(reply), 'PX', OPERATION_TTL)
+return reply
+"""
+
+
+def once(script: str) -> str:
+    """The Lua ``script`` (which reads KEYS and ARGV and returns a number or an array) made idempotent by an
+    operation id (``run_once``)."""
+    return _ONCE_HEAD + script + _ONCE_TAIL
+
+
+def operation_key(first: str) -> str:
+    """A fresh operation id key in the same hash slot as ``first`` (its ``{tag}``, when it has one)."""
+    close = first.find("}") if first.find("{") >= 0 else -1
+    base = first[:close + 1] if close >= 0 else first
+    return f"{base}:op:{uuid.uuid4().hex}"
+
+
+async def run_once(script: AsyncScript, keys: Sequence[str], args: Sequence[str]) -> Any:
+    """Run a ``once`` script under a new operation id: however often redis-py sends it, it applies once."""
+    return await script(keys=[*keys, operation_key(keys[0])], args=[*args, str(OPERATION_TTL_MS)])

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from steward.governance.buckets import EPSILON, IDLE_PERIODS, Admission, Reservation, admitted, refused
-from steward.storage.redis_client import RedisBacked
+from steward.storage.redis_client import RedisBacked, once, run_once
 
 __all__ = ["RedisLimiter"]
 
@@ -128,8 +128,8 @@ class RedisLimiter(RedisBacked):
 
     def __init__(self, redis: Redis, *, fail_open: bool = False) -> None:
         super().__init__(redis, fail_open=fail_open, logger=log)
-        self._admit = redis.register_script(ADMIT_LUA)
-        self._settle = redis.register_script(SETTLE_LUA)
+        self._admit = redis.register_script(once(ADMIT_LUA))
+        self._settle = redis.register_script(once(SETTLE_LUA))
 
     async def admit(self, reservations: Sequence[Reservation], now: float) -> Admission:
         """Deduct every reservation, or none, in one atomic script; see ``Admission``."""
@@ -137,7 +137,7 @@ class RedisLimiter(RedisBacked):
             return admitted((), ())
         keys, args = _arguments(reservations, now)
         try:
-            reply = await self._admit(keys=keys, args=args)
+            reply = await run_once(self._admit, keys, args)
         except (RedisError, OSError) as exc:
             self._unavailable("admission", exc)
             if self.fail_open:
@@ -151,7 +151,7 @@ class RedisLimiter(RedisBacked):
             return
         keys, args = _arguments(returns, now)
         try:
-            await self._settle(keys=keys, args=args)
+            await run_once(self._settle, keys, args)
         except (RedisError, OSError) as exc:
             self._unavailable("settlement", exc)
 
