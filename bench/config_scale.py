@@ -2,10 +2,10 @@
 costs the requests in flight.
 
 One `steward serve` worker (its shipper beside it) on a database holding N API keys (SQLite or PostgreSQL), the
-built-in simulator upstream. A probe client sends a request every 10 ms with another key the whole time. Then,
-trial after trial, the control plane revokes a key while a second client keeps calling with it, and every other
-trial also changes the workspace's policy (a ``config`` change: small tables reloaded, keys with their own policy
-recomputed). Reported:
+built-in simulator upstream (each in a process of its own). A probe process sends a request every 10 ms with
+another key the whole time. Then, trial after trial, the control plane revokes a key while a second client keeps
+calling with it, and every other trial also changes the workspace's policy (a ``config`` change: small tables
+reloaded, keys with their own policy recomputed). Reported:
 
 * start-up: the time from `steward serve` to the first answer (every key loaded) and the worker's RSS;
 * revocation: for each trial, when the last request that was still accepted had been sent, counted from the commit
@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import http.client
 import json
+import multiprocessing
 import os
 import secrets
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -45,8 +48,6 @@ from tests.support import child, gateway_settings, provision
 from steward.controlplane.services import ControlPlane
 from steward.identity.keyformat import mint
 from steward.serving import free_port
-from steward.simulator.config import SimulatorConfig
-from steward.simulator.server import SimulatorServer
 from steward.storage.engine import Database
 from steward.storage.migrate import upgrade
 from steward.storage.models import ApiKey
@@ -105,6 +106,22 @@ def call(port: int, secret: str) -> int:
         conn.close()
 
 
+def probe(port: int, secret: str, stop: Any, out: Any) -> None:
+    """A request every 10 ms until ``stop``; sends [(sent at, seconds)] back through ``out``."""
+    # This process imported the bench's whole module (SQLAlchemy, the SDK...): a full collection of its own took
+    # ~220 ms in the middle of the trials and showed up as one slow request. Out of the collector's sight.
+    gc.collect()
+    gc.freeze()
+    latencies: list[tuple[float, float]] = []
+    while not stop.is_set():
+        sent = time.monotonic()
+        status = call(port, secret)
+        latencies.append((sent, time.monotonic() - sent))
+        assert status == 200, status
+        time.sleep(0.01)
+    out.send(latencies)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -120,15 +137,28 @@ def main() -> int:
     parser.add_argument("--quiet-seconds", type=float, default=5.0)
     args = parser.parse_args()
     pg_name = f"steward_bench_{uuid.uuid4().hex[:8]}"
+    sim_port = free_port()
+    # The upstream simulator in a process of its own: in this one, its requests would wait out this process's
+    # garbage collections (a 240 ms full collection showed up as one slow probe request per run).
     with tempfile.TemporaryDirectory(prefix="config-scale-") as tmp, \
-            SimulatorServer(SimulatorConfig(api_key=UPSTREAM_KEY)) as simulator:
+            child([sys.executable, "-m", "steward", "simulate", "--port", str(sim_port)],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        upstream = f"http://127.0.0.1:{sim_port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", sim_port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "steward simulate did not start"
+                time.sleep(0.1)
         if args.database == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp}/steward.db"
         else:
             asyncio.run(_pg(f'CREATE DATABASE "{pg_name}"'))
             url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{pg_name}"
         try:
-            return run(args, url, simulator.url, Path(tmp))
+            return run(args, url, upstream, Path(tmp))
         finally:
             if args.database == "postgresql":
                 asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
@@ -165,18 +195,12 @@ def run(args: argparse.Namespace, url: str, upstream: str, tmp: Path) -> int:
         ready = time.monotonic() - launched
         print(f"start-up to first answer: {ready:.1f} s; worker RSS {rss_mb(proc.pid):.0f} MB")
 
-        latencies: list[tuple[float, float]] = []  # (sent at, seconds)
-        stop = threading.Event()
-
-        def probe() -> None:
-            while not stop.is_set():
-                sent = time.monotonic()
-                status = call(port, gw.keys["eng"])
-                latencies.append((sent, time.monotonic() - sent))
-                assert status == 200, status
-                time.sleep(0.01)
-
-        prober = threading.Thread(target=probe)
+        # The probe runs in a process of its own: in a thread of this one, the control plane's work here (the
+        # changes) would hold the GIL and add to the latencies it measures. CLOCK_MONOTONIC is system-wide.
+        context = multiprocessing.get_context("spawn")
+        stop = context.Event()
+        receiving, sending = context.Pipe(duplex=False)
+        prober = context.Process(target=probe, args=(port, gw.keys["eng"], stop, sending))
         prober.start()
         time.sleep(args.quiet_seconds)
         quiet_until = time.monotonic()
@@ -213,6 +237,7 @@ def run(args: argparse.Namespace, url: str, upstream: str, tmp: Path) -> int:
                 time.sleep(max(0.0, committed + 1.2 - time.monotonic()))
         finally:
             stop.set()
+            latencies: list[tuple[float, float]] = receiving.recv()  # (sent at, seconds)
             prober.join()
         rss = rss_mb(proc.pid)
     quiet = [s for at, s in latencies if at < quiet_until]
@@ -225,6 +250,10 @@ def run(args: argparse.Namespace, url: str, upstream: str, tmp: Path) -> int:
           f"p99 {percentile(quiet, 0.99) * ms:.1f} ms, max {max(quiet) * ms:.1f} ms")
     print(f"probe latency while changes apply ({len(during)} requests): p50 {statistics.median(during) * ms:.1f} ms, "
           f"p99 {percentile(during, 0.99) * ms:.1f} ms, max {max(during) * ms:.1f} ms")
+    slow = [(at - quiet_until, seconds, at) for at, seconds in latencies if seconds > 0.020]
+    print(f"probe requests over 20 ms: {len(slow)} of {len(latencies)}"
+          + (": " + ", ".join(f"{s * ms:.0f} ms at {t:+.1f} s (monotonic {a:.1f})" for t, s, a in slow[:12])
+             if slow else ""))
     print(f"worker RSS at the end: {rss:.0f} MB")
     return 0
 

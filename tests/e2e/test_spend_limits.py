@@ -10,6 +10,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import pytest
 
 from tests.support import Gateway
 
@@ -118,3 +119,27 @@ def test_increase_request_approved_raises_the_cap(gateway: Gateway) -> None:
     assert burst(gateway, "marketing", 3).count(200) == 3
     events = {e.event for e in gateway.audit([approved.headers["request-id"], asked.headers["request-id"]])}
     assert events == {"admin.spend_limits.increase_approved", "admin.spend_limits.increase_requested"}
+
+
+def test_redis_down_gives_the_retryable_429_on_every_path_that_spends(database_url: str, simulator: Any,
+                                                                     tmp_path: Any) -> None:
+    """Issue 13: with Redis unreachable the spend-limit path answered 400 (not retried by the SDK) where the
+    rate-limit path answered 429. Now Messages and Message Batches under a hard cap both get 429 with
+    retry-after, like rate limits."""
+    from steward.serving import free_port
+    from tests.conftest import UPSTREAM_KEY
+    from tests.support import start_gateway
+
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    with start_gateway(database_url, simulator.url, tmp_path / "h", UPSTREAM_KEY, redis_url=dead_redis) as gw:
+        add_limit(gw, "eng", 1000)
+        gw.sync_config()
+        with gw.client("eng") as client:
+            with pytest.raises(anthropic.RateLimitError, match="cannot be checked") as refused:
+                client.messages.create(model="claude-haiku-4-5", max_tokens=8,
+                                       messages=[{"role": "user", "content": "hi"}])
+            assert refused.value.response.headers["retry-after"]
+            with pytest.raises(anthropic.RateLimitError, match="cannot be checked") as batch:
+                client.messages.batches.create(requests=[{"custom_id": "a", "params": {
+                    "model": "claude-haiku-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}}])
+            assert batch.value.response.headers["retry-after"]
