@@ -25,9 +25,7 @@ import gc
 import http.client
 import json
 import multiprocessing
-import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,10 +38,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 from sqlalchemy import insert
 from tests.chaos import serve_env
-from tests.support import child, gateway_settings, provision
+from tests.support import PG_ADMIN, child, gateway_settings, pg_execute, provision, wait_for_port
 
 from steward.controlplane.services import ControlPlane
 from steward.identity.keyformat import mint
@@ -53,7 +50,6 @@ from steward.storage.migrate import upgrade
 from steward.storage.models import ApiKey
 
 UPSTREAM_KEY = "sk-ant-upstream-bench-0123456789-secret"
-PG_ADMIN = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 4,
                    "messages": [{"role": "user", "content": "hi"}]}).encode()
 
@@ -106,7 +102,7 @@ def call(port: int, secret: str) -> int:
         conn.close()
 
 
-def probe(port: int, secret: str, stop: Any, out: Any) -> None:
+def probe(port: int, secret: str, stop: Any, ready: Any, out: Any) -> None:
     """A request every 10 ms until ``stop``; sends [(sent at, seconds)] back through ``out``."""
     # This process imported the bench's whole module (SQLAlchemy, the SDK...): a full collection of its own took
     # ~220 ms in the middle of the trials and showed up as one slow request. Out of the collector's sight.
@@ -118,6 +114,7 @@ def probe(port: int, secret: str, stop: Any, out: Any) -> None:
         status = call(port, secret)
         latencies.append((sent, time.monotonic() - sent))
         assert status == 200, status
+        ready.set()
         time.sleep(0.01)
     out.send(latencies)
 
@@ -144,32 +141,17 @@ def main() -> int:
             child([sys.executable, "-m", "steward", "simulate", "--port", str(sim_port)],
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
         upstream = f"http://127.0.0.1:{sim_port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", sim_port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "steward simulate did not start"
-                time.sleep(0.1)
+        wait_for_port(sim_port, what="steward simulate")
         if args.database == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp}/steward.db"
         else:
-            asyncio.run(_pg(f'CREATE DATABASE "{pg_name}"'))
+            asyncio.run(pg_execute(f'CREATE DATABASE "{pg_name}"'))
             url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{pg_name}"
         try:
             return run(args, url, upstream, Path(tmp))
         finally:
             if args.database == "postgresql":
-                asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
-
-
-async def _pg(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+                asyncio.run(pg_execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
 
 
 def run(args: argparse.Namespace, url: str, upstream: str, tmp: Path) -> int:
@@ -200,8 +182,10 @@ def run(args: argparse.Namespace, url: str, upstream: str, tmp: Path) -> int:
         context = multiprocessing.get_context("spawn")
         stop = context.Event()
         receiving, sending = context.Pipe(duplex=False)
-        prober = context.Process(target=probe, args=(port, gw.keys["eng"], stop, sending))
+        ready = context.Event()
+        prober = context.Process(target=probe, args=(port, gw.keys["eng"], stop, ready, sending))
         prober.start()
+        assert ready.wait(120), "the probe process did not start"
         time.sleep(args.quiet_seconds)
         quiet_until = time.monotonic()
         bounds: list[float] = []

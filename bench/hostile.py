@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anthropic
 from tests.chaos import serve_env
-from tests.support import child, gateway_settings, provision
+from tests.support import child, gateway_settings, provision, wait_for_port
 
 from steward.serving import free_port
 from steward.simulator.config import SimulatorConfig
@@ -101,14 +101,7 @@ def main() -> int:
         env.update(dict(item.split("=", 1) for item in os.environ.get("HOSTILE_ENV", "").split() if item))
         with child([sys.executable, "-m", "steward", "serve", "--port", str(port)], env=env) as proc:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "steward serve did not start"
-                    time.sleep(0.1)
+            wait_for_port(port, what="steward serve")
             time.sleep(1.0)
             worker = proc.pid  # one worker: uvicorn serves in the process `steward serve` runs in
             baseline = rss_mb(worker)

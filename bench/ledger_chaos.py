@@ -20,23 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 from tests.chaos_run import run
+from tests.support import PG_ADMIN, pg_execute
 
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from steward.storage.migrate import upgrade
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 UPSTREAM_KEY = "sk-ant-upstream-bench-0123456789-secret"
-
-
-async def _pg(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 def main() -> int:
@@ -53,7 +44,7 @@ def main() -> int:
             SimulatorServer(SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=0.3)) as simulator:
         name = f"steward_chaos_{uuid.uuid4().hex[:8]}"
         if args.database == "postgresql":
-            asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
+            asyncio.run(pg_execute(f'CREATE DATABASE "{name}"'))
             url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
         else:
             url = f"sqlite+aiosqlite:///{tmp}/steward.db"
@@ -65,7 +56,7 @@ def main() -> int:
                          use_redis=postgres, workers=2 if postgres else 1)
         finally:
             if args.database == "postgresql":
-                asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                asyncio.run(pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"database {args.database}, rate {args.rate}/s, {args.threads} threads")
     print(report.text())
     return 1 if report.problems else 0

@@ -13,22 +13,19 @@ alive is killed and any ``steward-demo-*`` folder removed, and the run fails lou
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
 from steward.storage.migrate import upgrade
 from tests.hygiene import pytest_configure, pytest_sessionfinish  # noqa: F401 - hooks: the run leaves nothing behind
-from tests.support import Gateway, close_fork_server, start_gateway
+from tests.support import PG_ADMIN, Gateway, close_fork_server, pg_execute, start_gateway
 
-PG_ADMIN = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RUN_ID = uuid.uuid4().hex[:8]
 
 
@@ -51,12 +48,7 @@ def _cli_fork_server() -> Iterator[None]:
     close_fork_server()
 
 
-async def _pg(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+_pg = pg_execute
 
 
 def _pg_url(name: str) -> str:

@@ -28,6 +28,7 @@ from steward.serving_guard import Door
 from steward.settings import Settings
 from steward.storage.models import AuditEvent, UsageRecord
 
+PG_ADMIN = os.environ.get("STEWARD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SIM_HEADERS = ["anthropic-version", "anthropic-beta", "x-sim-fault", "x-sim-output-tokens", "x-sim-ttft-ms",
                "x-sim-delay-ms"]
 
@@ -219,3 +220,28 @@ def run_steward(*args: str, env: Mapping[str, str] | None = None, timeout: float
 
 def close_fork_server() -> None:
     _FORK_SERVER.close()
+
+
+async def pg_execute(statement: str) -> None:
+    """One statement on PostgreSQL's admin database (CREATE / DROP DATABASE for tests and benchmarks)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def wait_for_port(port: int, timeout: float = 30.0, what: str = "the server") -> None:
+    """Until something accepts connections on 127.0.0.1:``port``."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"{what} did not start listening on port {port}"
+            time.sleep(0.1)
