@@ -4,6 +4,7 @@ giving up, exactly-once with two dispatchers, and only events newer than the web
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from steward.compliance.crypto import MasterKey
 from steward.controlplane.organization import OrganizationService
@@ -31,7 +32,7 @@ from steward.governance.budgets import Counter, Crossing
 from steward.ids import new_id
 from steward.netguard import forbidden_address
 from steward.storage.engine import Database
-from steward.storage.models import WebhookAttempt, WebhookDelivery
+from steward.storage.models import Webhook, WebhookAttempt, WebhookDelivery
 from steward.storage.repositories.admin import AdminStore
 from steward.storage.repositories.records import RecordsRepository
 from steward.storage.repositories.webhooks import DeliveryRepository
@@ -349,3 +350,30 @@ async def test_webhooks_never_reach_inward_addresses_by_default(world: World) ->
     assert rx.received == []
     errors = [attempt.error or "" for _, attempts in await world.deliveries() for attempt in attempts]
     assert len(errors) == 2 and all("may not reach" in e for e in errors), errors
+
+
+async def test_a_secret_stored_in_clear_by_an_earlier_version_is_sealed_and_still_signs(world: World) -> None:
+    """Issue 13: signing secrets were stored in clear. A dispatcher starting finds such rows, seals them under the
+    master key, and deliveries keep verifying with the secret the receiver was given."""
+    legacy = "whsec_" + "L" * 43
+    async with receiver() as rx:
+        hook = await world.webhook(rx, ["spend.alert"])
+        async with world.db.sessions.begin() as session:
+            await session.execute(update(Webhook).where(Webhook.id == hook).values(secret=legacy))
+        rx.secrets[hook] = legacy
+        worker = dispatcher(world)
+        task = asyncio.create_task(worker.run())
+        try:
+            await world.alert(threshold=50)
+            deadline = time.monotonic() + 10
+            while not rx.delivered():
+                assert time.monotonic() < deadline, "not delivered"
+                await asyncio.sleep(0.02)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert rx.delivered()[0].verified
+    async with world.db.sessions() as session:
+        stored = await session.scalar(select(Webhook.secret).where(Webhook.id == hook))
+    assert stored is not None and stored.startswith("sealed:v1:") and legacy not in stored

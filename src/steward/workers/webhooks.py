@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from steward.compliance.crypto import MasterKey, open_secret
+from steward.compliance.crypto import SEALED_PREFIX, MasterKey, open_secret, seal_secret
 from steward.ids import new_id
 from steward.netguard import forbidden_host, resolver_kwargs
 from steward.storage.models import AuditEvent, Webhook
@@ -85,8 +85,17 @@ class WebhookDispatcher:
         self._http: aiohttp.ClientSession | None = None
 
     async def run(self) -> None:
-        """Deliver forever, every ``interval`` seconds; errors are logged and the next round tries again."""
+        """Deliver forever, every ``interval`` seconds; errors are logged and the next round tries again. First,
+        signing secrets stored in clear by an earlier version are sealed."""
         try:
+            try:
+                sealed = await self._repo.seal_plain_secrets(
+                    SEALED_PREFIX, lambda webhook_id, secret: seal_secret(self._master(), webhook_id, secret))
+                if sealed:
+                    log.info("sealed %d webhook signing secret(s) stored in clear", sealed)
+            except Exception:  # fail-safe by design: they stay readable and are sealed at the next start
+                stop_if_cancelled()
+                log.exception("sealing webhook secrets stored in clear failed")
             while True:
                 try:
                     await self.deliver_once()

@@ -8,7 +8,7 @@ several processes can dispatch side by side and each attempt is made by exactly 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -109,6 +109,17 @@ class DeliveryRepository:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], dialect: str) -> None:
         self._sessions = sessions
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    async def seal_plain_secrets(self, prefix: str, seal: Callable[[str, str], str]) -> int:
+        """Replace every signing secret stored in clear (not starting with ``prefix``, from before secrets were
+        sealed) by ``seal(webhook id, secret)``; returns how many."""
+        async with self._sessions.begin() as session:
+            rows = (await session.execute(select(Webhook.id, Webhook.secret)
+                                          .where(~Webhook.secret.startswith(prefix)))).all()
+            for webhook_id, secret in rows:
+                await session.execute(update(Webhook).where(Webhook.id == webhook_id, Webhook.secret == secret)
+                                      .values(secret=seal(webhook_id, secret)))
+            return len(rows)
 
     async def active_webhooks(self) -> Sequence[Webhook]:
         async with self._sessions() as session:
