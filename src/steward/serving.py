@@ -28,11 +28,16 @@ def uvicorn_config(app: ASGIApp | str, host: str, port: int, *, log_level: str =
                    workers: int | None = None, factory: bool = False, door: Door | None = None,
                    keep_alive: float = 75.0) -> uvicorn.Config:
     """uvicorn tuned for a proxy: uvloop, httptools behind Steward's door (serving_guard.py: header timeout,
-    connection cap, errors in Anthropic's envelope), no access log (the audit trail is the access log)."""
+    connection cap, errors in Anthropic's envelope), no access log (the audit trail is the access log). The
+    client address is the TCP peer, or, from the proxies the door trusts (``STEWARD_FORWARDED_ALLOW_IPS``), the
+    address their ``X-Forwarded-For`` names (uvicorn's proxy-headers middleware)."""
+    door = door or Door()
+    trusted = door.forwarded_allow_ips
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http=GuardedProtocol, lifespan="on",
                             log_level=log_level, access_log=False, workers=workers, factory=factory,
-                            timeout_keep_alive=int(keep_alive) or 1, server_header=False, proxy_headers=False)
-    config.steward_door = door or Door()  # type: ignore[attr-defined]  # read by GuardedProtocol in each worker
+                            timeout_keep_alive=int(keep_alive) or 1, server_header=False,
+                            proxy_headers=trusted is not None, forwarded_allow_ips=trusted)
+    config.steward_door = door  # type: ignore[attr-defined]  # read by GuardedProtocol in each worker
     return config
 
 

@@ -48,10 +48,11 @@ class Door:
 
     header_timeout: float = 10.0
     max_connections: int = 1000
+    forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-For names the client (None: the peer)
 
     @classmethod
     def of(cls, settings: Settings) -> Door:
-        return cls(settings.header_timeout, settings.resolved_max_connections())
+        return cls(settings.header_timeout, settings.resolved_max_connections(), settings.forwarded_allow_ips)
 
 
 def raise_open_file_limit() -> None:

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         default=None, ge=1, description="Connections one worker holds at most; beyond it a new connection gets 503 "
                                         "`overloaded_error` and is closed. Default: the process's open-file limit "
                                         "(raised to its hard limit at start) less the upstream pool and 64 spare.")
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="Comma-separated addresses (or networks) of the reverse proxies in front of "
+                                  "Steward whose X-Forwarded-For header names the client: audit events and the "
+                                  "per-address limit then use the client's address. Unset: the TCP peer.")
     unauthenticated_per_minute: int = Field(
         default=600, ge=0, description="Data-plane requests without a valid key one source address may make per "
                                        "minute (each answered 401); beyond it they get 429 with retry-after and the "

@@ -116,3 +116,23 @@ def test_requests_without_a_valid_key_are_limited_per_address_and_valid_keys_nev
             for _ in range(3):
                 assert client.messages.create(**BODY).id  # type: ignore[call-overload]
         assert http.post("/v1/messages", json=BODY, headers={"x-api-key": "sk-not-a-key"}).status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(
+        database_url: str, simulator: Any, tmp_path: Path) -> None:
+    """With STEWARD_FORWARDED_ALLOW_IPS naming the proxy, the per-address limit (and the audit trail) see the client
+    that X-Forwarded-For names; without it, the header is ignored and a client cannot choose its address."""
+    from tests.conftest import UPSTREAM_KEY
+    from tests.support import start_gateway
+
+    def bad(http: httpx.Client, client: str) -> int:
+        return http.post("/v1/messages", json=BODY, headers={"x-forwarded-for": client}).status_code
+
+    with start_gateway(database_url, simulator.url, tmp_path / "proxied", UPSTREAM_KEY, unauthenticated_per_minute=2,
+                       forwarded_allow_ips="127.0.0.1") as gateway, \
+            httpx.Client(base_url=gateway.url, timeout=10) as http:
+        assert [bad(http, "203.0.113.7") for _ in range(3)] == [401, 401, 429]
+        assert [bad(http, "198.51.100.9") for _ in range(3)] == [401, 401, 429]  # another client: its own count
+    with start_gateway(database_url, simulator.url, tmp_path / "direct", UPSTREAM_KEY, {"direct": None},
+                       unauthenticated_per_minute=2) as gateway, httpx.Client(base_url=gateway.url, timeout=10) as http:
+        assert [bad(http, f"203.0.113.{n}") for n in range(3)] == [401, 401, 429]  # the header changes nothing

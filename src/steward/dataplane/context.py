@@ -71,7 +71,7 @@ class RequestContext:
     policy: EffectivePolicy | None = None   # set by Authorize: the key's policy, else its workspace's
     policy_version: int = 0
     pii_rules: PiiRules | None = None       # read by Privacy
-    client: str = ""                        # the peer address (ASGI scope); no trusted-proxy setting exists
+    client: str = ""                        # the peer, or X-Forwarded-For from a trusted proxy (ASGI scope)
     auth_failure: str | None = None         # set by Authenticate: why no valid key (refusals sampled by Record)
     # Admission (stages in order): Authorize, Privacy, BatchPolicy
     policy_rule: str | None = None          # the rule that refused the request (Authorize or Privacy)
