@@ -36,7 +36,10 @@ def uvicorn_config(app: ASGIApp | str, host: str, port: int, *, log_level: str =
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http=GuardedProtocol, lifespan="on",
                             log_level=log_level, access_log=False, workers=workers, factory=factory,
                             timeout_keep_alive=int(keep_alive) or 1, server_header=False,
-                            proxy_headers=trusted is not None, forwarded_allow_ips=trusted)
+                            proxy_headers=trusted is not None, forwarded_allow_ips=trusted,
+                            # uvicorn kills a worker that misses its health ping for this long (default 5 s):
+                            # a start-up loading a million keys on a loaded machine took longer.
+                            timeout_worker_healthcheck=60)
     config.steward_door = door  # type: ignore[attr-defined]  # read by GuardedProtocol in each worker
     return config
 

@@ -111,11 +111,18 @@ def test_requests_without_a_valid_key_are_limited_per_address_and_valid_keys_nev
         limited = http.post("/v1/messages", json=BODY)
         assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limit_error"
         assert 1 <= int(limited.headers["retry-after"]) <= 60 and limited.headers["connection"] == "close"
-        assert limited.headers["x-should-retry"] == "true"
+        assert limited.headers["x-should-retry"] == "false"  # without a valid key a retry cannot succeed
         with gateway.client("eng") as client:  # same address, valid key: never counted, never refused
             for _ in range(3):
                 assert client.messages.create(**BODY).id  # type: ignore[call-overload]
         assert http.post("/v1/messages", json=BODY, headers={"x-api-key": "sk-not-a-key"}).status_code == 429
+        # A key that exists but was deactivated keeps getting its 401 and the reason (a misconfigured client, not
+        # a guess), and the SDK does not wait out a retry-after first. (A revoked key is archived: the gateway no
+        # longer holds it, so it is as unknown as a guess.)
+        gateway.control(lambda plane: plane.set_key_status(gateway.key_ids["eng"], "inactive"))
+        gateway.sync_config()
+        inactive = http.post("/v1/messages", json=BODY, headers={"x-api-key": gateway.keys["eng"]})
+        assert inactive.status_code == 401 and "inactive" in inactive.json()["error"]["message"]
 
 
 def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(

@@ -111,3 +111,25 @@ def test_admin_api_while_the_database_is_down(gateway: Gateway, database_url: st
                     timeout=10).status_code != 200:
         assert time.monotonic() < deadline
         time.sleep(0.3)
+
+
+NUL_PATHS = ["/v1/admin/keys?after_id=%00", "/v1/admin/keys/a%00", "/v1/organizations/webhooks/a%00",
+             "/v1/admin/keys?workspace_id=%00", "/v1/compliance/activities?after_id=%00",
+             "/v1/organizations/usage_report/messages?starting_at=2026-12-01T00:00:00Z&workspace_ids[]=%00",
+             "/v1/messages/batches/msgbatch_%00", "/v1/messages/batches?after_id=%00"]
+
+
+def test_a_nul_in_an_id_or_cursor_is_a_400_not_a_500(gateway: Gateway) -> None:
+    """The adversary: PostgreSQL refuses NUL in text, so every id, cursor or filter carrying %00 answered 500 (the
+    driver's error) on the Admin API, the Compliance API, the reports and the data plane. Now one 400, on both
+    databases, before any route runs; and the same requests without it still work."""
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        for path in NUL_PATHS:
+            key = gateway.keys["eng"] if path.startswith("/v1/messages") else gateway.admin_key
+            answer = http.get(path, headers={"x-api-key": key})
+            assert answer.status_code == 400, (path, answer.text)
+            assert answer.json()["error"]["type"] == "invalid_request_error" and answer.headers["request-id"]
+        assert http.post("/v1/messages/batches/a%00/cancel", headers={"x-api-key": gateway.keys["eng"]}
+                         ).status_code == 400
+        assert http.get("/v1/admin/keys?after_id=apikey_x", headers={"x-api-key": gateway.admin_key}
+                        ).status_code in (200, 404)

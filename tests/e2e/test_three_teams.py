@@ -16,7 +16,9 @@ import pytest
 
 from steward.cli.org_plan import apply_text
 from steward.controlplane.services import ControlPlane
+from steward.governance.catalog import Catalog
 from steward.ids import new_id
+from steward.reporting.rollups import RollupAccumulator
 from steward.simulator.server import SimulatorServer
 from tests.compliance.conftest import wait_stored
 from tests.conftest import UPSTREAM_KEY
@@ -47,7 +49,9 @@ def _spent_already(gateway: Gateway, cents: int) -> None:
             "code_execution_requests": 0, "service_tier": None, "inference_geo": None, "stop_reason": None,
             "tools_used": None, "status": 200, "complete": True, "latency_ms": 1, "ttft_ms": None,
             "cost_picousd": cents * PICO_PER_CENT, "pricing_version": None, "claude_code_session_id": None}
-        await plane.records.insert([row], [])
+        # As the shipper writes it: the row and its rollups in one transaction (spend counters start from those).
+        await plane.records.insert([row], [],
+                                   lambda fresh: RollupAccumulator(Catalog.load_default()).extend(fresh).rows())
     gateway.control(action)
 
 

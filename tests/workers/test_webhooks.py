@@ -377,3 +377,20 @@ async def test_a_secret_stored_in_clear_by_an_earlier_version_is_sealed_and_stil
     async with world.db.sessions() as session:
         stored = await session.scalar(select(Webhook.secret).where(Webhook.id == hook))
     assert stored is not None and stored.startswith("sealed:v1:") and legacy not in stored
+
+
+async def test_a_secret_that_does_not_open_is_a_failed_attempt_not_a_silent_stall(world: World) -> None:
+    """The adversary: a gateway started with another master key could not open the signing secrets, and every
+    delivery stayed pending with no attempt, no error and no end. Now each try is an attempt that says why."""
+    async with receiver() as rx:
+        hook = await world.webhook(rx, ["spend.alert"])
+        await world.alert(threshold=80)
+        worker = dispatcher(world, master=lambda: MasterKey(os.urandom(32)), max_attempts=2, base_delay=0.01)
+        try:
+            await settle(worker, lambda: _status_is(world, "failed"))
+        finally:
+            await worker.close()
+    assert not rx.received
+    [(delivery, attempts)] = await world.deliveries()
+    assert delivery.webhook_id == hook and len(attempts) == 2
+    assert all("master key" in (a.error or "") for a in attempts)

@@ -96,6 +96,16 @@ async def send_error(send: Send, exc: StewardError, request_id: str) -> None:
     await send_bytes(send, exc.status, render_error(exc, request_id), headers)
 
 
+NUL_MESSAGE = "The request path and query may not contain NUL characters (%00)."
+
+
+def has_nul(scope: Scope) -> bool:
+    """Whether the path or the query string carries a NUL character: no id, cursor or filter has one, and
+    PostgreSQL refuses it in text (a 500 from the driver before this check ran, on every route)."""
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
 def query_params(scope: Scope) -> dict[str, str]:
     """The query string as a dict (last value wins)."""
     raw = scope.get("query_string", b"")

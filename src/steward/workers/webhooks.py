@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from steward.compliance.crypto import SEALED_PREFIX, MasterKey, open_secret, seal_secret
+from steward.compliance.crypto import SEALED_PREFIX, CryptoError, MasterKey, open_secret, seal_secret
 from steward.ids import new_id
 from steward.netguard import forbidden_host, resolver_kwargs
 from steward.storage.models import AuditEvent, Webhook
@@ -159,10 +159,15 @@ class WebhookDispatcher:
 
     async def _post(self, job: Job) -> Outcome:
         body = payload(job.delivery_id, job.event)
+        try:
+            secret = open_secret(self._master(), job.webhook.id, job.webhook.secret)
+        except CryptoError as exc:  # a failed attempt the deliveries list shows, retried and then failed as usual
+            log.error("webhook %s: %s", job.webhook.id, exc)
+            return self._outcome(job.attempt, datetime.now(UTC), 0, None,
+                                 f"{exc} (was STEWARD_MASTER_KEY changed? the secret cannot sign)", None)
         headers = {"content-type": "application/json", "user-agent": USER_AGENT,
                    "steward-webhook-id": job.webhook.id,
-                   "steward-signature": sign(open_secret(self._master(), job.webhook.id, job.webhook.secret),
-                                             int(time.time()), body)}
+                   "steward-signature": sign(secret, int(time.time()), body)}
         started, clock = datetime.now(UTC), time.monotonic()
         status: int | None = None
         retry_after: float | None = None

@@ -48,6 +48,9 @@ def _secret(ctx: RequestContext) -> str | None:
     return None
 
 
+LIMITED_FAILURES = frozenset({"missing", "malformed", "unknown"})
+
+
 class Authenticate:
     reads_body = False  # runs before the body is read (dataplane/pipeline.py)
 
@@ -58,11 +61,13 @@ class Authenticate:
 
     def _refuse(self, ctx: RequestContext, reason: str, message: str) -> NoReturn:
         ctx.auth_failure = reason
-        wait = self._failures.over(ctx.client, ctx.started_at)
-        if wait is not None:
+        # Only what guessing looks like is limited: no key, a malformed one, or one the snapshot does not hold
+        # (revoked keys are archived and not held). An inactive or expired key always gets its 401 and the reason.
+        wait = self._failures.over(ctx.client, ctx.started_at) if reason in LIMITED_FAILURES else None
+        if wait is not None:  # x-should-retry false: without a valid key, a retry cannot succeed
             raise RateLimitError("Too many requests without a valid API key from this address; retry after "
                                  f"{wait:.0f} s.", headers={"retry-after": str(int(wait + 0.999)),
-                                                            "connection": "close"})
+                                                            "x-should-retry": "false", "connection": "close"})
         raise AuthenticationError(message)
 
     def on_request(self, ctx: RequestContext) -> None:
