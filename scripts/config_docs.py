@@ -26,7 +26,7 @@ checks that this page names every setting; `python scripts/config_docs.py` rewri
 def main() -> None:
     rows = []
     for name, field in Settings.model_fields.items():
-        default = DEFAULTS.get(name, f"`{field.default}`")
+        default = DEFAULTS.get(name, f"`{field.get_default(call_default_factory=True)}`")
         rows.append(f"| `STEWARD_{name.upper()}` | {default} | {field.description} |")
     path = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
     path.write_text(HEAD + "\n".join(rows) + "\n")
