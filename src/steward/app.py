@@ -31,7 +31,7 @@ from steward.dataplane.files import FileOwnership
 from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder
 from steward.dataplane.health import Readiness
-from steward.dataplane.http import NUL_MESSAGE, has_nul, send_error, timed_receive
+from steward.dataplane.http import timed_receive
 from steward.dataplane.models import UnlistedModels
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
@@ -50,13 +50,11 @@ from steward.dataplane.stages.record import Record
 from steward.dataplane.stages.refusals import FailedAuthLimit
 from steward.dataplane.stages.validate import Validate
 from steward.dataplane.upstream import AiohttpUpstream, Upstream
-from steward.errors import InvalidRequestError
 from steward.governance.buckets import InProcessLimiter, Limiter
 from steward.governance.budgets import Budgets, InProcessBudgets
 from steward.governance.catalog import Catalog
 from steward.governance.catalog_source import CatalogSource
 from steward.governance.pii import build_registry
-from steward.ids import request_id
 from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
 from steward.storage.engine import Database
@@ -266,9 +264,6 @@ class Steward:
         if self._app is None:
             raise RuntimeError("Steward received a request before start-up")
         if scope["type"] == "http":  # a client pausing within its body is refused (408), everywhere
-            if has_nul(scope):
-                await send_error(send, InvalidRequestError(NUL_MESSAGE), request_id())
-                return
             receive = timed_receive(receive, self.settings.body_timeout)
         await self._app(scope, receive, send)
 

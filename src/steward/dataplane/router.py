@@ -20,6 +20,8 @@ from steward.dataplane.files_routes import FileHandlers
 from steward.dataplane.forward import Forwarder, send_stream_error
 from steward.dataplane.health import Readiness
 from steward.dataplane.http import (
+    NUL_MESSAGE,
+    has_nul,
     header_map,
     query_params,
     read_body,
@@ -31,7 +33,7 @@ from steward.dataplane.models import UnlistedModels, get_model, list_models
 from steward.dataplane.otlp_routes import OtlpHandlers
 from steward.dataplane.pipeline import Pipeline
 from steward.dataplane.stages.validate import check_headers
-from steward.errors import NotFoundError, StewardError
+from steward.errors import InvalidRequestError, NotFoundError, StewardError
 from steward.governance.catalog import Catalog
 from steward.ids import request_id
 from steward.metrics import render as render_metrics
@@ -107,6 +109,9 @@ class DataPlane:
             body = self._health.metrics() if self._health is not None else render_metrics()
             await send_bytes(send, 200, body, [(b"content-type", CONTENT_TYPE_LATEST.encode())])
         elif self._fallback is not None and (not path.startswith("/v1/") or path.startswith(ADMIN_PREFIXES)):
+            if has_nul(scope):  # the Admin and Compliance APIs and the console: no id, cursor or filter has one
+                await send_error(send, InvalidRequestError(NUL_MESSAGE), request_id())
+                return
             await self._fallback(scope, receive, send)
         else:  # the API's answer to a path (or method) it does not serve, never the framework's
             await send_error(send, NotFoundError(f"Not found: {method} {path}"), request_id())
@@ -134,6 +139,8 @@ class DataPlane:
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
 
         async def prepare() -> None:  # once the key is known (dataplane/pipeline.py)
+            if has_nul(scope):  # refused, and audited, before any id reaches the database
+                raise InvalidRequestError(NUL_MESSAGE)
             ctx.session_id = check_headers(headers)  # values that reach the ledger are bounded before the body
             if endpoint != "files.upload":  # an upload streams its own body (dataplane/files_routes.py)
                 ctx.body = await read_body(receive, headers, limit)
