@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert
 from tests.chaos import serve_env
-from tests.support import PG_ADMIN, child, gateway_settings, pg_execute, provision, wait_for_port
+from tests.support import PG_ADMIN, child, gateway_settings, pg_execute, provision, rss_mb, wait_for_port
 
 from steward.controlplane.services import ControlPlane
 from steward.identity.keyformat import mint
@@ -52,14 +52,6 @@ from steward.storage.models import ApiKey
 UPSTREAM_KEY = "sk-ant-upstream-bench-0123456789-secret"
 BODY = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 4,
                    "messages": [{"role": "user", "content": "hi"}]}).encode()
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def fill(url: str, org_id: str, workspace_id: str, count: int, known: int) -> list[tuple[str, str]]:
@@ -174,8 +166,8 @@ def run(args: argparse.Namespace, url: str, upstream: str, tmp: Path) -> int:
                 pass
             assert proc.poll() is None and time.monotonic() - launched < 600, "steward serve did not start"
             time.sleep(0.05)
-        ready = time.monotonic() - launched
-        print(f"start-up to first answer: {ready:.1f} s; worker RSS {rss_mb(proc.pid):.0f} MB")
+        started_in = time.monotonic() - launched
+        print(f"start-up to first answer: {started_in:.1f} s; worker RSS {rss_mb(proc.pid):.0f} MB")
 
         # The probe runs in a process of its own: in a thread of this one, the control plane's work here (the
         # changes) would hold the GIL and add to the latencies it measures. CLOCK_MONOTONIC is system-wide.

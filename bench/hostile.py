@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import anthropic
 from tests.chaos import serve_env
-from tests.support import child, gateway_settings, provision, wait_for_port
+from tests.support import child, gateway_settings, provision, rss_mb, wait_for_port
 
 from steward.serving import free_port
 from steward.simulator.config import SimulatorConfig
@@ -38,14 +38,6 @@ from steward.storage.migrate import upgrade
 
 UPSTREAM_KEY = "sk-ant-upstream-bench-0123456789-secret"
 CHUNK = b"x" * (1 << 20)
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def flood(port: int, path: str, total: int, headers: str, until: float, outcomes: Counter[str]) -> None:

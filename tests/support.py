@@ -245,3 +245,12 @@ def wait_for_port(port: int, timeout: float = 30.0, what: str = "the server") ->
         except OSError:
             assert time.monotonic() < deadline, f"{what} did not start listening on port {port}"
             time.sleep(0.1)
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory in MB (Linux ``/proc``), for the benchmarks."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
