@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -22,8 +21,7 @@ from steward.storage.repositories.records import RecordsRepository
 from steward.workers.journal import Journal, segment_paths
 from steward.workers.quarantine import Quarantine
 from steward.workers.shipper import Shipper
-from tests.conftest import PG_ADMIN
-from tests.support import run_steward
+from tests.support import pg_execute, run_steward
 
 SECRET = "PROMPT-METADATA-THAT-MUST-NOT-BE-LOGGED"
 
@@ -213,14 +211,6 @@ def test_a_broken_slot_does_not_stop_the_others(database_url: str, tmp_path: Pat
     healthy.close()
 
 
-async def _pg_admin(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def test_database_outage_is_retried_not_quarantined(database_url: str, tmp_path: Path,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     journal = Journal(tmp_path)
@@ -233,8 +223,8 @@ def test_database_outage_is_retried_not_quarantined(database_url: str, tmp_path:
         outage_url = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'dir' / 'steward.db'}"  # cannot be opened
     else:  # rename the test's own database away: connections fail with "database does not exist"
         name = database_url.rsplit("/", 1)[1]
-        run(_pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
-        run(_pg_admin(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"'))
+        run(pg_execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        run(pg_execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"'))
         outage_url = database_url
 
     async def outage() -> list[float]:
@@ -255,6 +245,6 @@ def test_database_outage_is_retried_not_quarantined(database_url: str, tmp_path:
     assert len([r for r in caplog.records if "database unavailable" in r.getMessage()]) == 1
     assert Quarantine(tmp_path).entries() == []
     if not database_url.startswith("sqlite"):
-        run(_pg_admin(f'ALTER DATABASE "{name}_away" RENAME TO "{name}"'))
+        run(pg_execute(f'ALTER DATABASE "{name}_away" RENAME TO "{name}"'))
     assert ship(database_url, tmp_path)[0] == (8, 8)
     journal.close()

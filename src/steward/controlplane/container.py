@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ from steward.compliance.access_review import AccessReviewService
 from steward.compliance.activities import ActivityService
 from steward.compliance.chain import build_chains
 from steward.compliance.content import ContentReader, KeyRing
-from steward.compliance.crypto import master_key_source
+from steward.compliance.crypto import MasterKey, master_key_source
 from steward.compliance.directory import DirectoryService
 from steward.compliance.groups import ComplianceGroupService
 from steward.compliance.siem import AuditTrailService
@@ -68,26 +69,28 @@ class AdminServices:
         rules = KeyRules(settings.key_name_pattern, settings.key_rotation_grace_seconds)
         # One source of the catalog in force for every service (newest stored version, else the packaged file).
         catalogs = CatalogSource(CatalogRepository(database.sessions))
+        master = master_key_source(settings)  # one loader for every service that seals or opens secrets
         return cls(store, OrganizationService(store), UserService(store),
                    InvitationService(store, settings.invitation_expiry_days), WorkspaceService(store),
                    MemberService(store), KeyService(store, rules), AdminKeyService(store),
                    RateLimitService(store, catalogs), SpendLimitService(store),
                    IncreaseRequestService(store),
-                   WebhookService(store, master=master_key_source(settings),
+                   WebhookService(store, master=master,
                                   allow_private=settings.webhook_allow_private),
-                   compliance_groups=ComplianceGroupService(store, master_key_source(settings)),
+                   compliance_groups=ComplianceGroupService(store, master),
                    claude_code=ClaudeCodeReports(ClaudeCodeRepository(database.sessions, database.dialect)),
                    policies=PolicyService(store, PolicyRepository(database.sessions), catalogs,
                                           unknown_models=settings.unknown_models),
                    reports=ReportService(ReportsRepository(database.sessions, database.dialect), catalogs),
                    catalog=CatalogService(store, UnpricedUsage(database.sessions)),
-                   **_audit_services(store, database, settings))
+                   **_audit_services(store, database, settings, master))
 
 
-def _audit_services(store: AdminStore, database: Database, settings: Settings) -> dict[str, Any]:
+def _audit_services(store: AdminStore, database: Database, settings: Settings,
+                    master: Callable[[], MasterKey]) -> dict[str, Any]:
     """The audit trail's and the Compliance API's services (activities, access review, directory, chains)."""
     audit = AuditRepository(database.sessions, database.dialect)
     content = ContentRepository(database.sessions)
-    reader = ContentReader(content, KeyRing(content, master_key_source(settings)))
+    reader = ContentReader(content, KeyRing(content, master))
     return {"activities": ActivityService(store, audit, reader), "access_review": AccessReviewService(audit),
             "directory": DirectoryService(audit), "audit_trail": AuditTrailService(build_chains(settings, database))}

@@ -22,7 +22,6 @@ import fnmatch
 import gc
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
@@ -264,17 +263,6 @@ class _Keys:
         self.by_hash[current] = replace(entry, policy=policy)
         if entry.previous_hash is not None and entry.previous_hash in self.by_hash:
             self.by_hash[entry.previous_hash] = replace(self.by_hash[entry.previous_hash], policy=policy)
-
-
-def build_snapshot(rows: ConfigRows, keys: Iterable[KeyRow], policy_versions: dict[str, int] | None = None,
-                   catalog: Catalog | None = None) -> Snapshot:
-    """A whole snapshot at once (tests and tools; the store loads keys in pages)."""
-    config = build_config(rows, policy_versions or {},
-                          catalog or Catalog.load_default().as_of(datetime.now(UTC).date()))
-    table = _Keys()
-    for row in keys:
-        table.put(row, config)
-    return _snapshot(config, table, config.version)
 
 
 def _snapshot(config: _Config, keys: _Keys, version: int) -> Snapshot:
