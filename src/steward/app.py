@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.asgi import Receive, Scope, Send
-from steward.compliance.chain import build_chains
+from steward.compliance.chain import build_chains, sealing_for
 from steward.compliance.content import KeyRing
 from steward.compliance.crypto import master_key_source
 from steward.console.app import create_console
@@ -188,7 +188,8 @@ class Steward:
             self.shipper = Shipper(journal_dir, self.records, interval=self.settings.journal_ship_interval,
                                    batch_size=self.settings.journal_batch_size,
                                    ping=lambda: ping(self.database.engine, 2.0),
-                                   catalogs=CatalogSource(CatalogRepository(self.database.sessions)))
+                                   catalogs=CatalogSource(CatalogRepository(self.database.sessions)),
+                                   sealing=sealing_for)
             await self.shipper.ship_once()
         # Everything allocated so far lives for the whole process: move it out of the collector's sight so
         # that full collections under load stay short (they otherwise stall requests for milliseconds).

@@ -119,7 +119,7 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
     import contextlib
     import signal
 
-    from steward.compliance.chain import build_chains
+    from steward.compliance.chain import build_chains, sealing_for
     from steward.governance.catalog_source import CatalogSource
     from steward.storage.engine import Database
     from steward.storage.health import ping
@@ -144,7 +144,7 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
                                  RecordsRepository(database.sessions, database.dialect),
                                  interval=settings.journal_ship_interval, batch_size=settings.journal_batch_size,
                                  stop=stop, parent_pid=parent_pid, ping=lambda: ping(database.engine, 2.0),
-                                 catalogs=CatalogSource(CatalogRepository(database.sessions)))
+                                 catalogs=CatalogSource(CatalogRepository(database.sessions)), sealing=sealing_for)
         finally:
             sealer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

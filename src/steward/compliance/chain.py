@@ -9,6 +9,7 @@ finds them in), which is fixed once sealed; the sealer never reads content, only
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,12 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from steward.compliance import verify_offline
 from steward.compliance.export import Bundle
-from steward.compliance.verify_offline import GENESIS, ChainVerifier, Problem, chain_link, event_hash
+from steward.compliance.verify_offline import EVENT_FIELDS, GENESIS, ChainVerifier, Problem, chain_link
 from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.models import AuditChainLink, AuditCheckpoint, AuditEvent
@@ -41,7 +43,48 @@ FRESHNESS_GRACE = 30.0
 
 def iso(value: datetime) -> str:
     """A UTC timestamp as the chain writes it: microseconds and a ``Z``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+_INT64 = 2**63
+
+
+def _plain(value: Any) -> bool:
+    """Whether orjson writes this value byte for byte as the canonical form (stdlib ``json``) does: strings (every
+    code point was compared), booleans, None, 64-bit integers, lists and string-keyed objects of those. Floats
+    (whose shortest forms differ) and anything else take the reference path. A loop, not recursion: it runs for
+    every event sealed."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if not -_INT64 <= item < _INT64:
+                return False
+        elif kind is dict:
+            for key, nested in item.items():
+                if type(key) is not str:
+                    return False
+                stack.append(nested)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        else:
+            return False
+    return True
+
+
+def event_hash(event: Mapping[str, Any]) -> str:
+    """``verify_offline.event_hash``, several times faster: the canonical bytes written by orjson when they are
+    provably the same (``_plain``), else by the reference. Verification always uses the reference."""
+    body = {name: event.get(name) for name in EVENT_FIELDS}
+    if _plain(body):
+        try:
+            return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        except orjson.JSONEncodeError:  # e.g. a lone surrogate: the reference raises its own error
+            pass
+    return verify_offline.event_hash(event)
 
 
 def event_dict(event: AuditEvent | Mapping[str, Any]) -> dict[str, Any]:
@@ -116,7 +159,7 @@ class Chains:
         sealed = 0
         for org in await self.repo.pending_orgs():
             while True:
-                count = await self.repo.seal(org, self.batch_size, _sealing(org))
+                count = await self.repo.seal(org, self.batch_size, sealing_for(org))
                 sealed += count
                 if count == 0:  # drained, or another sealer is at it: the next round goes on
                     break
@@ -268,7 +311,9 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _sealing(org_id: str) -> Sealing:
+def sealing_for(org_id: str) -> Sealing:
+    """The function that turns one chain's head and its next events into chain rows (the shipper seals with it
+    inside its own transaction; ``Chains.seal_once`` for everything else)."""
     def sealing(head_seq: int, head_link: str, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         rows, link, now = [], head_link or GENESIS, datetime.now(UTC)
         for offset, event in enumerate(events, start=1):

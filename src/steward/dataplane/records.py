@@ -35,14 +35,15 @@ def usage_row(*, row_id: str, request_id: str, created_at: str, org_id: str, wor
               batch_id: str | None, metered: MeteredResponse | None, status: int, latency_ms: int,
               ttft_ms: int | None, cost_picousd: int, pricing_version: str | None, unpriced: bool,
               claude_code_session_id: str | None, service_tier: str | None = None,
-              charged_picousd: int | None = None) -> dict[str, Any]:
+              charged_picousd: int | None = None, cost_split: list[int] | None = None) -> dict[str, Any]:
     """One ``usage`` record: what one response (or one batch result) used and cost.
 
     ``service_tier`` overrides the upstream's (batch results are ``batch``); ``unpriced`` says no catalog price
     applied (cost 0 is then unknown, not free); ``charged_picousd`` is what spend caps were charged when that is
-    not the cost (an unpriced model: its usage at the catalog's highest rates)."""
+    not the cost (an unpriced model: its usage at the catalog's highest rates); ``cost_split`` is the cost per
+    line as the meter priced it (``pricing.cost_split``), carried to the rollups, never a column."""
     usage = metered.usage if metered else None
-    return {
+    row: dict[str, Any] = {
         "id": row_id, "request_id": request_id, "created_at": created_at,
         "org_id": org_id, "workspace_id": workspace_id, "api_key_id": api_key_id,
         "user_id": user_id, "tags": tags, "endpoint": endpoint, "model": fit(model, MODEL_CHARS),
@@ -66,6 +67,9 @@ def usage_row(*, row_id: str, request_id: str, created_at: str, org_id: str, wor
         "claude_code_session_id": claude_code_session_id, "unpriced": unpriced,
         "charged_picousd": charged_picousd,
     }
+    if cost_split is not None:
+        row["cost_split"] = cost_split
+    return row
 
 
 def audit_event(event: str, *, created_at: str, decision: str, reason: str | None, data: dict[str, Any],

@@ -12,9 +12,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from steward.governance.catalog import Catalog
+from steward.governance.money import to_picousd
 from steward.governance.usage import Usage
 
-__all__ = ["Cost", "CostLine", "UnknownModelError", "price", "to_cents_str"]
+__all__ = ["Cost", "CostLine", "UnknownModelError", "cost_split", "price", "to_cents_str"]
 
 # Names from Anthropic's cost report (``token_type`` / ``cost_type``), in the order of ``Rates.per_token``.
 UNCACHED_INPUT = "uncached_input_tokens"
@@ -22,6 +23,9 @@ OUTPUT = "output_tokens"
 CACHE_WRITE_5M = "cache_creation.ephemeral_5m_input_tokens"
 CACHE_WRITE_1H = "cache_creation.ephemeral_1h_input_tokens"
 CACHE_READ = "cache_read_input_tokens"
+# The cost report's lines in the order of ``cost_split``; anything else (web search) is the last part.
+SPLIT_ORDER = (UNCACHED_INPUT, OUTPUT, CACHE_WRITE_5M, CACHE_WRITE_1H, CACHE_READ)
+_SPLIT_INDEX = {token_type: index for index, token_type in enumerate(SPLIT_ORDER)}
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
 
@@ -121,3 +125,13 @@ def to_cents_str(amount: Decimal) -> str:
     """USD as a decimal string of cents, like Anthropic's cost report: ``Decimal("0.0123")`` -> ``"1.23"``."""
     cents = amount.scaleb(2).normalize()
     return format(cents, "f") if cents else "0"
+
+
+def cost_split(cost: Cost, total_picousd: int) -> list[int]:
+    """Pico-USD per cost line (``SPLIT_ORDER``, then web search) summing to ``total_picousd`` exactly: each line
+    rounded as ``money.to_picousd`` rounds, the rounding difference on the uncached-input line."""
+    parts = [0] * 6
+    for line in cost.lines:
+        parts[_SPLIT_INDEX.get(line.token_type, 5) if line.token_type else 5] += to_picousd(line.amount)
+    parts[0] += total_picousd - sum(parts)
+    return parts

@@ -16,8 +16,7 @@ from operator import add, itemgetter
 from typing import Any
 
 from steward.governance.catalog import Catalog
-from steward.governance.money import to_picousd
-from steward.governance.pricing import CACHE_READ, CACHE_WRITE_1H, CACHE_WRITE_5M, OUTPUT, UNCACHED_INPUT, price
+from steward.governance.pricing import cost_split, price
 from steward.governance.usage import Usage
 from steward.storage.models.rollups import DIMENSIONS, MEASURES
 
@@ -36,7 +35,6 @@ GRAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "key": ((*_CORE, "api_key_id"), ("1h", "1d")),
     "all": (DIMENSIONS, ("1d",)),
 }
-_COST_INDEX = {UNCACHED_INPUT: 10, OUTPUT: 11, CACHE_WRITE_5M: 12, CACHE_WRITE_1H: 13, CACHE_READ: 14}
 
 
 def bucket_start(at: datetime, width: str) -> datetime:
@@ -74,23 +72,23 @@ class _CostSplitter:
     catalog: Catalog
 
     def split(self, row: Mapping[str, Any]) -> list[int]:
-        """Pico-USD per cost line: input, output, cache 5m, cache 1h, cache read, web search."""
-        parts = [0] * 6
+        """Pico-USD per cost line: input, output, cache 5m, cache 1h, cache read, web search. The meter's own split
+        when the record carries it (``cost_split``, written with the record), else the record priced again."""
         total = int(row.get("cost_picousd") or 0)
         if total == 0:
-            return parts
+            return [0] * 6
+        carried = row.get("cost_split")
+        if isinstance(carried, list) and len(carried) == 6 and sum(carried) == total:
+            return carried
         usage = Usage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
                       cache_write_5m=row["cache_write_5m_tokens"], cache_write_1h=row["cache_write_1h_tokens"],
                       cache_read=row["cache_read_tokens"], web_search_requests=row["web_search_requests"],
                       service_tier=row.get("service_tier"), inference_geo=row.get("inference_geo"))
         model = row.get("model") or ""
-        if self.catalog.price_source(model, row["created_at"]) is not None:  # listed, or priced by its family
-            cost = price(self.catalog, model, usage, at=row["created_at"], batch=row.get("batch_id") is not None)
-            for line in cost.lines:
-                index = _COST_INDEX[line.token_type] - 10 if line.token_type else 5
-                parts[index] += to_picousd(line.amount)
-        parts[0] += total - sum(parts)
-        return parts
+        if self.catalog.price_source(model, row["created_at"]) is None:  # neither listed nor priced by its family
+            return [total, 0, 0, 0, 0, 0]
+        cost = price(self.catalog, model, usage, at=row["created_at"], batch=row.get("batch_id") is not None)
+        return cost_split(cost, total)
 
 
 class RollupAccumulator:

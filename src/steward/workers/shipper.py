@@ -32,7 +32,7 @@ import orjson
 from steward.governance.catalog_source import CatalogSource
 from steward.reporting.rollups import RollupAccumulator
 from steward.storage.health import describe, is_data_error
-from steward.storage.repositories.records import RecordsRepository
+from steward.storage.repositories.records import RecordsRepository, SealingFor
 from steward.tasks import stop_if_cancelled
 from steward.workers.journal import Segment, lock_file, read_lines, read_tail, segment_paths, slot_paths, unlock_file
 from steward.workers.quarantine import Entry, Quarantine
@@ -86,7 +86,8 @@ class Shipper:
     """Ships every slot of ``directory``; only the holder of ``shipper.lock`` ships."""
 
     def __init__(self, directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,
-                 ping: Ping | None = None, catalogs: CatalogSource | None = None) -> None:
+                 ping: Ping | None = None, catalogs: CatalogSource | None = None,
+                 sealing: SealingFor | None = None) -> None:
         self._directory = directory
         self._repo = repo
         self._interval = interval
@@ -102,6 +103,9 @@ class Shipper:
         # Usage rollups are kept in each batch's transaction (exactly once: only rows the batch inserted count).
         # Their cost split prices with the catalog in force (read once per round; without a store: the packaged file).
         self._catalogs = catalogs or CatalogSource(None)
+        # With it, each batch's audit events are sealed into their chains in the batch's own transaction, from
+        # memory (compliance.chain.sealing_for); the sealer then only has what other writers queued.
+        self._sealing = sealing
 
     def _rollups(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         return RollupAccumulator(self._catalogs.catalog).extend(rows).rows()
@@ -139,7 +143,7 @@ class Shipper:
 
     async def _insert(self, units: Sequence[Unit]) -> None:
         await self._repo.insert([u for unit in units for u in unit.usage],
-                                [a for unit in units for a in unit.audit], self._rollups)
+                                [a for unit in units for a in unit.audit], self._rollups, self._sealing)
         await self._repo.insert_content([c for unit in units for c in unit.content])
         await self._repo.insert_batches([b for unit in units for b in unit.batches])
 
@@ -294,10 +298,11 @@ class Shipper:
 
 async def run_standalone(directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,
                          stop: asyncio.Event, parent_pid: int | None = None, ping: Ping | None = None,
-                         catalogs: CatalogSource | None = None) -> None:
+                         catalogs: CatalogSource | None = None, sealing: SealingFor | None = None) -> None:
     """The ``steward ship`` loop: ship until ``stop`` is set or ``parent_pid`` (the server) is gone,
     then ship once more so nothing the server wrote is left behind."""
-    shipper = Shipper(directory, repo, interval=interval, batch_size=batch_size, ping=ping, catalogs=catalogs)
+    shipper = Shipper(directory, repo, interval=interval, batch_size=batch_size, ping=ping, catalogs=catalogs,
+                      sealing=sealing)
 
     def running() -> bool:
         return not stop.is_set() and (parent_pid is None or os.getppid() == parent_pid)

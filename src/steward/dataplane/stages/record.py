@@ -17,6 +17,7 @@ from steward.dataplane.context import RequestContext
 from steward.dataplane.records import MODEL_CHARS, audit_event, fit, tool_names, usage_row
 from steward.dataplane.stages.refusals import UnauthenticatedSampler
 from steward.governance.money import to_picousd
+from steward.governance.pricing import cost_split
 from steward.metrics import JOURNAL_FAILURES, REFUSALS, REQUESTS, UNAUTHENTICATED
 from steward.workers.journal import Journal
 
@@ -26,15 +27,16 @@ log = logging.getLogger("steward.record")
 def _usage_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[str, Any]:
     assert ctx.key is not None
     metered, cost = ctx.metered, ctx.cost
+    cost_picousd = to_picousd(cost.total) if cost is not None else 0
     return usage_row(
         row_id=ctx.request_id, request_id=ctx.request_id, created_at=created_at, org_id=ctx.key.org_id,
         workspace_id=ctx.key.workspace_id, api_key_id=ctx.key.id, user_id=ctx.user_id, tags=ctx.tags,
         endpoint=ctx.endpoint, model=metered.model if metered and metered.model else ctx.model, batch_id=None,
         metered=metered, status=ctx.status, latency_ms=latency_ms, ttft_ms=ctx.ttft_ms,
-        cost_picousd=to_picousd(cost.total) if cost is not None else 0,
-        pricing_version=cost.catalog_version if cost is not None else None, unpriced=ctx.unpriced,
-        claude_code_session_id=ctx.session_id,
-        charged_picousd=to_picousd(ctx.budget_cost.total) if cost is None and ctx.budget_cost else None)
+        cost_picousd=cost_picousd, pricing_version=cost.catalog_version if cost is not None else None,
+        unpriced=ctx.unpriced, claude_code_session_id=ctx.session_id,
+        charged_picousd=to_picousd(ctx.budget_cost.total) if cost is None and ctx.budget_cost else None,
+        cost_split=cost_split(cost, cost_picousd) if cost is not None and cost_picousd else None)
 
 
 def _decision(ctx: RequestContext) -> tuple[str, str | None]:

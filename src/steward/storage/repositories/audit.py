@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from steward.storage.models import (
     AdminKey,
@@ -40,6 +40,40 @@ _EVENT_COLUMNS = tuple(AuditEvent.__table__.c)
 
 def _of_org(org_id: str) -> ColumnElement[bool]:
     return AuditEvent.org_id.is_(None) if org_id == "" else AuditEvent.org_id == org_id
+
+
+async def seal_queued(connection: AsyncConnection, dialect: str, org_id: str, limit: int, sealing: Sealing,
+                      known: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+    """In the caller's transaction: append the next ``limit`` queued events of one chain to it, in arrival order,
+    and dequeue them; returns how many. ``known`` holds events the caller has in memory (the shipper: the rows it
+    just inserted), by id: only the others are read back. Raises IntegrityError when another sealer took these
+    positions first (the transaction must then be rolled back)."""
+    if dialect == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                 {"k": f"steward.audit_chain:{org_id}"})
+    head = (await connection.execute(
+        select(AuditChainLink.seq, AuditChainLink.link).where(AuditChainLink.org_id == org_id)
+        .order_by(AuditChainLink.seq.desc()).limit(1))).first()
+    # No anti-join against the chain: a queued event is dequeued in the transaction that seals it, and a sealer
+    # that raced another fails on the chain's unique indexes. (An anti-join also misled PostgreSQL's planner on a
+    # freshly filled chain table into a nested loop over every link: seconds per round.)
+    queued = (await connection.execute(
+        select(AuditPending.id, AuditPending.event_id).where(AuditPending.org_id == org_id)
+        .order_by(AuditPending.id).limit(limit))).all()
+    if not queued:
+        return 0
+    known = known or {}
+    unknown = [event_id for _, event_id in queued if event_id not in known]
+    read: dict[str, Mapping[str, Any]] = {}
+    for start in range(0, len(unknown), 1000):
+        found = await connection.execute(select(*_EVENT_COLUMNS).where(AuditEvent.id.in_(unknown[start:start + 1000])))
+        read.update((row.id, cast(Mapping[str, Any], row._mapping)) for row in found)
+    # An event queued but gone (never the case: the trail is append-only) would otherwise be skipped silently.
+    events = [known.get(event_id) or read[event_id] for _, event_id in queued]
+    rows = sealing(int(head[0]) if head else 0, str(head[1]) if head else "", events)
+    await connection.execute(insert(AuditChainLink), rows)
+    await connection.execute(delete(AuditPending).where(AuditPending.id.in_([pending_id for pending_id, _ in queued])))
+    return len(queued)
 
 
 @dataclass(slots=True, frozen=True)
@@ -103,27 +137,7 @@ class AuditRepository:
         sealed (0 when the queue is empty or another sealer won the race: the caller stops this round)."""
         try:
             async with self._sessions.begin() as session:
-                if self._dialect == "postgresql":
-                    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                                          {"k": f"steward.audit_chain:{org_id}"})
-                head = (await session.execute(
-                    select(AuditChainLink.seq, AuditChainLink.link).where(AuditChainLink.org_id == org_id)
-                    .order_by(AuditChainLink.seq.desc()).limit(1))).first()
-                # No anti-join against the chain: a queued event is dequeued in the transaction that seals it,
-                # and a sealer that raced another fails on the chain's unique indexes (IntegrityError below).
-                # (An anti-join also misled PostgreSQL's planner on a freshly filled chain table into a nested
-                # loop over every link: seconds per round.)
-                stmt = (select(AuditPending.id.label("pending_id"), *_EVENT_COLUMNS).select_from(AuditPending)
-                        .join(AuditEvent, AuditEvent.id == AuditPending.event_id)
-                        .where(AuditPending.org_id == org_id).order_by(AuditPending.id).limit(limit))
-                events = [cast(Mapping[str, Any], row._mapping) for row in (await session.execute(stmt)).all()]
-                if not events:
-                    return 0
-                rows = sealing(int(head[0]) if head else 0, str(head[1]) if head else "", events)
-                await session.execute(insert(AuditChainLink), rows)
-                await session.execute(delete(AuditPending).where(
-                    AuditPending.id.in_([event["pending_id"] for event in events])))
-                return len(events)
+                return await seal_queued(await session.connection(), self._dialect, org_id, limit, sealing)
         except IntegrityError:  # another process sealed these positions first: its chain stands
             return 0
 
