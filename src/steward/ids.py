@@ -3,7 +3,9 @@
 An id is ``<prefix>_01`` followed by 8 base62 characters of milliseconds and 14 random base62 characters,
 so ids created later compare greater (useful for cursor pagination). Ids are identifiers, not secrets
 (secrets come from ``secrets``): the random part uses the fast PRNG, because the hot path makes two ids
-per request and ``os.urandom`` is a system call.
+per request and ``os.urandom`` is a system call. Its 14 characters are 14 random bytes mapped onto the alphabet
+(``bytes.translate``, in C): the mapping favours the first 8 characters slightly (5 of 256 values each instead of
+4), about 5.9 bits per character, 82 in all: ample for uniqueness within a millisecond.
 """
 
 from __future__ import annotations
@@ -23,10 +25,17 @@ def base62(value: int, width: int) -> str:
     return "".join(reversed(chars))
 
 
+_RANDOM_CHARS = bytes(ord(BASE62_ALPHABET[i % 62]) for i in range(256))
+_clock: tuple[int, str] = (-1, "")  # the last millisecond and its 8 characters (two ids per request share it)
+
+
 def new_id(prefix: str) -> str:
     """A new time-ordered id such as ``req_01...``."""
+    global _clock
     millis = time.time_ns() // 1_000_000
-    return f"{prefix}_01{base62(millis, 8)}{''.join(random.choices(BASE62_ALPHABET, k=14))}"
+    if _clock[0] != millis:
+        _clock = (millis, base62(millis, 8))
+    return f"{prefix}_01{_clock[1]}{random.randbytes(14).translate(_RANDOM_CHARS).decode()}"
 
 
 def request_id() -> str:

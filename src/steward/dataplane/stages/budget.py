@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from steward.dataplane.context import BudgetHold, RequestContext
@@ -29,6 +29,7 @@ from steward.tasks import stop_if_cancelled
 
 log = logging.getLogger("steward.budget")
 AlertSink = Callable[[SpendEntry, Crossing, int], None]
+CACHED_COUNTERS = 100_000
 _SCOPE_WORDS = {"organization": "organization", "workspace": "workspace", "api_key": "API key", "user": "user"}
 
 
@@ -49,6 +50,10 @@ class Budget:
         self._initializing = asyncio.Lock()
         self._pending: set[asyncio.Task[None]] = set()
         self._reloading: asyncio.Task[object] | None = None
+        # Each limit's counter for the current UTC day (a period never starts within a day): built once a day,
+        # not per request. Bounded: cleared at a new day or when it holds more than CACHED_COUNTERS.
+        self._day: date | None = None
+        self._day_counters: dict[SpendEntry, Counter] = {}
 
     def _entries(self, ctx: RequestContext) -> list[SpendEntry]:
         return self.entries_for(ctx.key, ctx.user_id)
@@ -67,6 +72,15 @@ class Budget:
         return found
 
     def _counter(self, entry: SpendEntry, now: datetime) -> Counter:
+        day = now.astimezone(UTC).date()
+        if day != self._day or len(self._day_counters) > CACHED_COUNTERS:
+            self._day, self._day_counters = day, {}
+        counter = self._day_counters.get(entry)
+        if counter is None:
+            counter = self._day_counters[entry] = self._build_counter(entry, now)
+        return counter
+
+    def _build_counter(self, entry: SpendEntry, now: datetime) -> Counter:
         span = window(entry.period, now)
         key = f"{self._prefix}{{{entry.org_id}}}:spend:{entry.id}:{span.label}"
         ttl = (span.end - span.start).total_seconds() + 86400

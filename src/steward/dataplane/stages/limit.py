@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from steward.dataplane.context import LimitHold, RequestContext
-from steward.dataplane.snapshot import SnapshotStore
+from steward.dataplane.snapshot import KeyEntry, LimitValues, Snapshot, SnapshotStore
 from steward.errors import InvalidRequestError, RateLimitError
 from steward.governance.buckets import Admission, Bucket, BucketState, InProcessLimiter, Limiter, Reservation
 from steward.governance.catalog import Catalog
 from steward.governance.limit_rules import BATCH_GROUP, LIMIT_TYPES, actual_amount, group_of, reserve_amount
 
 MAX_WAIT_SECONDS = 60.0
+CACHED_KEYS = 100_000
 _KIND_WORDS = {"requests": "requests", "input_tokens": "input tokens", "output_tokens": "output tokens",
                "tokens": "tokens"}
 
@@ -62,6 +63,8 @@ class Limit:
         self._limiter = limiter
         self._prefix = prefix
         self._pending: set[asyncio.Task[None]] = set()
+        self._cached_for: Snapshot | None = None
+        self._cached: dict[tuple[str, str], list[tuple[Bucket, str]]] = {}
 
     def _group(self, ctx: RequestContext) -> str | None:
         if self._batches:
@@ -73,7 +76,18 @@ class Limit:
         group = self._group(ctx) if key is not None else None
         if key is None or group is None:
             return []
-        limits = self._snapshots.current.limits
+        # The buckets of a key and model group change only with the snapshot: built once per snapshot, not per
+        # request (bounded: cleared with each new snapshot or past CACHED_KEYS entries).
+        snapshot = self._snapshots.current
+        if snapshot is not self._cached_for or len(self._cached) > CACHED_KEYS:
+            self._cached_for, self._cached = snapshot, {}
+        found = self._cached.get((key.id, group))
+        if found is None:
+            found = self._cached[(key.id, group)] = self._build(key, group, snapshot.limits)
+        return found
+
+    def _build(self, key: KeyEntry, group: str, limits: dict[tuple[str, str, str], LimitValues],
+               ) -> list[tuple[Bucket, str]]:
         found = []
         for level, scope_id in (("organization", key.org_id), ("workspace", key.workspace_id), ("key", key.id)):
             for limit_type, value in limits.get((level, scope_id, group), ()):
