@@ -26,15 +26,14 @@ def base62(value: int, width: int) -> str:
 
 
 _RANDOM_CHARS = bytes(ord(BASE62_ALPHABET[i % 62]) for i in range(256))
-_clock: tuple[int, str] = (-1, "")  # the last millisecond and its 8 characters (two ids per request share it)
+_clock: list[int | str] = [-1, ""]  # the last millisecond and its 8 characters (two ids per request share it)
 
 
 def new_id(prefix: str) -> str:
     """A new time-ordered id such as ``req_01...``."""
-    global _clock
     millis = time.time_ns() // 1_000_000
     if _clock[0] != millis:
-        _clock = (millis, base62(millis, 8))
+        _clock[:] = [millis, base62(millis, 8)]
     return f"{prefix}_01{_clock[1]}{random.randbytes(14).translate(_RANDOM_CHARS).decode()}"
 
 

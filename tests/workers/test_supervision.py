@@ -24,7 +24,7 @@ def shippers(pid: int) -> list[int]:
                 cmdline = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
             except FileNotFoundError:
                 continue
-            if b"ship" in cmdline:
+            if b"steward.workers.ship_process" in cmdline or b"ship" in cmdline:
                 found.append(int(kid))
     return found
 

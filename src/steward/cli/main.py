@@ -81,7 +81,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
     if not inline_shipper:
         # Database writes run in their own process so they never compete with requests for the GIL.
         os.environ["STEWARD_JOURNAL_SHIP_INLINE"] = "false"
-        shipper = Supervisor([sys.executable, "-m", "steward", "ship", "--parent-pid", str(os.getpid())])
+        shipper = Supervisor([sys.executable, "-m", "steward.workers.ship_process", "--parent-pid",
+                                 str(os.getpid())])
         shipper.start()
     raise_open_file_limit()  # before the door's connection cap is derived from it
     metrics_dir = None
@@ -115,43 +116,9 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
 @app.command()
 def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this process is gone.")] = None) -> None:
     """Ship the journal to the database until stopped (`steward serve` runs one of these)."""
-    import asyncio
-    import contextlib
-    import signal
+    from steward.workers.ship_process import run
 
-    from steward.compliance.chain import build_chains, sealing_for
-    from steward.governance.catalog_source import CatalogSource
-    from steward.storage.engine import Database
-    from steward.storage.health import ping
-    from steward.storage.repositories.catalog import CatalogRepository
-    from steward.storage.repositories.records import RecordsRepository
-    from steward.workers.sealer import Sealer
-    from steward.workers.shipper import run_standalone
-
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
-    async def main() -> None:
-        database = Database(settings.resolved_database_url())
-        stop = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        # The audit sealer runs here too, beside the shipper: database work stays out of the serving workers.
-        sealer = asyncio.create_task(Sealer(build_chains(settings, database),
-                                            interval=settings.audit_seal_interval).run())
-        try:
-            await run_standalone(settings.resolved_journal_dir(),
-                                 RecordsRepository(database.sessions, database.dialect),
-                                 interval=settings.journal_ship_interval, batch_size=settings.journal_batch_size,
-                                 stop=stop, parent_pid=parent_pid, ping=lambda: ping(database.engine, 2.0),
-                                 catalogs=CatalogSource(CatalogRepository(database.sessions)), sealing=sealing_for)
-        finally:
-            sealer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sealer
-            await database.close()
-
-    asyncio.run(main())
+    run(parent_pid)
 
 
 @app.command()

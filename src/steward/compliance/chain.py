@@ -184,7 +184,7 @@ class Chains:
 
     async def checkpoint_all(self, *, force: bool = False) -> int:
         made = 0
-        for org in await self.repo.chains():
+        for org in await self.repo.chain_candidates():  # a chain that does not exist has no head: skipped
             made += await self.checkpoint(org, force=force) is not None
         return made
 
