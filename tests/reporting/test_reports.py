@@ -18,7 +18,7 @@ from steward.controlplane.principal import Principal, system_principal
 from steward.errors import PermissionDeniedError
 from steward.governance.catalog import Catalog
 from steward.governance.catalog_source import CatalogSource
-from steward.governance.pricing import price
+from steward.governance.pricing import cost_split, price
 from steward.governance.usage import Usage
 from steward.reporting.params import CostQuery, UsageQuery
 from steward.reporting.rollups import RollupAccumulator
@@ -135,6 +135,29 @@ def test_cost_split_reconciles_with_each_record() -> None:
     one = RollupAccumulator(CATALOG, {"all": (("model",), ("1d",))}).extend(
         [r for r in ROWS if r["cache_write_1h_tokens"] and r["web_search_requests"]][:1]).rows()[0]
     assert one["cost_cache_write_1h_picousd"] > 0 and one["cost_web_search_picousd"] > 0
+
+
+def test_the_meters_cost_split_is_taken_as_it_is_and_a_wrong_one_priced_again() -> None:
+    """The meter writes each record's split (pricing.cost_split) into the journal; the rollups take it when it sums
+    to the record's cost, else price the record again: one split, whoever computed it."""
+    lines = ("cost_input_picousd", "cost_output_picousd", "cost_cache_write_5m_picousd", "cost_cache_write_1h_picousd",
+             "cost_cache_read_picousd", "cost_web_search_picousd")
+    row = next(r for r in ROWS if r["cache_write_1h_tokens"] and r["web_search_requests"] and not r["batch_id"])
+    usage = Usage(input_tokens=row["input_tokens"], output_tokens=row["output_tokens"],
+                  cache_write_5m=row["cache_write_5m_tokens"], cache_write_1h=row["cache_write_1h_tokens"],
+                  cache_read=row["cache_read_tokens"], web_search_requests=row["web_search_requests"],
+                  service_tier=row["service_tier"], inference_geo=row["inference_geo"])
+    meter = cost_split(price(CATALOG, row["model"], usage, at=row["created_at"]), row["cost_picousd"])
+
+    def split(extra: dict[str, Any]) -> list[int]:
+        out = RollupAccumulator(CATALOG, {"all": (("model",), ("1d",))}).extend([row | extra]).rows()[0]
+        return [out[name] for name in lines]
+
+    assert split({}) == meter  # priced again, as before
+    moved = [meter[0] - 5, meter[1] + 5, *meter[2:]]  # a different split of the same total: taken as it is
+    assert split({"cost_split": moved}) == moved
+    assert split({"cost_split": [meter[0] + 1, *meter[1:]]}) == meter  # does not sum to the cost: priced again
+    assert sum(meter) == row["cost_picousd"] and all(part > 0 for part in (meter[0], meter[1], meter[3], meter[5]))
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, int]:
