@@ -119,34 +119,8 @@ if ! grep -qE "model_name: *$MODEL *(#.*)?$" "$LL_CONFIG"; then
     LL_PATCHED=yes
 fi
 
-GW_PID="$WORK/steward.pid"
 CHILD=""
-DB_NAME=""
-PG_USER=""
-REDIS_PREFIX=""
-tree_pids() {  # the pid and all its descendants
-    ps -e -o pid=,ppid= | awk -v r="$1" '{ parent[$1] = $2 }
-        END { want[r] = 1; changed = 1
-              while (changed) { changed = 0
-                  for (p in parent) if (!(p in want) && (parent[p] in want)) { want[p] = 1; changed = 1 } }
-              for (p in want) print p }'
-}
-any_alive() {  # true while one of the pids is a live process (a zombie counts as gone)
-    local p st
-    for p in "$@"; do st="$(ps -o stat= -p "$p" 2>/dev/null)" && [[ -n "$st" && "$st" != Z* ]] && return 0; done
-    return 1
-}
-stop_steward() {  # TERM the serve process, then KILL whatever is left of its tree after 15 s
-    [[ -s "$GW_PID" ]] || return 0
-    local pid i
-    local -a pids
-    pid="$(cat "$GW_PID")"
-    mapfile -t pids < <(tree_pids "$pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 75; i++)); do any_alive "${pids[@]}" || break; sleep 0.2; done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    rm -f "$GW_PID"
-}
+. "$HERE/steward_setup.sh"  # start_steward, stop_steward, drop_steward_stores, tree_pids
 cleanup() {
     local rc=$?
     set +e
@@ -165,13 +139,7 @@ cleanup() {
     cp -r "$PB/results/." "$OUT/" 2>/dev/null
     cp "$WORK/steward.log" "$PB/litellm/logs/litellm.log" "$PB/portkey/logs/portkey.log" "$LL_CONFIG" "$OUT/logs/" \
         2>/dev/null
-    if [[ -n "$DB_NAME" ]]; then
-        dropdb -h 127.0.0.1 -U "$PG_USER" --if-exists --force "$DB_NAME" || log "could not drop database $DB_NAME"
-    fi
-    if [[ -n "$REDIS_PREFIX" ]]; then
-        redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "${REDIS_PREFIX}*" \
-            | xargs -r -n 500 redis-cli -h 127.0.0.1 -p 6379 del >/dev/null
-    fi
+    drop_steward_stores
     rm -rf "$WORK"
     (( rc == 0 )) || log "stopped (exit $rc); everything started was stopped, partial results in $OUT"
     exit "$rc"
@@ -206,45 +174,6 @@ PIDFILE="$PB/mock/run/nginx.pid" CONCS="$CONCS" measure direct "$MOCK/v1/message
 PIDFILE="$PB/mock/run/nginx.pid" CONCS=1 STREAM=1 measure direct "$MOCK/v1/messages"
 
 # --- Steward, all governance on ---------------------------------------------------------------------------------------
-start_steward() {
-    export STEWARD_HOME="$WORK/steward" STEWARD_UPSTREAM_URL="$MOCK" STEWARD_LOG_LEVEL=warning
-    if [[ "$DATABASE" == postgres ]]; then
-        PG_USER=postgres
-        psql -h 127.0.0.1 -U "$PG_USER" -d postgres -Atc 'select 1' >/dev/null 2>&1 || PG_USER=root
-        DB_NAME="steward_bench_${STAMP//-/_}_$$"
-        createdb -h 127.0.0.1 -U "$PG_USER" "$DB_NAME"
-        export STEWARD_DATABASE_URL="postgresql+asyncpg://$PG_USER@127.0.0.1:5432/$DB_NAME"
-    fi
-    if [[ "$LIMITS" == redis ]]; then
-        redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || die "no Redis on 127.0.0.1:6379"
-        REDIS_PREFIX="stw-compare-$STAMP-$$:"
-        export STEWARD_REDIS_URL="redis://127.0.0.1:6379/0" STEWARD_REDIS_KEY_PREFIX="$REDIS_PREFIX"
-    fi
-    "$STEWARD" init --name "Bench Org" >/dev/null
-    "$STEWARD" apply -f "$ROOT/examples/three-teams.yaml" >/dev/null
-    KEY="$("$STEWARD" keys create --workspace marketing --name marketing-bench-load -q)"
-    local key_id
-    key_id="$("$STEWARD" keys list --workspace marketing --json \
-        | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
-    # Limits set far above what the machine can serve: each request is admitted by three buckets and one more cap.
-    "$STEWARD" rate-limits set rl_sonnet --type requests_per_minute --value 100000000 >/dev/null
-    "$STEWARD" rate-limits set rl_sonnet --type output_tokens_per_minute --value 1000000000 --workspace marketing \
-        >/dev/null
-    "$STEWARD" rate-limits set rl_sonnet --type input_tokens_per_minute_cache_aware --value 1000000000 \
-        --key "$key_id" >/dev/null
-    "$STEWARD" spend-limits create --key "$key_id" --period daily --amount-usd 100000 >/dev/null
-    {
-        echo "# Steward's configuration for this run (DATABASE=$DATABASE LIMITS=$LIMITS)"
-        "$STEWARD" export || true
-        "$STEWARD" rate-limits list --key "$key_id"; "$STEWARD" spend-limits list
-    } > "$OUT/steward-config.txt" 2>&1
-    taskset -c "$GATEWAY_CPU" "$STEWARD" serve --host 127.0.0.1 --port "$STEWARD_PORT" > "$WORK/steward.log" 2>&1 &
-    echo $! > "$GW_PID"
-    local i
-    for ((i = 0; i < 300; i++)); do curl -s -o /dev/null "http://127.0.0.1:$STEWARD_PORT/healthz" && return 0; sleep 0.1; done
-    tail -20 "$WORK/steward.log" >&2
-    die "Steward did not start"
-}
 if wants steward; then
     start_steward
     log "steward: pid $(cat "$GW_PID") on 127.0.0.1:$STEWARD_PORT, pinned to CPU $GATEWAY_CPU" \
