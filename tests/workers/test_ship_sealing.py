@@ -148,3 +148,47 @@ def test_rows_written_through_the_sqlite_driver_are_stored_as_the_core_path_stor
     fast, core = stored(True), stored(False)
     assert len(fast["usage_records"]) == len(fast["audit_events"]) == 7
     assert fast == core
+
+
+def test_a_round_ships_what_the_segment_holds_and_leaves_what_arrives_meanwhile(database_url: str,
+                                                                                tmp_path: Path) -> None:
+    """Under load the shipper must not chase the writer (one or two lines per transaction, each paying the
+    transaction's fixed cost): a round ships what the segment held when it began, the next round the rest."""
+    journal = Journal(tmp_path / "journal")
+    for n in range(50):
+        journal.append(line(n))
+
+    async def main() -> tuple[int, int, bool]:
+        db = Database(database_url)
+        try:
+            async with db.sessions.begin() as session:
+                session.add(Organization(id=ORG, name=ORG, created_at=datetime.now(UTC)))
+            shipper = Shipper(tmp_path / "journal", RecordsRepository(db.sessions, db.dialect), interval=0.1,
+                              batch_size=10, sealing=sealing_for)
+            writing = True
+
+            async def writer() -> None:  # a busy gateway: a line after every await of the shipper
+                n = 50
+                while writing and n < 5000:
+                    journal.append(line(n))
+                    n += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(writer())
+            try:
+                assert await asyncio.wait_for(shipper.ship_once(), timeout=20)
+                first = await _scalar(db, "SELECT count(*) FROM usage_records")
+                still_writing = not task.done()
+            finally:
+                writing = False
+                await task
+            await shipper.ship_once()  # the next round takes the rest
+            shipper.release()
+            return first, await _scalar(db, "SELECT count(*) FROM usage_records"), still_writing
+        finally:
+            await db.close()
+
+    first, total, still_writing = asyncio.run(main())
+    journal.close()
+    assert still_writing  # the round ended while the writer was still appending
+    assert 50 <= first < total  # at least what was there at the start; the rest in the next round

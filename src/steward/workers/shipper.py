@@ -166,9 +166,12 @@ class Shipper:
         return await self.store(units[:middle]) + await self.store(units[middle:])
 
     async def ship_segment(self, segment: Segment, slot: str = "") -> int:
-        """Ship every complete line of one segment; returns the new shipped offset."""
+        """Ship the complete lines the segment holds now; returns the new shipped offset. Lines appended meanwhile
+        wait for the next round: chasing the writer instead shipped one or two lines per transaction under load (a
+        transaction's fixed cost for each), which made shipping cost 5-6x more CPU per request at 500 req/s."""
         offset = segment.shipped_offset()
-        while segment.size() > offset:
+        end = segment.size()
+        while end > offset:
             data = await asyncio.to_thread(read_lines, segment.path, offset)
             if not data:
                 break
