@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 ROOT = Path(__file__).resolve().parent.parent
 STEWARD = str(Path(sys.executable).with_name("steward"))
 TEXT = ("I am preparing a short internal memo about how our support team handles refund requests. "
@@ -150,7 +152,9 @@ def main() -> None:
                     break
                 time.sleep(0.1)
             env, key = set_up(Path(tmp) / "home", f"http://127.0.0.1:{port}")
-            result = asyncio.run(measure(env, key, args.rounds, args.requests, args.profile))
+            # uvloop, as `steward serve` runs (steward/serving.py)
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                result = runner.run(measure(env, key, args.rounds, args.requests, args.profile))
         finally:
             simulator.terminate()
             simulator.wait(10)

@@ -91,3 +91,18 @@ def test_only_one_shipper_per_directory(database_url: str, tmp_path: Path) -> No
         finally:
             await db.close()
     asyncio.run(main())
+
+
+def test_a_stale_offset_file_never_skips_a_new_segments_lines(database_url: str, tmp_path: Path) -> None:
+    """An offset left by an earlier segment of the same number (a crash between the deletes of a drained slot, a
+    stray file) must not make the shipper skip the new segment's first lines."""
+    slot = tmp_path / "slot-000"
+    slot.mkdir()
+    (slot / "000000000001.shipped").write_bytes(b"%020d" % 20_000)
+    journal = Journal(tmp_path)
+    assert journal.current == slot / "000000000001.jsonl"
+    for i in range(60):  # more than 20,000 bytes: an inherited offset would skip the first ones
+        journal.append(record(i))
+    assert journal.current.stat().st_size > 20_000
+    assert ship(database_url, tmp_path) == (0, 60)
+    journal.close()

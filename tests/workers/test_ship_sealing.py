@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ def line(n: int, *, cost_split: list[int] | None = None) -> dict[str, Any]:
              "input_tokens": 152, "output_tokens": 48, "tools_used": usage["tools_used"], "stop_reason": "end_turn",
              "latency_ms": 3, "status": 200, "decision": "allowed", "reason": None,
              "data": {"endpoint": "messages", "stream": False, "cost_usd": "0.001176", "user_id": "ana",
-                      "tags": usage["tags"], "policy": None, "ratio": 0.5 if n == 3 else None}}
+                      "tags": usage["tags"], "policy": None,
+                      # numbers JSONB stores differently than written (1e16 reads back as an integer, -0.0 as 0.0)
+                      "ratio": {3: 0.5, 4: 1e16, 5: -0.0}.get(n)}}
     return {"usage": usage, "audit": audit}
 
 
@@ -120,6 +123,28 @@ def test_a_replayed_journal_is_stored_counted_and_sealed_once(database_url: str,
     assert verification.problems == []
 
 
+def test_a_record_journaled_twice_in_one_batch_counts_once(database_url: str, tmp_path: Path) -> None:
+    """Concurrent downloads of a batch's results may meter and journal the same results twice, into one batch."""
+    journal = Journal(tmp_path / "journal")
+    for n in (*range(5), *range(5), 5):
+        journal.append(line(n))
+    journal.close()
+
+    async def main() -> tuple[int, int, int]:
+        db = Database(database_url)
+        try:
+            async with db.sessions.begin() as session:
+                session.add(Organization(id=ORG, name=ORG, created_at=datetime.now(UTC)))
+            await _ship(db, tmp_path / "journal")
+            return (await _scalar(db, "SELECT count(*) FROM usage_records"),
+                    await _scalar(db, "SELECT sum(requests) FROM usage_rollups WHERE grain = 'ws' AND width = '1d'"),
+                    await _scalar(db, "SELECT count(*) FROM audit_chain"))
+        finally:
+            await db.close()
+
+    assert asyncio.run(main()) == (6, 6, 6)
+
+
 def test_rows_written_through_the_sqlite_driver_are_stored_as_the_core_path_stores_them(
         sqlite_template: Path, tmp_path: Path) -> None:
     rows = [parse_line(0, orjson.dumps(line(n, cost_split=[1, 2, 3, 4, 5, 6]))) for n in range(6)]
@@ -167,16 +192,16 @@ def test_a_round_ships_what_the_segment_holds_and_leaves_what_arrives_meanwhile(
                               batch_size=10, sealing=sealing_for)
             writing = True
 
-            async def writer() -> None:  # a busy gateway: a line after every await of the shipper
-                n = 50
-                while writing and n < 5000:
+            async def writer() -> None:  # a busy gateway: about 2,000 lines a second, for up to 10 s
+                n, stop = 50, time.monotonic() + 10
+                while writing and time.monotonic() < stop:
                     journal.append(line(n))
                     n += 1
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(0.0005)
 
             task = asyncio.create_task(writer())
-            try:
-                assert await asyncio.wait_for(shipper.ship_once(), timeout=20)
+            try:  # chasing the writer, the round would last as long as the writer writes
+                assert await asyncio.wait_for(shipper.ship_once(), timeout=5)
                 first = await _scalar(db, "SELECT count(*) FROM usage_records")
                 still_writing = not task.done()
             finally:

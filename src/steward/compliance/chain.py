@@ -27,7 +27,7 @@ from steward.compliance.verify_offline import EVENT_FIELDS, GENESIS, ChainVerifi
 from steward.settings import Settings
 from steward.storage.engine import Database
 from steward.storage.models import AuditChainLink, AuditCheckpoint, AuditEvent
-from steward.storage.repositories.audit import AuditRepository, Sealing
+from steward.storage.repositories.audit import AuditRepository, Sealing, plain_json
 
 KEY_FILE = "audit_signing_key"
 PAGE = 5000
@@ -46,40 +46,11 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-_INT64 = 2**63
-
-
-def _plain(value: Any) -> bool:
-    """Whether orjson writes this value byte for byte as the canonical form (stdlib ``json``) does: strings (every
-    code point was compared), booleans, None, 64-bit integers, lists and string-keyed objects of those. Floats
-    (whose shortest forms differ) and anything else take the reference path. A loop, not recursion: it runs for
-    every event sealed."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is str or item is None or kind is bool:
-            continue
-        if kind is int:
-            if not -_INT64 <= item < _INT64:
-                return False
-        elif kind is dict:
-            for key, nested in item.items():
-                if type(key) is not str:
-                    return False
-                stack.append(nested)
-        elif kind is list or kind is tuple:
-            stack.extend(item)
-        else:
-            return False
-    return True
-
-
 def event_hash(event: Mapping[str, Any]) -> str:
     """``verify_offline.event_hash``, several times faster: the canonical bytes written by orjson when they are
-    provably the same (``_plain``), else by the reference. Verification always uses the reference."""
+    provably the same (``plain_json``), else by the reference. Verification always uses the reference."""
     body = {name: event.get(name) for name in EVENT_FIELDS}
-    if _plain(body):
+    if plain_json(body):
         try:
             return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         except orjson.JSONEncodeError:  # e.g. a lone surrogate: the reference raises its own error

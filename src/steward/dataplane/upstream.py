@@ -21,6 +21,7 @@ from steward.errors import UpstreamError, UpstreamTimeoutError
 Body = bytes | AsyncIterable[bytes] | None
 # Response headers that reach the client unchanged (plus every anthropic-ratelimit-* header).
 PASSTHROUGH_RESPONSE_HEADERS = frozenset({"content-type", "retry-after", "retry-after-ms", "x-should-retry"})
+_PASSTHROUGH = frozenset(name.encode() for name in PASSTHROUGH_RESPONSE_HEADERS)
 
 
 @dataclass(slots=True)
@@ -46,12 +47,12 @@ class UpstreamResponse:
             raise _map(exc) from exc
 
     def passthrough_headers(self) -> list[tuple[bytes, bytes]]:
-        """The upstream headers a client must see (rate limits, retry hints, content type)."""
+        """The upstream headers a client must see (rate limits, retry hints, content type), as received (bytes)."""
         out = []
-        for name, value in self.headers.items():
+        for name, value in self._response.raw_headers:
             low = name.lower()
-            if low in PASSTHROUGH_RESPONSE_HEADERS or low.startswith("anthropic-ratelimit-"):
-                out.append((low.encode(), value.encode()))
+            if low in _PASSTHROUGH or low.startswith(b"anthropic-ratelimit-"):
+                out.append((low, value))
         return out
 
 
@@ -109,9 +110,11 @@ class AiohttpUpstream:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._pool_size, keepalive_timeout=60,
                                              enable_cleanup_closed=False)
+            # No cookie jar: cookies the upstream sets for one client's request (a CDN's, say) must never ride
+            # along with another client's, and a proxy has no use for them.
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding"))
+                skip_auto_headers=("User-Agent", "Accept-Encoding"), cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     def request(self, method: str, path: str, headers: Mapping[str, str],

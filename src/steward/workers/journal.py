@@ -60,10 +60,13 @@ class Segment:
 
     def shipped_offset(self) -> int:
         try:
-            return int(self.shipped_path.read_bytes().strip() or 0)
+            offset = int(self.shipped_path.read_bytes().strip() or 0)
         except (FileNotFoundError, ValueError):
             # A missing or torn offset replays the segment from the start; inserts are idempotent.
             return 0
+        # Past the end: an offset left behind by an earlier segment of this number (a crash between the two deletes
+        # of ``remove``, or a stray file), never this file's: replayed from the start rather than skipped.
+        return offset if offset <= self.size() else 0
 
     def mark_shipped(self, offset: int) -> None:
         """Overwrite the offset in place: one small pwrite, no rename (renames cost milliseconds here)."""
@@ -78,7 +81,9 @@ class Segment:
 
     def remove(self) -> None:
         self.close()
-        for path in (self.path, self.shipped_path):
+        # The offset first: a crash between the two deletes leaves a segment that replays (idempotent), never an
+        # offset that a new segment of the same number would inherit.
+        for path in (self.shipped_path, self.path):
             with suppress(FileNotFoundError):
                 path.unlink()
 
@@ -130,6 +135,9 @@ class Journal:
         self.current = self.slot / f"{number:012d}.jsonl"
         self._fd = os.open(self.current, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
+        if self._size == 0:  # a new segment: an offset file of that number is stale (nothing of it shipped yet)
+            with suppress(FileNotFoundError):
+                self.current.with_suffix(".shipped").unlink()
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one record durably (against process death) before the response completes."""

@@ -45,11 +45,17 @@ def ratelimit_headers(states: Sequence[BucketState], now: float) -> list[tuple[b
             tightest[kind] = state
     out = []
     for kind, state in tightest.items():
-        name = "anthropic-ratelimit-" + kind.replace("_", "-")
-        out.append((f"{name}-limit".encode(), str(state.bucket.capacity).encode()))
-        out.append((f"{name}-remaining".encode(), str(state.remaining).encode()))
-        out.append((f"{name}-reset".encode(), _rfc3339(math.ceil(now + state.reset_seconds))))
+        limit, remaining, reset = _header_names(kind)
+        out.append((limit, str(state.bucket.capacity).encode()))
+        out.append((remaining, str(state.remaining).encode()))
+        out.append((reset, _rfc3339(math.ceil(now + state.reset_seconds))))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _header_names(kind: str) -> tuple[bytes, bytes, bytes]:
+    name = "anthropic-ratelimit-" + kind.replace("_", "-")
+    return f"{name}-limit".encode(), f"{name}-remaining".encode(), f"{name}-reset".encode()
 
 
 class Limit:

@@ -8,10 +8,13 @@ they are counted and summarised in one audit event instead of one event (and cha
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
+
+from prometheus_client import Counter
 
 from steward.dataplane.context import RequestContext
 from steward.dataplane.records import MODEL_CHARS, audit_event, fit, tool_names, usage_row
@@ -84,6 +87,11 @@ def _policy(ctx: RequestContext) -> dict[str, Any] | None:
             "pii": ctx.pii, "alias": ctx.alias}
 
 
+@functools.lru_cache(maxsize=512)  # endpoints x statuses: a handful; labels() takes a lock and builds a key
+def _requests(endpoint: str, status: int) -> Counter:
+    return REQUESTS.labels(endpoint, str(status))
+
+
 class Record:
     def __init__(self, journal: Journal, sampler: UnauthenticatedSampler | None = None) -> None:
         self._journal = journal
@@ -96,7 +104,7 @@ class Record:
     def on_complete(self, ctx: RequestContext) -> None:
         latency_ms = int((time.perf_counter() - ctx.started_perf) * 1000)
         created_at = datetime.fromtimestamp(ctx.started_at, UTC).isoformat()
-        REQUESTS.labels(ctx.endpoint, str(ctx.status)).inc()
+        _requests(ctx.endpoint, ctx.status).inc()
         if ctx.error is not None:
             REFUSALS.labels(ctx.error.error_type).inc()
         for summary in self._sampler.summaries(ctx.started_at):  # windows closed since the last request

@@ -42,6 +42,35 @@ def _of_org(org_id: str) -> ColumnElement[bool]:
     return AuditEvent.org_id.is_(None) if org_id == "" else AuditEvent.org_id == org_id
 
 
+_INT64 = 2**63
+
+
+def plain_json(value: Any) -> bool:
+    """Whether this JSON value is only strings, booleans, None, 64-bit integers, lists and string-keyed objects of
+    those. Such a value reads back from either database as written (floats may not: JSONB normalises them) and
+    orjson writes it byte for byte as the chain's canonical form (stdlib ``json``) does (every code point was
+    compared): the sealer hashes it from memory, by orjson. A loop, not recursion: it runs for every event sealed."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if not -_INT64 <= item < _INT64:
+                return False
+        elif kind is dict:
+            for key, nested in item.items():
+                if type(key) is not str:
+                    return False
+                stack.append(nested)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        else:
+            return False
+    return True
+
+
 async def seal_queued(connection: AsyncConnection, dialect: str, org_id: str, limit: int, sealing: Sealing,
                       known: Mapping[str, Mapping[str, Any]] | None = None) -> int:
     """In the caller's transaction: append the next ``limit`` queued events of one chain to it, in arrival order,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from steward.storage.models import AuditEvent, UsageRecord, Workspace
 from steward.storage.models.base import UTCDateTime
-from steward.storage.repositories.audit import Sealing, seal_queued
+from steward.storage.repositories.audit import Sealing, plain_json, seal_queued
 from steward.storage.repositories.reports import rollup_upsert, upsert_rollups
 
 # Turns the usage rows a batch really inserted into rollup deltas (reporting.rollups; storage stays plane-free).
@@ -25,6 +25,16 @@ SealingFor = Callable[[str], Sealing]
 # A usage row's field that is not a column: the meter's cost split, which the rollups read (reporting.rollups).
 EXTRA = "cost_split"
 SEAL_LIMIT = 5000  # queued events sealed per chain in a shipper's transaction; the sealer takes any rest
+
+
+def _first_of_each(rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    """The rows with their first copy of each id (the rows themselves when no id repeats)."""
+    if len({row["id"] for row in rows}) == len(rows):
+        return rows
+    first: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["id"], row)
+    return list(first.values())
 
 
 class _Replayed(Exception):
@@ -102,6 +112,9 @@ class RecordsRepository:
         the usage rows actually inserted (never a replayed one) are added to the rollups in the same transaction.
         With ``sealing``, the audit chains of these rows' organizations are extended in that transaction too, from
         the rows in memory (events queued earlier by other writers first, read back: arrival order holds)."""
+        # One record per id: the same batch result journaled twice (concurrent downloads meter it twice) must count
+        # once in the rollups, as it is stored once.
+        usage, audit = _first_of_each(usage), _first_of_each(audit)
         try:
             await self._insert(usage, audit, rollups, sealing)
         except _SealRaced:  # rolled back; never a reason to refuse the rows
@@ -152,7 +165,9 @@ class RecordsRepository:
         """Seal the chains these events belong to (a replayed event was never queued again: only fresh ones are)."""
         if sealing is None:
             return
-        known = {event["id"]: event for event in audit}
+        # Hashed from memory only when the value reads back as written: JSON numbers other than integers (PostgreSQL's
+        # JSONB writes 1e16 back as an integer, -0.0 as 0.0) are read back and hashed as stored.
+        known = {event["id"]: event for event in audit if plain_json(event.get("data"))}
         try:
             for org in sorted({event["org_id"] or "" for event in audit}):
                 await seal_queued(connection, self._dialect, org, max(SEAL_LIMIT, len(known)), sealing(org), known)
