@@ -78,7 +78,6 @@ from steward.workers.shipper import Shipper
 from steward.workers.webhooks import WebhookDispatcher
 
 log = logging.getLogger("steward")
-INLINE_BATCH = 100
 
 
 class Steward:
@@ -186,10 +185,8 @@ class Steward:
         self.readiness = build_readiness(self.settings, self.database, self.snapshots)
         self._app = self._build(self.journal)
         if self.settings.journal_ship_inline:
-            # Batches shipped inline hold the worker's event loop while they are parsed, priced and hashed
-            # (~40 µs a line): small ones keep each pause near 4 ms.
             self.shipper = Shipper(journal_dir, self.records, interval=self.settings.journal_ship_interval,
-                                   batch_size=min(self.settings.journal_batch_size, INLINE_BATCH),
+                                   batch_size=self.settings.journal_batch_size,
                                    ping=lambda: ping(self.database.engine, 2.0),
                                    catalogs=CatalogSource(CatalogRepository(self.database.sessions)),
                                    sealing=sealing_for)

@@ -9,8 +9,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from steward.serving import free_port
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
@@ -82,34 +80,3 @@ def test_serve_restarts_a_killed_shipper_and_stops_it_on_exit(database_url: str,
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=30)
         wait_for(lambda: not alive(third), 10)  # stopped with the server
-
-
-@pytest.mark.parametrize("flag", [None, "--ship-process"])
-def test_one_cpu_ships_inline_unless_told_otherwise(flag: str | None, database_url: str, simulator: SimulatorServer,
-                                                    tmp_path: Path) -> None:
-    """On one CPU (here: taskset) a second process gains no parallelism and costs a second interpreter, so
-    `steward serve` ships from its worker; --ship-process still starts the ship process."""
-    port = free_port()
-    env = {**os.environ, "STEWARD_HOME": str(tmp_path / "home"), "STEWARD_DATABASE_URL": database_url,
-           "STEWARD_UPSTREAM_URL": simulator.url, "STEWARD_LOG_LEVEL": "warning"}
-    cpu = str(min(os.sched_getaffinity(0)))
-    command = ["taskset", "-c", cpu, sys.executable, "-m", "steward", "serve", "--port", str(port),
-               *([flag] if flag else [])]
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out, child(command, env=env, stdout=out, stderr=out) as serve:
-        def up() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    return True
-            except OSError:
-                assert serve.poll() is None, log.read_text()
-                return False
-
-        wait_for(up, 30)
-        if flag:
-            wait_for(lambda: len(shippers(serve.pid)) == 1, 10)
-        else:
-            time.sleep(1.5)  # the ship process, when there is one, starts before the workers answer
-            assert shippers(serve.pid) == []
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(timeout=30)

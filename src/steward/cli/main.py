@@ -50,23 +50,12 @@ def migrate() -> None:
     typer.echo("Database is up to date.")
 
 
-def one_cpu(workers: int) -> bool:
-    """Whether a single worker may run on one CPU only (its affinity: ``taskset``, a one-CPU machine or container
-    cpuset): there, shipping in a second process gains no parallelism and costs a second interpreter."""
-    import os
-
-    return workers == 1 and len(os.sched_getaffinity(0)) == 1
-
-
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
           port: Annotated[int | None, typer.Option(help="Port.")] = None,
           workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
-          inline_shipper: Annotated[bool | None, typer.Option(
-              "--inline-shipper/--ship-process",
-              help="Ship the journal from the worker itself, or from a `steward ship` process beside the workers. "
-                   "Default: inline when one worker may use one CPU only (a second process then only costs memory "
-                   "and CPU), else a ship process.", show_default=False)] = None) -> None:
+          inline_shipper: Annotated[bool, typer.Option(
+              help="Ship the journal from the worker itself instead of a `steward ship` process.")] = False) -> None:
     """Run the gateway (migrates the database first, then starts the journal shipper and the workers); a
     shipper that dies is restarted with backoff."""
     import os
@@ -89,8 +78,6 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
         raise typer.Exit(2)
     upgrade(settings.resolved_database_url())
     shipper = None
-    if inline_shipper is None:
-        inline_shipper = one_cpu(workers)
     if not inline_shipper:
         # Database writes run in their own process so they never compete with requests for the GIL.
         os.environ["STEWARD_JOURNAL_SHIP_INLINE"] = "false"
