@@ -102,7 +102,7 @@ sample_tree() {  # sets WORKER_KB SHIP_KB TREE_KB PSS_KB PROCS and TICKS (CPU ti
         PROCS=$((PROCS + 1)) TREE_KB=$((TREE_KB + rss)) PSS_KB=$((PSS_KB + pss))
         if [[ "$p" == "$root" ]]; then
             WORKER_KB=$rss
-        elif [[ "$cmd" == *"steward ship"* ]]; then
+        elif [[ "$cmd" == *"steward ship"* || "$cmd" == *"steward.workers.ship_process"* ]]; then
             SHIP_KB=$((SHIP_KB + rss))
         fi
     done
