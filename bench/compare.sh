@@ -139,14 +139,9 @@ cleanup() {
     cp -r "$PB/results/." "$OUT/" 2>/dev/null
     cp "$WORK/steward.log" "$PB/litellm/logs/litellm.log" "$PB/portkey/logs/portkey.log" "$LL_CONFIG" "$OUT/logs/" \
         2>/dev/null
-    drop_steward_stores
-    rm -rf "$WORK"
-    (( rc == 0 )) || log "stopped (exit $rc); everything started was stopped, partial results in $OUT"
-    exit "$rc"
+    end_run "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 exec > >(tee -a "$OUT/console.txt") 2>&1
 T_RUN=$SECONDS

@@ -71,14 +71,9 @@ cleanup() {
     [[ -s "$PB/mock/run/nginx.pid" ]] && "$PB/mock/stop.sh" >/dev/null 2>&1
     mkdir -p "$OUT/logs"
     cp "$WORK/steward.log" "$OUT/logs/" 2>/dev/null
-    drop_steward_stores
-    rm -rf "$WORK"
-    (( rc == 0 )) || log "stopped (exit $rc); everything started was stopped, partial results in $OUT"
-    exit "$rc"
+    end_run "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 exec > >(tee -a "$OUT/console.txt") 2>&1
 log "results: $OUT (work dir $WORK)"
 

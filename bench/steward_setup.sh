@@ -47,6 +47,17 @@ drop_steward_stores() {  # the database and the Redis keys configure_steward cre
     fi
 }
 start_steward() { configure_steward; serve_steward; }
+end_run() {  # end_run RC: the stores and the work dir removed, the exit status kept (the caller's EXIT trap ends here)
+    drop_steward_stores
+    rm -rf "$WORK"
+    (( $1 == 0 )) || log "stopped (exit $1); everything started was stopped, partial results in $OUT"
+    exit "$1"
+}
+on_exit() {  # on_exit FUNCTION: FUNCTION runs on exit, also after Ctrl-C or TERM (as 130 and 143)
+    trap "$1" EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
 configure_steward() {  # a fresh Steward home (and database), set up as described above
     export STEWARD_HOME="$WORK/steward" STEWARD_UPSTREAM_URL="$MOCK" STEWARD_LOG_LEVEL=warning
     if [[ "$DATABASE" == postgres ]]; then
