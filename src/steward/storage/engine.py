@@ -31,8 +31,9 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine; for SQLite the parent folder is created and WAL mode switched on."""
+def create_engine(url: str, *, pool_size: int = 10, statement_cache: int | None = None) -> AsyncEngine:
+    """An async engine; for SQLite the parent folder is created and WAL mode switched on. ``statement_cache``
+    bounds the prepared statements each PostgreSQL connection keeps (asyncpg's adapter keeps 100 by default)."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -40,8 +41,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args = {} if statement_cache is None else {"prepared_statement_cache_size": statement_cache}
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                               json_serializer=_json_dumps, json_deserializer=orjson.loads)
+                               json_serializer=_json_dumps, json_deserializer=orjson.loads, connect_args=connect_args)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -52,8 +54,8 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 class Database:
     """An engine with its session factory, so other planes never touch SQLAlchemy directly."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
+    def __init__(self, url: str, *, pool_size: int = 10, statement_cache: int | None = None) -> None:
+        self.engine = create_engine(url, pool_size=pool_size, statement_cache=statement_cache)
         self.sessions = session_factory(self.engine)
         self.dialect = self.engine.dialect.name
 

@@ -31,7 +31,10 @@ def run(parent_pid: int | None) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     async def main() -> None:
-        database = Database(settings.resolved_database_url())
+        # Two tasks use the database here (the shipper and the sealer): a small pool. And few prepared statements
+        # per connection: a batch insert's statement differs with its number of rows, so a cache of 100 on each of
+        # 20 connections held ~100 MB of statements on PostgreSQL (the ship process grew from 140 to 237 MB).
+        database = Database(settings.resolved_database_url(), pool_size=2, statement_cache=8)
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
