@@ -45,6 +45,12 @@ class _SealRaced(Exception):
     """Another sealer took the chain positions first: store the batch without sealing (its events stay queued)."""
 
 
+def _column_defaults(table: Table) -> dict[str, Any]:
+    """Each column's value for a row that lacks it (an older journal line): its scalar default, else NULL."""
+    return {c.name: c.default.arg if c.default is not None and c.default.is_scalar else None  # type: ignore[attr-defined]
+            for c in table.columns}
+
+
 class _SqliteRows:
     """One table's insert as SQLite's own driver takes it: the statement text once, named parameters read from the
     row dicts in C (keys it does not name are ignored), so per row only the datetime and JSON values are converted
@@ -56,10 +62,7 @@ class _SqliteRows:
         self.sql = str(statement.compile(dialect=sqlite.dialect(paramstyle="named")))
         self._times = [c.name for c in table.columns if isinstance(c.type, UTCDateTime)]
         self._json = [c.name for c in table.columns if isinstance(c.type, JSON)]
-        # A column an older journal line lacks gets its default, as on the Core path (else NULL).
-        self._defaults: dict[str, Any] = {
-            c.name: c.default.arg if c.default is not None and c.default.is_scalar else None  # type: ignore[attr-defined]
-            for c in table.columns}
+        self._defaults = _column_defaults(table)
 
     def params(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         out = []
@@ -103,6 +106,7 @@ class RecordsRepository:
         self._usage_returning = self._usage_insert.returning(tables["usage_records"].c.id)
         self._rollup_upsert = rollup_upsert(dialect)
         self._dialect = dialect
+        self._usage_defaults = _column_defaults(tables["usage_records"])
         self._sqlite = (_SqliteRows(tables["usage_records"]), _SqliteRows(tables["audit_events"])) \
             if dialect == "sqlite" and driver_rows else None
 
@@ -131,8 +135,8 @@ class RecordsRepository:
                 pass  # rolled back: the Core path below tells the fresh rows from the replayed ones
         # One executemany needs one set of keys, all columns: rows journaled before the unpriced flag or the charged
         # column existed lack them, and the cost split is no column (the rollups read it from ``usage``).
-        columns = [{"unpriced": False, "charged_picousd": None} | {k: v for k, v in u.items() if k != EXTRA}
-                   if EXTRA in u or "charged_picousd" not in u else u for u in usage]
+        columns = [self._usage_defaults | {k: v for k, v in u.items() if k != EXTRA}
+                   if EXTRA in u or u.keys() != self._usage_defaults.keys() else u for u in usage]
         async with self._sessions.begin() as session:
             connection = await session.connection()
             if usage and rollups is not None:
