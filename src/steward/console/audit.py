@@ -1,6 +1,7 @@
 """Audit and compliance: the activity viewer (filters, cursor pages), audit chain verification on demand, and
 a workspace's access review. Each needs ``compliance.read`` / ``audit.read`` (organization admins); content is
-never shown here (it needs a compliance-scoped key through the Compliance API)."""
+never shown here (it needs a compliance-scoped key through the Compliance API). Actors, keys and workspaces are
+shown by name (one lookup each per page), with the id in a tooltip."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ async def audit_view(request: Request, session: Session) -> Response:
     if query(request, "review_workspace"):
         review = await services.access_review.review(who, str(query(request, "review_workspace")))
     workspaces = (await services.workspaces.list(who, Paging.of(1000)))["data"]
-    return render(request, session, "audit.html", feed=feed["data"], next_url=next_url, filters=filters,
+    repo = state(request).repo
+    key_ids = sorted({str(i) for a in feed["data"] for i in (a.get("api_key_id"), a["actor"].get("api_key_id"))
+                      if i})
+    users = (await services.users.list(who, Paging.of(1000)))["data"]
+    names = {**{w["id"]: w["name"] for w in workspaces}, **await repo.key_names(key_ids),
+             **{u["id"]: u["name"] or u["email"] for u in users}}
+    return render(request, session, "audit.html", feed=feed["data"], next_url=next_url, filters=filters, names=names,
                   verification=verification, review=review, workspaces=workspaces,
                   start=query(request, "start") or "", end=query(request, "end") or "")

@@ -2,13 +2,13 @@
 and end users, and recent refusals by reason.
 
 Figures come from the report service (daily rollups, narrowed to the workspaces where the principal holds
-``usage.read``); money is shown only to such principals. Refusals are counts per reason category, from the
-audit trail, shown to org-wide usage readers (no request content).
+``usage.read``); money is shown only to such principals. Rows of refused requests (no token, no cost) are left
+out of the figures and legends. Refusals are counts per reason (budget, rate limit, validation, policy,
+authentication; ``refusals.py``), from the audit trail, shown to org-wide usage readers (no request content).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,8 @@ from starlette.responses import Response
 
 from steward.console.auth import Session
 from steward.console.charts import cap_bar, stacked_bars
+from steward.console.refusals import refusal_counts
+from steward.console.usage import served
 from steward.console.web import render, state
 from steward.controlplane.rbac import Permission, allowed, visible_workspaces
 
@@ -32,7 +34,8 @@ def _series(rows: list[dict[str, Any]], column: str, label: dict[str, str]) -> d
     series: dict[str, dict[str, float]] = {}
     for row in rows:
         name = str(row.get(column) or "unknown")
-        series.setdefault(label.get(name, name), {})[row["day"]] = float(Decimal(row["cost_usd"]))
+        day = series.setdefault(label.get(name, name), {})
+        day[row["day"]] = day.get(row["day"], 0.0) + float(Decimal(row["cost_usd"]))
     return series
 
 
@@ -40,11 +43,6 @@ def _top(rows: list[dict[str, Any]], column: str) -> list[tuple[str, int, Decima
     ranked = sorted(((str(r.get(column)), int(r["requests"]), Decimal(r["cost_usd"])) for r in rows
                      if r.get(column)), key=lambda t: (-t[2], -t[1]))
     return ranked[:TOP]
-
-
-def _reason(event: str, status: int | None, reason: str) -> str:
-    kind = reason.split(":", 1)[0] if ":" in reason else reason or "unknown"
-    return f"{event} · {kind}" + (f" ({status})" if status else "")
 
 
 async def _caps(request: Request, session: Session) -> list[dict[str, Any]]:
@@ -69,24 +67,27 @@ async def dashboard(request: Request, session: Session) -> Response:
     reports = console.services.reports
     today = datetime.now(UTC).date()
     since = today.replace(day=1)
-    by_ws = (await reports.seed_usage(who, since, today, ["day", "workspace"]))["data"]
-    by_model = (await reports.seed_usage(who, since, today, ["day", "model"]))["data"]
-    keys = (await reports.seed_usage(who, since, today, ["api_key"]))["data"]
-    users = (await reports.seed_usage(who, since, today, ["user"]))["data"]
+    by_ws = served((await reports.seed_usage(who, since, today, ["day", "workspace"]))["data"])
+    by_model = served((await reports.seed_usage(who, since, today, ["day", "model"]))["data"])
+    keys = served((await reports.seed_usage(who, since, today, ["api_key"]))["data"])
+    users = served((await reports.seed_usage(who, since, today, ["user"]))["data"])
     names = await console.repo.workspace_names(who.org_id)
     top_keys = _top(keys, "api_key_id")
-    key_names = await console.repo.key_names([k for k, _, _ in top_keys])
+    caps = await _caps(request, session)
+    scoped_keys = [str(c["scope"]["api_key_id"]) for c in caps if c["scope"].get("api_key_id")]
+    key_names = await console.repo.key_names([k for k, _, _ in top_keys] + scoped_keys)
     totals: dict[str, int | Decimal] = {m: sum(int(r[m]) for r in by_ws)
                                         for m in ("requests", "input_tokens", "output_tokens")}
     totals["cost_usd"] = sum((Decimal(r["cost_usd"]) for r in by_ws), Decimal(0))
     refusals: list[tuple[str, int]] = []
     if visible is None:
         since_week = datetime.now(UTC) - timedelta(days=7)
-        refusals = Counter(_reason(*r) for r in await console.repo.refusals(who.org_id, since_week)).most_common(10)
+        refusals = refusal_counts(await console.repo.refusals(who.org_id, since_week))
     days = _days(since, today)
     return render(request, session, "dashboard.html", money=True, month=since.strftime("%B %Y"),
-                  caps=await _caps(request, session), totals=totals,
-                  by_workspace=stacked_bars(days, _series(by_ws, "workspace_id", names)),
-                  by_model=stacked_bars(days, _series(by_model, "model", {})),
-                  top_keys=[(key_names.get(k, k), n, c) for k, n, c in top_keys],
-                  top_users=_top(users, "user_id"), refusals=refusals, org_wide=visible is None, names=names)
+                  caps=caps, totals=totals,
+                  by_workspace=stacked_bars(days, _series(by_ws, "workspace_id", names), what="workspace"),
+                  by_model=stacked_bars(days, _series(by_model, "model", {}), what="model"),
+                  top_keys=[(key_names.get(k), k, n, c) for k, n, c in top_keys],
+                  top_users=_top(users, "user_id"), refusals=refusals, org_wide=visible is None,
+                  names={**names, **key_names})

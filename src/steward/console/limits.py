@@ -1,5 +1,8 @@
 """Limits and budgets: spend limits with their period-to-date spend (edit, create), organization rate limits
-(edit), and spend-limit increase requests (approve or deny)."""
+(edit), and spend-limit increase requests (file one, follow one's own, approve or deny).
+
+Scopes and requesters are shown by name: workspace and key names in one query each, user names from the users
+service when the principal may read users (else only the principal's own name is known)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from starlette.responses import Response
 from steward.console.auth import Session
 from steward.console.web import field, pager, paging, query, render, state
 from steward.controlplane.paging import Paging
+from steward.controlplane.principal import Principal
 from steward.controlplane.rbac import Permission, allowed
 from steward.errors import InvalidRequestError, StewardError
 from steward.governance.limit_rules import LIMIT_TYPES
@@ -38,13 +42,25 @@ async def limits_page(request: Request, session: Session, *, status: int = 200, 
     rows = [r for r in effective["data"] if sees_money or (
         r["scope"].get("workspace_id") and allowed(who, Permission.USAGE_READ, r["scope"]["workspace_id"]))]
     rate_limits = await services.rate_limits.list_org(who)
-    wanted = query(request, "request_status") or "pending"
-    requests = await services.increase_requests.list(who, paging(request), status=wanted)
+    wanted = query(request, "request_status") or ("pending" if allowed(who, Permission.SPEND_REVIEW) else "all")
+    requests = await services.increase_requests.list(who, paging(request), status=None if wanted == "all" else wanted)
     workspaces = await services.workspaces.list(who, Paging.of(1000))
+    key_ids = [str(r["scope"]["api_key_id"]) for r in rows if r["scope"].get("api_key_id")]
+    names = {**await console.repo.workspace_names(who.org_id), **await console.repo.key_names(key_ids),
+             **await _user_names(request, who, session.name)}
+    limits_by_id = {r["spend_limit_id"]: r for r in effective["data"]}
     return render(request, session, "limits.html", status=status, spend=rows, hidden=len(effective["data"]) - len(rows),
                   rate_limits=rate_limits["data"], requests=requests["data"], pages=pager(request, requests),
-                  request_status=wanted, names=await console.repo.workspace_names(who.org_id),
+                  request_status=wanted, names=names, limits_by_id=limits_by_id,
                   workspaces=workspaces["data"], periods=PERIODS, limit_types=sorted(LIMIT_TYPES), **extra)
+
+
+async def _user_names(request: Request, who: Principal, own_name: str) -> dict[str, str]:
+    """Organization users' names by id: all of them for those who may read users, else one's own."""
+    if allowed(who, Permission.USERS_READ):
+        users = await state(request).services.users.list(who, Paging.of(1000))
+        return {u["id"]: u["name"] or u["email"] for u in users["data"]}
+    return {who.user_id: own_name} if who.user_id else {}
 
 
 async def limits_view(request: Request, session: Session) -> Response:
@@ -95,3 +111,15 @@ async def increase_resolve(request: Request, session: Session) -> Response:
                                                                approve=approve, note=field(form, "note") or None)
     return await _act(request, session, action, "Request approved: the cap was raised." if approve
                       else "Request denied.")
+
+
+async def increase_request(request: Request, session: Session) -> Response:
+    form = await request.form()
+    try:
+        amount = cents_of(field(form, "amount"))
+    except InvalidRequestError as exc:
+        return await limits_page(request, session, status=exc.status, error=exc.message)
+    action = state(request).services.increase_requests.create(session.principal, request.path_params["limit_id"],
+                                                              amount, field(form, "reason") or None)
+    return await _act(request, session, action, f"Request filed: ${field(form, 'amount')}. An administrator "
+                                                "approves or denies it; its status is below.")

@@ -23,6 +23,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from steward.console.auth import Auth, Session
+from steward.console.labels import group_label, limit_type_label, scope_label
+from steward.console.nav import nav_items
 from steward.controlplane.container import AdminServices
 from steward.controlplane.paging import Paging
 from steward.controlplane.rbac import Permission, allowed
@@ -55,6 +57,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["usd"] = dollars
     env.filters["cents"] = dollars_from_cents
     env.filters["num"] = lambda v: f"{int(v or 0):,}"
+    env.globals.update(scope_label=scope_label, group_label=group_label, limit_type_label=limit_type_label)
     return Jinja2Templates(env=env)
 
 
@@ -82,7 +85,8 @@ def render(request: Request, session: Session | None, name: str, status: int = 2
     for optional in ("error", "notice", "secret", "result"):
         context.setdefault(optional, None)
     csrf = session.csrf if session is not None else context.pop("csrf", "")
-    full = {"session": session, "csrf": csrf, "can": can, "path": request.url.path, **context}
+    nav = nav_items(session.principal) if session is not None else []
+    full = {"session": session, "csrf": csrf, "can": can, "path": request.url.path, "nav": nav, **context}
     return state(request).templates.TemplateResponse(request, name, full, status_code=status)
 
 

@@ -125,6 +125,21 @@ class KeyService:
     async def revoke(self, principal: Principal, key_id: str) -> dict[str, Any]:
         return await self.update(principal, key_id, status="archived")
 
+    async def restrict_models(self, principal: Principal, key_id: str, models: Sequence[str] | None) -> dict[str, Any]:
+        """Set the models a key may call (ids or patterns, checked beside the policy's), or None for no
+        restriction of its own; audited as ``admin.keys.update``."""
+        scopes = _check_scopes({"models": list(models)}) if models is not None else None
+        async with self._store.unit() as unit:
+            key = await self._load(unit, principal, key_id, Permission.KEYS_WRITE)
+            if key.status == "archived":
+                raise InvalidRequestError("An archived key cannot be changed.")
+            before = {"scopes": key.scopes}
+            key.scopes = scopes
+            unit.add(key)
+            unit.audit(admin_event(principal, "admin.keys.update", workspace_id=key.workspace_id,
+                                   target={"api_key_id": key.id}, before=before, after={"scopes": scopes}))
+            return api_key_object(key, datetime.now(UTC))
+
     async def rotate(self, principal: Principal, key_id: str, *,
                      grace_period_seconds: int | None = None) -> dict[str, Any]:
         grace = self._rules.rotation_grace_seconds if grace_period_seconds is None else grace_period_seconds

@@ -124,7 +124,7 @@ class RateLimitService:
 
     async def update_org(self, principal: Principal, rate_limit_id: str,
                          changes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        require(principal, Permission.WORKSPACES_WRITE)  # organization-wide settings: admins only
+        require(principal, Permission.RATE_LIMITS_WRITE)  # organization-wide settings: admins only
         group = await self._group(rate_limit_id)
         async with self._store.unit() as unit:
             await self._apply(unit, principal, "organization", principal.org_id, group, changes)
@@ -144,7 +144,7 @@ class RateLimitService:
 
     async def update_workspace(self, principal: Principal, workspace_id: str, rate_limit_id: str,
                                changes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        require(principal, Permission.WORKSPACES_WRITE)
+        require(principal, Permission.RATE_LIMITS_WRITE)
         group = await self._group(rate_limit_id)
         async with self._store.unit() as unit:
             ws = await load_workspace(unit, principal, workspace_id)

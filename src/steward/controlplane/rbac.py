@@ -29,6 +29,9 @@ class Permission(Enum):
     MEMBERS_WRITE = "members.write"
     KEYS_READ = "keys.read"
     KEYS_WRITE = "keys.write"
+    SPEND_LIMITS_WRITE = "spend_limits.write"
+    RATE_LIMITS_WRITE = "rate_limits.write"
+    WEBHOOKS_WRITE = "webhooks.write"
     SPEND_REQUEST = "spend_limits.request_increase"
     SPEND_REVIEW = "spend_limits.review"
     ADMIN_KEYS_SELF = "admin_keys.self"
@@ -44,7 +47,8 @@ class Permission(Enum):
 
 WRITES = frozenset({Permission.USERS_WRITE, Permission.INVITES_WRITE, Permission.WORKSPACES_WRITE,
                     Permission.MEMBERS_WRITE, Permission.KEYS_WRITE, Permission.ADMIN_KEYS_SELF,
-                    Permission.SPEND_REQUEST, Permission.SPEND_REVIEW,
+                    Permission.SPEND_REQUEST, Permission.SPEND_REVIEW, Permission.SPEND_LIMITS_WRITE,
+                    Permission.RATE_LIMITS_WRITE, Permission.WEBHOOKS_WRITE,
                     Permission.ADMIN_KEYS_OTHERS, Permission.POLICIES_WRITE, Permission.COMPLIANCE_WRITE})
 
 # Organization-wide grants: these roles hold the permission in every workspace.
@@ -61,6 +65,9 @@ ORG_GRANTS: dict[Permission, frozenset[str]] = {
     Permission.KEYS_READ: frozenset({"admin", "viewer"}),
     Permission.KEYS_WRITE: frozenset({"admin"}),
     Permission.ADMIN_KEYS_SELF: frozenset(ORG_ROLES),
+    Permission.SPEND_LIMITS_WRITE: frozenset({"admin"}),
+    Permission.RATE_LIMITS_WRITE: frozenset({"admin"}),
+    Permission.WEBHOOKS_WRITE: frozenset({"admin"}),
     Permission.SPEND_REQUEST: frozenset({"admin", "developer", "billing"}),
     Permission.SPEND_REVIEW: frozenset({"admin"}),
     Permission.ADMIN_KEYS_OTHERS: frozenset({"admin"}),

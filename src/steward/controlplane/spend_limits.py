@@ -116,7 +116,7 @@ class SpendLimitService:
 
     async def create(self, principal: Principal, scope: dict[str, Any], period: str, amount: str, *,
                      hard: bool = True, alert_thresholds: list[int] | None = None) -> dict[str, Any]:
-        require(principal, Permission.WORKSPACES_WRITE)
+        require(principal, Permission.SPEND_LIMITS_WRITE)
         if period not in PERIODS:
             raise InvalidRequestError(f"period: one of {', '.join(PERIODS)}")
         cents, thresholds = _cents(amount), _thresholds(alert_thresholds)
@@ -152,7 +152,7 @@ class SpendLimitService:
             return limit_object(limit)
 
     async def update(self, principal: Principal, limit_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        require(principal, Permission.WORKSPACES_WRITE)
+        require(principal, Permission.SPEND_LIMITS_WRITE)
         async with self._store.unit() as unit:
             limit = await self._load(unit, principal, limit_id)
             before = limit_object(limit)
@@ -173,7 +173,7 @@ class SpendLimitService:
         limit.updated_at = datetime.now(UTC)
 
     async def delete(self, principal: Principal, limit_id: str) -> dict[str, Any]:
-        require(principal, Permission.WORKSPACES_WRITE)
+        require(principal, Permission.SPEND_LIMITS_WRITE)
         async with self._store.unit() as unit:
             limit = await self._load(unit, principal, limit_id)
             unit.audit(admin_event(principal, "admin.spend_limits.delete", target={"spend_limit_id": limit.id},

@@ -97,7 +97,7 @@ class WebhookService:
     async def create(self, principal: Principal, url: str, events: list[str], *,
                      active: bool = True) -> dict[str, Any]:
         """A new webhook; the answer carries its signing secret, which is never shown again."""
-        require(principal, Permission.WORKSPACES_WRITE)
+        require(principal, Permission.WEBHOOKS_WRITE)
         checked_url, checked_events = _url(url, self._allow_private), _events(events)
         now = datetime.now(UTC)
         secret, hook_id = f"whsec_{secrets.token_urlsafe(32)}", new_id("whk")
@@ -124,7 +124,7 @@ class WebhookService:
 
     async def update(self, principal: Principal, webhook_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change the URL, the events or ``active``; new subscriptions and re-activation start from now."""
-        require(principal, Permission.WORKSPACES_WRITE)
+        require(principal, Permission.WEBHOOKS_WRITE)
         async with self._store.unit() as unit:
             hook = await self._load(WebhookRepository(unit), principal, webhook_id)
             before = webhook_object(hook)
@@ -146,7 +146,7 @@ class WebhookService:
 
     async def delete(self, principal: Principal, webhook_id: str) -> dict[str, Any]:
         """Delete the webhook with its delivery records; pending retries stop."""
-        require(principal, Permission.WORKSPACES_WRITE)
+        require(principal, Permission.WEBHOOKS_WRITE)
         async with self._store.unit() as unit:
             hooks = WebhookRepository(unit)
             hook = await self._load(hooks, principal, webhook_id)
