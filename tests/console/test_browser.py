@@ -241,4 +241,5 @@ def test_dashboard_policies_usage_and_audit_pages(sqlite_gateway: Gateway) -> No
 
     csv_text = in_browser("reports", scenario)
     header, *rows = csv_text.strip().splitlines()
-    assert header.startswith("workspace_id,model") and len(rows) == 2
+    assert header.startswith("workspace_id,workspace_name,model") and len(rows) == 2
+    assert all(",eng,claude-" in row for row in rows)  # the name beside the id

@@ -95,7 +95,7 @@ def test_admin_actions_through_the_console(gateway: Gateway) -> None:
     assert approved.status_code == 200 and "cap was raised" in approved.text
     rate = http.post("/console/limits/rate/rl_sonnet", data={"csrf_token": token, "type": "requests_per_minute",
                                                               "value": "777"})
-    assert rate.status_code == 200 and "requests_per_minute: 777" in rate.text
+    assert rate.status_code == 200 and "Requests per minute: 777" in rate.text
     rotated = http.post(f"/console/keys/{gateway.key_ids['eng']}/rotate", data={"csrf_token": token})
     assert rotated.status_code == 200 and 'id="secret"' in rotated.text
     revoked = http.post(f"/console/invitations/{made['invite']['id']}/revoke", data={"csrf_token": token})
