@@ -262,6 +262,10 @@ def test_billing_files_an_increase_request_and_the_admin_approves(sqlite_gateway
         row = billing.locator(f"#spl-{limit['id']}")
         assert "Workspace marketing" in row.inner_text()
         assert row.locator("button.save").count() == 0
+        forged = billing.request.post(f"{gw.url}/console/limits/spend", form={
+            "csrf_token": billing.get_attribute("input[name=csrf_token]", "value") or "", "amount": "5",
+            "period": "monthly"})
+        assert forged.status == 403 and "may not spend_limits.write" in forged.text()  # the right permission
         row.locator("details.ask summary").click()
         row.locator(".ask-amount").fill("120")
         row.locator(".ask-reason").fill("launch week")

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 # Twelve colours far enough apart to tell side by side (Tableau-like, on a light background).
 PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2", "#EDC948", "#B07AA1", "#FF9DA7",
-           "#9C755F", "#6C5BB9", "#2E8B57", "#8C8C8C")
+           "#9C755F", "#6C5BB9", "#2E8B57", "#BCBD22")
 
 
 def _slot(name: str) -> int:
