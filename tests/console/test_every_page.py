@@ -203,7 +203,7 @@ def test_key_actions_in_the_browser(sqlite_gateway: Gateway, world: dict[str, An
         save(page, "admin-keys-deactivated")
 
     in_browser("key-deactivate", scenario)
-    _until_refused(gw, lambda: client.models.list(), anthropic.AuthenticationError)
+    _until_refused(gw, client.models.list, anthropic.AuthenticationError)
 
     def again(browser: Browser) -> None:
         page = new_page(browser, gw.url)

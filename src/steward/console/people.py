@@ -15,7 +15,7 @@ from starlette.responses import Response
 from steward.console.auth import Session
 from steward.console.web import field, pager, paging, query, render, state
 from steward.controlplane.paging import Paging
-from steward.controlplane.rbac import ORG_ROLES, WORKSPACE_ROLES
+from steward.controlplane.rbac import ORG_ROLES, WORKSPACE_ROLES, Permission, allowed
 from steward.errors import StewardError
 
 Page = Callable[..., Awaitable[Response]]
@@ -61,7 +61,11 @@ async def workspace_page(request: Request, session: Session, *, status: int = 20
         if exc.status != 403:
             raise
     limits = await services.rate_limits.list_workspace(session.principal, ws_id, include_inherited=True)
+    people: dict[str, dict[str, Any]] = {}
+    if members is not None and allowed(session.principal, Permission.USERS_READ):  # one lookup for the page
+        people = {u["id"]: u for u in (await services.users.list(session.principal, Paging.of(1000)))["data"]}
     return render(request, session, "workspace.html", status=status, workspace=workspace, members=members,
+                  people=people,
                   pages=pager(request, members) if members else {}, rate_limits=limits["data"],
                   roles=WORKSPACE_ROLES, **extra)
 

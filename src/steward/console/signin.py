@@ -105,7 +105,8 @@ async def invite_form(request: Request) -> Response:
     if invite is None:
         return _anonymous(request, "invite.html", status=404, invite=None, invite_state=None, token=token,
                           error="This invitation link is not valid.")
-    return _anonymous(request, "invite.html", invite=invite, invite_state=status, token=token)
+    names = await state(request).repo.workspace_names(invite.org_id)  # the workspaces it grants, by name
+    return _anonymous(request, "invite.html", invite=invite, invite_state=status, token=token, names=names)
 
 
 async def invite_submit(request: Request) -> Response:
