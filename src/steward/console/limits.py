@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from steward.console.auth import Session
-from steward.console.web import field, pager, paging, query, render, state
+from steward.console.web import dollars_from_cents, field, pager, paging, query, render, state
 from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
 from steward.controlplane.rbac import Permission, allowed
@@ -121,5 +121,5 @@ async def increase_request(request: Request, session: Session) -> Response:
         return await limits_page(request, session, status=exc.status, error=exc.message)
     action = state(request).services.increase_requests.create(session.principal, request.path_params["limit_id"],
                                                               amount, field(form, "reason") or None)
-    return await _act(request, session, action, f"Request filed: ${field(form, 'amount')}. An administrator "
-                                                "approves or denies it; its status is below.")
+    return await _act(request, session, action, f"Request filed: a cap of {dollars_from_cents(amount)}. An "
+                                                "administrator approves or denies it; its status is below.")
