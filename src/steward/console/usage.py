@@ -4,8 +4,9 @@ downloadable as CSV (the same query with ``format=csv``; ids with their names be
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +22,16 @@ GROUPS = ("workspace", "model", "api_key", "user", "day", "stop_reason", "servic
 GROUP_TITLES = {"workspace": "Workspace", "model": "Model", "api_key": "API key", "user": "End user",
                 "day": "Day", "stop_reason": "Stop reason", "service_tier": "Service tier"}
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens")
+
+
+def presets(today: date) -> list[tuple[str, str]]:
+    """One-click questions: (label, query string) - who spent the most, on what, over common ranges."""
+    week, month = (today - timedelta(days=6)).isoformat(), today.replace(day=1).isoformat()
+    return [(label, urlencode([("start", start), ("end", today.isoformat()), *[("group_by", g) for g in groups]]))
+            for label, start, groups in (("Who spent most in the last 7 days", week, ("api_key", "model")),
+                                         ("Workspaces this month", month, ("workspace", "model")),
+                                         ("End users this month", month, ("user",)),
+                                         ("Per day this month", month, ("day",)))]
 
 
 def _date(request: Request, name: str) -> date | None:
@@ -72,4 +83,5 @@ async def usage_view(request: Request, session: Session) -> Response:
     csv_url = f"{request.url.path}?{request.url.query + '&' if request.url.query else ''}format=csv"
     return render(request, session, "usage.html", report=report, table=table, names=names, title=title,
                   is_money=is_money, kind=kind, groups=GROUPS, group_titles=GROUP_TITLES, group_by=group_by,
-                  workspaces=workspaces, workspace_id=workspace or "", csv_url=csv_url)
+                  workspaces=workspaces, workspace_id=workspace or "", csv_url=csv_url,
+                  presets=presets(datetime.now(UTC).date()))
