@@ -171,7 +171,7 @@ def test_usage_and_dashboard_read_well(sqlite_gateway: Gateway, world: dict[str,
         assert models == sorted(models)
         assert overflow(page) <= WIDTH
         page.click("#presets >> text=Who spent most in the last 7 days")  # the question, in one step
-        page.wait_for_selector("#report tbody tr")
+        page.wait_for_selector("#report thead a[data-sort=api_key_id]")
         first = page.locator("#report tbody tr").first.inner_text()
         assert first.startswith("eng-test-inference\tclaude-sonnet-4-6"), first
         page.goto("/console/usage?group_by=api_key&group_by=model&group_by=day&group_by=user")

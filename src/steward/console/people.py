@@ -106,7 +106,8 @@ async def users_page(request: Request, session: Session, *, status: int = 200, *
     listing = await state(request).services.users.list(session.principal, paging(request),
                                                        email=query(request, "email"),
                                                        roles=[role] if role else None)
-    return render(request, session, "users.html", status=status, users=listing["data"],
+    names = await state(request).repo.workspace_names(session.principal.org_id)
+    return render(request, session, "users.html", status=status, users=listing["data"], names=names,
                   pages=pager(request, listing), roles=ORG_ROLES, role=role or "", email=query(request, "email") or "",
                   **extra)
 
