@@ -53,6 +53,23 @@ def fresh_database(tag: str) -> Iterator[str]:
 
 
 @contextmanager
+def redis_prefix(tag: str) -> Iterator[str]:
+    """A Redis key prefix of its own; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"stw-{tag}-{uuid.uuid4().hex[:10]}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            for key in client.scan_iter(match=f"{prefix}*", count=500):
+                client.delete(key)
+        finally:
+            client.close()
+
+
+@contextmanager
 def simulator() -> Iterator[str]:
     """``steward simulate --port 0``; yields the URL it announces."""
     with child([sys.executable, "-m", "steward", "simulate", "--port", "0"], stdout=subprocess.PIPE,

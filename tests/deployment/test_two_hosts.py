@@ -9,12 +9,21 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 
 import anthropic
 
-from tests.deployment.hosts import REDIS_URL, admin, fresh_database, last_line, pg_url, secret_b64, serve, simulator
+from tests.deployment.hosts import (
+    REDIS_URL,
+    admin,
+    fresh_database,
+    last_line,
+    pg_url,
+    redis_prefix,
+    secret_b64,
+    serve,
+    simulator,
+)
 from tests.support import run_steward
 
 SMALL = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]}
@@ -64,10 +73,10 @@ def _output_tokens_in_report(env: dict[str, str]) -> int:
 
 
 def test_two_hosts_on_one_postgresql_and_one_redis(tmp_path: Path) -> None:
-    with fresh_database("hosts") as db, simulator() as upstream:
+    with fresh_database("hosts") as db, redis_prefix("hosts") as prefix, simulator() as upstream:
         # Step 1: the settings every host shares (one database, one Redis prefix, the same two secrets).
         env = {**os.environ, "STEWARD_DATABASE_URL": pg_url(db), "STEWARD_REDIS_URL": REDIS_URL,
-               "STEWARD_REDIS_KEY_PREFIX": f"stw-hosts-{uuid.uuid4().hex[:10]}:",
+               "STEWARD_REDIS_KEY_PREFIX": prefix,
                "STEWARD_UPSTREAM_URL": upstream, "STEWARD_UPSTREAM_API_KEYS": '["sk-ant-simulated"]',
                "STEWARD_MASTER_KEY": secret_b64(), "STEWARD_AUDIT_SIGNING_KEY": secret_b64(),
                "STEWARD_HOME": str(tmp_path / "operator")}
