@@ -15,7 +15,8 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from steward.asgi import Receive, Scope, Send
+from steward.access_log import wrap as with_access_log
+from steward.asgi import ASGIApp, Receive, Scope, Send
 from steward.compliance.chain import build_chains, sealing_for
 from steward.compliance.content import KeyRing
 from steward.compliance.crypto import master_key_source
@@ -108,7 +109,7 @@ class Steward:
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
         self.readiness: Readiness | None = None
-        self._app: DataPlane | None = None
+        self._app: ASGIApp | None = None  # the data plane, behind the access log when it is on
         self._record: Record | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.settling: list[Limit | Budget] = []  # stages whose settlements shutdown awaits
@@ -183,7 +184,7 @@ class Steward:
         journal_dir = self.settings.resolved_journal_dir()
         self.journal = Journal(journal_dir, fsync=self.settings.journal_fsync)
         self.readiness = build_readiness(self.settings, self.database, self.snapshots)
-        self._app = self._build(self.journal)
+        self._app = with_access_log(self._build(self.journal), self.settings.access_log)
         if self.settings.journal_ship_inline:
             self.shipper = Shipper(journal_dir, self.records, interval=self.settings.journal_ship_interval,
                                    batch_size=self.settings.journal_batch_size,

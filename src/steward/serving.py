@@ -6,12 +6,15 @@ The background form serves tests and the demo: a real socket on 127.0.0.1, a fre
 from __future__ import annotations
 
 import asyncio
+import copy
 import socket
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from steward.asgi import ASGIApp
 from steward.serving_guard import Door, GuardedProtocol
@@ -24,17 +27,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def process_logging(level: str) -> dict[str, Any]:
+    """uvicorn's logging set-up plus Steward's: the root logger (``steward.*``, the access log) to stderr at
+    ``level``. uvicorn applies it in every worker process, which a ``basicConfig`` in the parent never reaches."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["steward"] = {"format": LOG_FORMAT}
+    config["handlers"]["steward"] = {"class": "logging.StreamHandler", "formatter": "steward",
+                                     "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["steward"], "level": level.upper()}
+    return config
+
+
 def uvicorn_config(app: ASGIApp | str, host: str, port: int, *, log_level: str = "warning",
                    workers: int | None = None, factory: bool = False, door: Door | None = None,
-                   keep_alive: float = 75.0) -> uvicorn.Config:
+                   keep_alive: float = 75.0, root_logging: bool = False) -> uvicorn.Config:
     """uvicorn tuned for a proxy: uvloop, httptools behind Steward's door (serving_guard.py: header timeout,
-    connection cap, errors in Anthropic's envelope), no access log (the audit trail is the access log). The
-    client address is the TCP peer, or, from the proxies the door trusts (``STEWARD_FORWARDED_ALLOW_IPS``), the
-    address their ``X-Forwarded-For`` names (uvicorn's proxy-headers middleware)."""
+    connection cap, errors in Anthropic's envelope), without uvicorn's access log (Steward writes its own, with
+    the request id and the key: access_log.py). The client address is the TCP peer, or, from the proxies the door
+    trusts (``STEWARD_FORWARDED_ALLOW_IPS``), the address their ``X-Forwarded-For`` names (uvicorn's
+    proxy-headers middleware). ``root_logging`` (``steward serve``) also sets up the root logger in each worker
+    (``process_logging``); embedded servers leave their host's logging alone."""
     door = door or Door()
     trusted = door.forwarded_allow_ips
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop", http=GuardedProtocol, lifespan="on",
                             log_level=log_level, access_log=False, workers=workers, factory=factory,
+                            log_config=process_logging(log_level) if root_logging else LOGGING_CONFIG,
                             timeout_keep_alive=int(keep_alive) or 1, server_header=False,
                             proxy_headers=trusted is not None, forwarded_allow_ips=trusted,
                             # uvicorn kills a worker that misses its health ping for this long (default 5 s):

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     invitation_expiry_days: int = Field(default=7, description="Default lifetime of an invitation, in days.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info",
                                                                     description="Log level.")
+    access_log: bool = Field(
+        default=True, description="One line per HTTP request on the `steward.access` logger (method, path, status, "
+                                  "latency, request id, workspace and key ids; never a key, header, query string "
+                                  "or body). Written at INFO: a `log_level` above info turns it off too.")
     webhook_allow_private: bool = Field(
         default=False, description="Let webhooks reach loopback, private and link-local addresses (a receiver "
                                    "inside your network); by default they are refused when saved and when "

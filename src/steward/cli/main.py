@@ -95,7 +95,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
         os.environ[MULTIPROC_ENV] = metrics_dir
     config = uvicorn_config("steward.app:create_app", host or settings.host, port or settings.port,
                             log_level=settings.log_level, workers=workers, factory=True,
-                            door=Door.of(settings), keep_alive=settings.keep_alive_timeout)
+                            door=Door.of(settings), keep_alive=settings.keep_alive_timeout, root_logging=True)
     server = uvicorn.Server(config)
     try:
         if workers > 1:

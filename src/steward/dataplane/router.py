@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from steward.access_log import SCOPE_KEY as ACCESS_LOG_KEY
 from steward.asgi import ASGIApp, Receive, Scope, Send
 from steward.dataplane.batch_routes import BatchHandlers
 from steward.dataplane.context import RequestContext
@@ -136,6 +137,7 @@ class DataPlane:
                              started_perf=time.perf_counter(), headers=headers)
         peer = scope.get("client")
         ctx.client = str(peer[0]) if peer else ""
+        scope[ACCESS_LOG_KEY] = ctx  # the access log's key and workspace ids (steward/access_log.py)
         limit = self._max_batch_body if endpoint == "batches.create" else self._max_body
 
         async def prepare() -> None:  # once the key is known (dataplane/pipeline.py)

@@ -1,12 +1,14 @@
 """Serving the simulator over a real socket: ``run`` (blocking) and ``SimulatorServer`` (a test fixture).
 
-Both use uvicorn with uvloop and httptools at log level warning. ``SimulatorServer`` binds
-127.0.0.1 on a free port itself, so ``url`` is known before the server thread starts.
+Both use uvicorn with uvloop and httptools at log level warning. ``run`` announces its address on stdout once it
+accepts connections (``announcement``). ``SimulatorServer`` binds 127.0.0.1 on a free port itself, so ``url`` is
+known before the server thread starts.
 """
 
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from types import TracebackType
@@ -26,9 +28,39 @@ def _uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
                           timeout_graceful_shutdown=2)
 
 
+def announcement(url: str) -> str:
+    """The line ``steward simulate`` prints once it accepts connections at ``url``."""
+    return (f"Steward simulator listening on {url} - point STEWARD_UPSTREAM_URL at it "
+            "(any STEWARD_UPSTREAM_API_KEYS value is accepted)")
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn that prints ``announcement`` once its sockets accept connections (not before: a script that
+    waits for the line may connect at once)."""
+
+    def __init__(self, config: uvicorn.Config, url: str) -> None:
+        super().__init__(config)
+        self._url = url
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(announcement(self._url), file=sys.stdout, flush=True)
+
+
 def run(host: str, port: int, config: SimulatorConfig) -> None:
-    """Serve the simulator until interrupted."""
-    uvicorn.Server(_uvicorn_config(create_app(config), host, port)).run()
+    """Serve the simulator until interrupted; ``port`` 0 takes a free port (the announcement names it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    server = _AnnouncingServer(_uvicorn_config(create_app(config), host, bound), f"http://{shown}:{bound}")
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 class SimulatorServer:
