@@ -4,8 +4,9 @@ The worst case of each item is the real-time Budget's (``spend_rules.worst_case_
 ``max_tokens`` of output, an unpriced model at the catalog's highest rates) at the batch price. The batch total
 is reserved against the organization, workspace, key and person (the key's creator) limits and each end user's
 subtotal (``metadata.user_id`` of the items) against that user's limits; if any does not fit, what was reserved
-is released and the batch is refused with the real-time 400. The hold is settled once, when the batch is metered (its results only exist when
-it has ended, so per-result settlement would be the same moment), against the counters it reserved.
+is released and the batch is refused with the real-time 400. The hold is settled once, when the batch is metered
+(its results only exist when it has ended, so per-result settlement would be the same moment), against the counters
+it reserved.
 A hold is kept in memory by the process that created the batch and stored with the batch's row
 (``batches.budget_hold``), so whichever process meters the batch, before or after a restart, settles it.
 """
