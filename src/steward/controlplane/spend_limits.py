@@ -61,11 +61,17 @@ async def limit_workspace(unit: Unit, limit: SpendLimit) -> str | None:
     return None
 
 
+def is_own_person_cap(principal: Principal, limit: SpendLimit) -> bool:
+    """Whether ``limit`` caps ``principal``'s own keys (a person cap on them)."""
+    return limit.scope == PERSON_SCOPE and principal.user_id is not None and limit.scope_id == principal.user_id
+
+
 async def limit_readable(unit: Unit, principal: Principal, limit: SpendLimit) -> bool:
     """Whether ``principal`` may see a limit and its spend: usage rights in its workspace (organization-wide
-    usage rights for organization, person and end-user limits). Every role could read every workspace's spend before
-    (issue 13)."""
-    return allowed(principal, Permission.USAGE_READ, await limit_workspace(unit, limit))
+    usage rights for organization, person and end-user limits), or the person a person cap caps. Every role could
+    read every workspace's spend before (issue 13)."""
+    return is_own_person_cap(principal, limit) or allowed(principal, Permission.USAGE_READ,
+                                                           await limit_workspace(unit, limit))
 
 
 def scope_object(scope: str, scope_id: str) -> dict[str, Any]:
