@@ -147,6 +147,10 @@ CASES: list[Case] = [
     ("POST", "/v1/admin/keys/{eng_key}/rate_limits/rl_sonnet", lambda w, g: BIG_LIMIT, ENG_KEY_WRITERS),
     ("POST", "/v1/organizations/spend_limits", lambda w, g: {"scope": {"type": "user", "user_id": _unique("u")},
                                                              "period": "monthly", "amount": "100000"}, {"admin"}),
+    # A person cap (a Steward user's keys): an admin's decision, like every cap; billing asks for increases instead.
+    ("POST", "/v1/organizations/spend_limits", lambda w, g: {"scope": {"type": "person",
+                                                                       "user_id": w["users"]["target"]},
+                                                             "period": "monthly", "amount": "100000"}, {"admin"}),
     ("GET", "/v1/organizations/spend_limits", EMPTY, ALL),
     ("GET", "/v1/organizations/spend_limits/effective", EMPTY, ALL),
     ("GET", "/v1/organizations/spend_limits/" + NO_SPL, EMPTY, ALL),

@@ -136,8 +136,9 @@ class IdentityRepository:
 
             spend = await every(SpendLimit)
             capped = [limit.scope_id for limit in spend if limit.scope == PERSON_SCOPE]
-            people = dict((await session.execute(select(User.id, User.email).where(User.id.in_(capped)))).tuples()
-                          .all()) if capped else {}
+            found = (await session.execute(select(User.id, User.email).where(User.id.in_(capped)))).all() \
+                if capped else []
+            people = {user_id: email for user_id, email in found}
             return ConfigRows(version, await every(Organization), await every(Workspace), await every(RateLimit),
                               spend, await every(Policy), await every(ComplianceGroup),
                               await every(ComplianceGroupWorkspace), people)
