@@ -307,7 +307,8 @@ def test_spend_is_read_only_with_usage_rights(gateway: Gateway, world: dict[str,
     scopes = {"eng": {"type": "workspace", "workspace_id": eng},
               "marketing": {"type": "workspace", "workspace_id": marketing},
               "eng_key": {"type": "api_key", "api_key_id": gateway.key_ids["eng"]},
-              "org": {"type": "organization"}, "alice": {"type": "user", "user_id": "alice"}}
+              "org": {"type": "organization"}, "alice": {"type": "user", "user_id": "alice"},
+              "dev_person": {"type": "person", "user_id": world["users"]["developer_eng"]}}
     with httpx.Client(base_url=gateway.url, timeout=10) as http:
         def call(method: str, path: str, role: str, body: Any = None) -> httpx.Response:
             return http.request(method, path, json=body, headers={"x-api-key": world["keys"][role]})
@@ -328,7 +329,8 @@ def test_spend_is_read_only_with_usage_rights(gateway: Gateway, world: dict[str,
         for role in ("admin", "admin_ro", "billing", "viewer"):
             assert seen(role) == (everything, everything), role
         assert seen("wsadmin_eng") == ({"eng", "eng_key"}, {"eng", "eng_key"})
-        for role in ("developer_eng", "user_eng", "claude_code_user"):
+        assert seen("developer_eng") == ({"dev_person"}, {"dev_person"})  # the person cap on themselves
+        for role in ("user_eng", "claude_code_user"):
             assert seen(role) == (set(), set()), role
         assert call("GET", f"/v1/organizations/spend_limits/{made['marketing']}", "wsadmin_eng").status_code == 403
         assert call("GET", f"/v1/organizations/spend_limits/{made['eng']}", "wsadmin_eng").status_code == 200
@@ -340,6 +342,7 @@ def test_spend_is_read_only_with_usage_rights(gateway: Gateway, world: dict[str,
         assert ask("developer_eng", "marketing") == 403 and ask("developer_eng", "org") == 403
         assert ask("developer_eng", "eng") == 200 and ask("developer_eng", "eng_key") == 200
         assert ask("billing", "marketing") == 200
+        assert ask("developer_eng", "dev_person") == 200 and ask("wsadmin_eng", "dev_person") == 403
         huge = call("POST", "/v1/organizations/spend_limits", "admin",
                     {"scope": {"type": "user", "user_id": "bob"}, "period": "daily",
                      "amount": "99999999999999999999999999"})
