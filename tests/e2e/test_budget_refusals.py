@@ -161,3 +161,25 @@ def test_end_user_caps_stay_distinct_from_person_caps(gw: Gateway) -> None:
         error = refusal(client, 2000, metadata={"user_id": "customer-42"})
         assert "end user customer-42's monthly limit of $0.01" in error.body["error"]["message"]  # type: ignore[index]
         client.messages.create(model=HAIKU, max_tokens=2000, messages=ASK, metadata={"user_id": "customer-7"})
+
+
+def test_a_person_cap_added_later_counts_what_their_keys_spent_already(gw: Gateway) -> None:
+    people = _people(gw)
+    with anthropic.Anthropic(base_url=gw.url, api_key=people["alice-eng-one"], max_retries=0) as first:
+        for _ in range(6):  # $0.012 before any cap
+            first.messages.create(model=HAIKU, max_tokens=400, messages=ASK, extra_headers=BIG)
+    cap = create_limit(gw, {"type": "person", "user_id": people["alice"]}, 1, "daily")
+    with anthropic.Anthropic(base_url=gw.url, api_key=people["alice-eng-two"], max_retries=0) as second:
+        text = refusal(second, 16).body["error"]["message"]  # type: ignore[index]
+    assert text.startswith("You have reached your specified API usage limits: person alice@example.com's daily "
+                           "limit of $0.01 is spent ($0.012"), text
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=gw.url, headers={"x-api-key": gw.admin_key}, timeout=10) as http:
+        while True:  # the effective view sums the person's keys in the shipped records
+            rows = http.get("/v1/organizations/spend_limits/effective").json()["data"]
+            row = next(r for r in rows if r["spend_limit_id"] == cap["id"])
+            if float(row["period_to_date_spend"]) >= 1.2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert row["scope"] == {"type": "person", "user_id": people["alice"]}
+    assert 1.2 <= float(row["period_to_date_spend"]) < 1.3, row  # cents: six calls of $0.002008

@@ -115,6 +115,12 @@ def test_spend_cap_refuses_then_an_approved_increase_lifts_it(gateway: Gateway, 
     cap = admin.spend_limits.create(scope={"type": "workspace", "workspace_id": mkt}, period="monthly", amount="1")
     assert isinstance(cap, SpendLimit) and (cap.amount, cap.hard, cap.alert_thresholds) == ("1", True, [50, 80, 95])
     assert cap.scope.workspace_id == mkt and str(cap.amount_usd) == "0.01"
+    person = admin.spend_limits.create(scope={"type": "person", "user_id": gateway.admin_user_id}, period="daily",
+                                       amount=500)
+    assert (person.scope.type, person.scope.user_id) == ("person", gateway.admin_user_id)
+    end_user = admin.spend_limits.create(scope={"type": "end_user", "user_id": "customer-42"}, period="daily",
+                                         amount=500)
+    assert (end_user.scope.type, end_user.scope.user_id) == ("end_user", "customer-42")
     with pytest.raises(ConflictError):
         admin.spend_limits.create(scope={"type": "workspace", "workspace_id": mkt}, period="monthly", amount=5)
     gateway.sync_config()

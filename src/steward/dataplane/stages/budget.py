@@ -6,7 +6,7 @@ requests or instances can push spend past a hard cap; refuses with Anthropic's a
 ``invalid_request_error``), worded by ``budget_refusal``: which cap, spent or too small for the worst case, and
 how to fit. On completion moves the reservation to the real
 cost and reports each alert threshold crossed, once per period. An unpriced model (docs/catalog.md) reserves at the
-catalog's most expensive rates and settles at 0. Cost with no limit: four dict lookups.
+catalog's most expensive rates and settles at 0. Cost with no limit: five dict lookups.
 """
 
 from __future__ import annotations
