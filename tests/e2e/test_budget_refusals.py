@@ -183,3 +183,18 @@ def test_a_person_cap_added_later_counts_what_their_keys_spent_already(gw: Gatew
             time.sleep(0.1)
     assert row["scope"] == {"type": "person", "user_id": people["alice"]}
     assert 1.2 <= float(row["period_to_date_spend"]) < 1.3, row  # cents: six calls of $0.002008
+
+
+def test_a_batch_is_held_to_its_creators_person_cap(gw: Gateway) -> None:
+    people = _people(gw)
+    create_limit(gw, {"type": "person", "user_id": people["alice"]}, 1, "daily")
+    requests: Any = [{"custom_id": f"q-{i}", "params": {"model": HAIKU, "max_tokens": 2000, "messages": ASK}}
+                     for i in range(3)]  # $0.005 each at the batch price: $0.015 at worst
+    with anthropic.Anthropic(base_url=gw.url, api_key=people["alice-eng-one"], max_retries=0) as alice, \
+            pytest.raises(anthropic.BadRequestError) as refused:
+        alice.messages.batches.create(requests=requests)
+    text = refused.value.body["error"]["message"]  # type: ignore[index]
+    assert text.startswith("This batch's worst case ($0.015") and "does not fit in person alice@example.com's " \
+        "daily limit of $0.01: $0.01 is left" in text, text
+    with anthropic.Anthropic(base_url=gw.url, api_key=people["bob-eng-one"], max_retries=0) as bob:
+        bob.messages.batches.create(requests=requests)  # another person's key: not under alice's cap
