@@ -42,6 +42,6 @@ def test_no_room_for_one_token_asks_for_an_increase_only() -> None:
                        "workspace Marketing")
     state = CounterState(Counter("k", PICO_PER_CENT, 1.0), PICO_PER_CENT - 5, 0)
     text = message(entry, state, Ask(2 * PICO_PER_CENT, 2000, "claude-haiku-4-5"), NOW, fitting=0)
-    assert "workspace Marketing's daily limit of $0.01: $0.000000 is left" in text
+    assert "workspace Marketing's daily limit of $0.01: less than $0.000001 is left" in text
     assert text.endswith("Even max_tokens 1 does not fit; ask an admin to raise the limit: `steward spend-requests "
                          "create --limit spl_x --amount-usd 0.03` (or the console's Limits page).")

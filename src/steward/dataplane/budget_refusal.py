@@ -71,7 +71,8 @@ def message(entry: SpendEntry, state: CounterState, ask: Ask, now: datetime, *, 
     what = "This batch's worst case" if ask.batch else "This request's worst case"
     how = ("the sum of its requests' input and max_tokens at the batch price" if ask.batch
            else f"its input and max_tokens {ask.max_tokens} of output on {ask.model}")
-    text = (f"{what} ({money(ask.needed)}: {how}) does not fit in {name}: {money(left, ROUND_FLOOR)} is left "
+    remaining = money(left, ROUND_FLOOR) if left == 0 or left >= 10**6 else "less than $0.000001"
+    text = (f"{what} ({money(ask.needed)}: {how}) does not fit in {name}: {remaining} is left "
             f"({money(state.spent, ROUND_FLOOR)} spent, {money(state.reserved, ROUND_FLOOR)} held by requests in "
             "flight). ")
     if ask.batch:
