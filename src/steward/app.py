@@ -129,7 +129,8 @@ class Steward:
         budget = Budget(self.snapshots, self.budgets,
                         lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
                         prefix=self.settings.redis_key_prefix,
-                        recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions)),
+                        recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions),
+                                                self.snapshots.owner_of),
                         lease_seconds=self.settings.spend_lease_seconds,
                         origin=f"{socket.gethostname()}:{journal.directory.resolve()}")
         batch_limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,

@@ -52,7 +52,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     for expected in ("engineering: messages.create", "requests left this minute", "streamed event by event",
                      "stop_reason=tool_use", "prompt cache reads -> write 0", "refused -> 403",
                      "daily cap (beside the $500 monthly cap) reached",
-                     "You have reached your specified workspace API usage limits",
+                     "marketing's daily limit of $0.01",
                      "three-teams.yaml -> ", "tools + extended thinking allowed",
                      "tool use refused -> 403 features.tools",
                      "free text refused -> 400 features.structured_output",

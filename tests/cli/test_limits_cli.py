@@ -86,7 +86,10 @@ def test_spend_limits_are_created_changed_and_deleted(session: Session) -> None:
     changed = session.output("steward spend-limits update $LIMIT_ID --amount-usd 750 --soft")
     assert "$750.00 monthly, soft, for workspace eng" in changed
     table = session.output("steward spend-limits list")
-    assert "workspace eng" in table and f"user {session.values['ADMIN_ID']}" in table and "$20.00" in table
+    assert "workspace eng" in table and f"person {session.values['ADMIN_ID']}" in table and "$20.00" in table
+    assert "end user customer-42" in table and "$2.00" in table
+    person = session.json("steward spend-limits get $USER_LIMIT_ID --json")
+    assert person["scope"] == {"type": "person", "user_id": session.values["ADMIN_ID"]}
     assert "$0.00" in session.output("steward spend-limits effective")
     limit = session.json("steward spend-limits get $LIMIT_ID --json")
     assert (limit["amount"], limit["hard"], limit["alert_thresholds"], limit["period"]) == (
@@ -124,10 +127,25 @@ def test_a_key_cap_and_a_request_below_it(session: Session) -> None:
     ["rate-limits", "set", "rl_haiku", "--type", "requests_per_minute", "--value", "many"],
     ["rate-limits", "list", "--include-inherited"],
     ["rate-limits", "list", "--workspace", "eng", "--key", "apikey_x"],
+    ["spend-limits", "create", "--person", "a@b.example", "--end-user", "c-1", "--amount-usd", "1"],
 ])
 def test_usage_mistakes_exit_2_before_anything_runs(args: list[str]) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
+
+
+def test_the_old_user_flag_is_refused_naming_its_replacements() -> None:
+    result = CliRunner().invoke(app, ["spend-limits", "create", "--user", "customer-42", "--amount-usd", "1"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "--person for a Steward user" in result.output and "--end-user for the metadata.user_id" in \
+        result.output, result.output
+
+
+def test_spend_limit_help_says_what_each_scope_caps() -> None:
+    text = CliRunner().invoke(app, ["spend-limits", "create", "--help"], env={"COLUMNS": "200"}).output
+    assert "every API key that person created" in text and "metadata.user_id is this string" in text
+    assert "--user " not in text  # hidden: refused with a pointer to --person and --end-user
 
 
 def test_dollars_and_cents() -> None:

@@ -150,3 +150,72 @@ workspaces:
     org.write_text(org.read_text().replace("requests_per_minute: 100", "requests_per_minute: 150"))
     changed = cli("plan", "-f", str(org), "--detailed-exitcode", code=2)
     assert "~ workspace research rate limits rl_sonnet" in changed and "150" in changed
+
+
+def _people_and_keys(cli: Cli) -> dict[str, str]:
+    """Two members (by invitation) and two keys in workspace eng, one of them created by Alice: what a file names
+    but apply never creates. Returns Alice's user id and the key ids."""
+    async def action(plane: ControlPlane, me: Any) -> dict[str, str]:
+        eng = (await plane.admin.workspaces.create(me, "eng"))["id"]
+        out = {"eng": eng}
+        for name in ("alice", "bob"):
+            invite = await plane.admin.invitations.create(me, f"{name}@acme.example", "developer")
+            out[name] = (await plane.admin.invitations.accept(invite["token"], name.title()))["user"]["id"]
+        out["ci"] = (await plane.admin.keys.create(me, eng, "eng-ci-bot"))["id"]
+        out["batch"] = (await plane.admin.keys.create(me, eng, "eng-batch-jobs"))["id"]
+        return out
+    ids: dict[str, str] = cli.control(action)
+    return ids
+
+
+def test_export_covers_every_limit_and_round_trips_to_a_fresh_org(cli: Cli, tmp_path: Path) -> None:
+    ids = _people_and_keys(cli)
+    cli("rate-limits", "set", "rl_sonnet", "--type", "requests_per_minute", "--value", "500")
+    cli("rate-limits", "set", "rl_sonnet", "--type", "requests_per_minute", "--value", "50", "--workspace", "eng")
+    cli("rate-limits", "set", "rl_haiku", "--type", "output_tokens_per_minute", "--value", "9000", "--key", ids["ci"])
+    cli("spend-limits", "create", "--organization", "--amount-usd", "5000", "--soft")
+    cli("spend-limits", "create", "--workspace", "eng", "--amount-usd", "500", "--thresholds", "80")
+    cli("spend-limits", "create", "--key", ids["ci"], "--period", "daily", "--amount-usd", "12.50")
+    cli("spend-limits", "create", "--person", "alice@acme.example", "--period", "weekly", "--amount-usd", "40")
+    cli("spend-limits", "create", "--end-user", "customer-42", "--period", "daily", "--amount-usd", "2")
+
+    exported = tmp_path / "live.yaml"
+    cli("export", "-o", str(exported))
+    document = yaml.safe_load(exported.read_text())
+    [eng] = document["workspaces"]
+    assert eng["keys"] == [{"name": "eng-ci-bot", "rate_limits": {"rl_haiku": {"output_tokens_per_minute": 9000}},
+                            "spend_limits": [{"period": "daily", "amount_usd": "12.5", "hard": True,
+                                              "alert_thresholds": [50, 80, 95]}]}]
+    assert document["people"] == [{"email": "alice@acme.example", "spend_limits": [
+        {"period": "weekly", "amount_usd": 40, "hard": True, "alert_thresholds": [50, 80, 95]}]}]
+    assert document["end_users"] == [{"user_id": "customer-42", "spend_limits": [
+        {"period": "daily", "amount_usd": 2, "hard": True, "alert_thresholds": [50, 80, 95]}]}]
+    assert "No changes" in cli("plan", "-f", str(exported), "--prune", "--detailed-exitcode")
+
+    # A fresh organization with the same people and keys (apply creates neither) takes the file whole.
+    fresh = Cli(tmp_path / "fresh", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    fresh("init", "--name", "Acme", "--admin-email", "admin@acme.example")
+    fresh_ids = _people_and_keys(fresh)
+    planned = fresh("plan", "-f", str(exported), "--detailed-exitcode", code=2)
+    for line in ("+ workspace eng key eng-ci-bot rate limits rl_haiku", "+ workspace eng key eng-ci-bot spend limit "
+                 "daily", "+ person alice@acme.example spend limit weekly", "+ end user customer-42 spend limit daily"):
+        assert line in planned, planned
+    fresh("apply", "-f", str(exported))
+    assert "No changes" in fresh("plan", "-f", str(exported), "--prune", "--detailed-exitcode")
+    assert fresh("export") == exported.read_text()
+    limits = fresh.control(lambda plane, me: plane.admin.spend_limits.list(me, Paging.of(100)))["data"]
+    scopes = {(s["scope"]["type"], s["scope"].get("api_key_id") or s["scope"].get("user_id")) for s in limits}
+    assert {("api_key", fresh_ids["ci"]), ("person", fresh_ids["alice"]), ("end_user", "customer-42")} <= scopes
+
+
+def test_a_file_naming_a_missing_key_or_person_is_refused(cli: Cli, tmp_path: Path) -> None:
+    _people_and_keys(cli)
+    for text, message in (
+            ("workspaces: [{name: eng, keys: [{name: eng-gone-key, spend_limits: [{period: daily, amount_usd: 1}]}]}]",
+             "no live key of that name or id in workspace eng"),
+            ("people: [{email: carol@acme.example, spend_limits: [{period: daily, amount_usd: 1}]}]",
+             "no member of the organization with this email address")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        result = CliRunner().invoke(app, ["plan", "-f", str(bad)], env=cli.env)
+        assert result.exit_code == 1 and message in result.output, result.output

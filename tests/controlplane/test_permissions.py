@@ -147,6 +147,10 @@ CASES: list[Case] = [
     ("POST", "/v1/admin/keys/{eng_key}/rate_limits/rl_sonnet", lambda w, g: BIG_LIMIT, ENG_KEY_WRITERS),
     ("POST", "/v1/organizations/spend_limits", lambda w, g: {"scope": {"type": "user", "user_id": _unique("u")},
                                                              "period": "monthly", "amount": "100000"}, {"admin"}),
+    # A person cap (a Steward user's keys): an admin's decision, like every cap; billing asks for increases instead.
+    ("POST", "/v1/organizations/spend_limits", lambda w, g: {"scope": {"type": "person",
+                                                                       "user_id": w["users"]["target"]},
+                                                             "period": "monthly", "amount": "100000"}, {"admin"}),
     ("GET", "/v1/organizations/spend_limits", EMPTY, ALL),
     ("GET", "/v1/organizations/spend_limits/effective", EMPTY, ALL),
     ("GET", "/v1/organizations/spend_limits/" + NO_SPL, EMPTY, ALL),
@@ -303,7 +307,8 @@ def test_spend_is_read_only_with_usage_rights(gateway: Gateway, world: dict[str,
     scopes = {"eng": {"type": "workspace", "workspace_id": eng},
               "marketing": {"type": "workspace", "workspace_id": marketing},
               "eng_key": {"type": "api_key", "api_key_id": gateway.key_ids["eng"]},
-              "org": {"type": "organization"}, "alice": {"type": "user", "user_id": "alice"}}
+              "org": {"type": "organization"}, "alice": {"type": "user", "user_id": "alice"},
+              "dev_person": {"type": "person", "user_id": world["users"]["developer_eng"]}}
     with httpx.Client(base_url=gateway.url, timeout=10) as http:
         def call(method: str, path: str, role: str, body: Any = None) -> httpx.Response:
             return http.request(method, path, json=body, headers={"x-api-key": world["keys"][role]})
@@ -324,7 +329,8 @@ def test_spend_is_read_only_with_usage_rights(gateway: Gateway, world: dict[str,
         for role in ("admin", "admin_ro", "billing", "viewer"):
             assert seen(role) == (everything, everything), role
         assert seen("wsadmin_eng") == ({"eng", "eng_key"}, {"eng", "eng_key"})
-        for role in ("developer_eng", "user_eng", "claude_code_user"):
+        assert seen("developer_eng") == ({"dev_person"}, {"dev_person"})  # the person cap on themselves
+        for role in ("user_eng", "claude_code_user"):
             assert seen(role) == (set(), set()), role
         assert call("GET", f"/v1/organizations/spend_limits/{made['marketing']}", "wsadmin_eng").status_code == 403
         assert call("GET", f"/v1/organizations/spend_limits/{made['eng']}", "wsadmin_eng").status_code == 200
@@ -336,6 +342,7 @@ def test_spend_is_read_only_with_usage_rights(gateway: Gateway, world: dict[str,
         assert ask("developer_eng", "marketing") == 403 and ask("developer_eng", "org") == 403
         assert ask("developer_eng", "eng") == 200 and ask("developer_eng", "eng_key") == 200
         assert ask("billing", "marketing") == 200
+        assert ask("developer_eng", "dev_person") == 200 and ask("wsadmin_eng", "dev_person") == 403
         huge = call("POST", "/v1/organizations/spend_limits", "admin",
                     {"scope": {"type": "user", "user_id": "bob"}, "period": "daily",
                      "amount": "99999999999999999999999999"})

@@ -92,8 +92,11 @@ def test_a_batch_reserves_its_worst_case_against_a_daily_hard_cap(gw: Gateway) -
     with gw.client("marketing") as client:
         with pytest.raises(anthropic.BadRequestError) as refused:
             client.messages.batches.create(requests=items(4))
-        assert refused.value.body["error"]["message"].startswith(  # type: ignore[index]
-            "You have reached your specified workspace API usage limits. You will regain access on ")
+        text = refused.value.body["error"]["message"]  # type: ignore[index]
+        assert text.startswith("This batch's worst case ($") and " does not fit in workspace marketing's daily " \
+            "limit of $0.01: $0.01 is left ($0.00 spent, $0.00 held by requests in flight). Lower its requests' " \
+            "max_tokens or split the batch, or ask an admin to raise the limit: `steward spend-requests create " \
+            "--limit spl_" in text, text
         first = client.messages.batches.create(requests=items(3))
         with pytest.raises(anthropic.BadRequestError):  # the first batch's reservation holds the room
             client.messages.batches.create(requests=items(3, prefix="more"))

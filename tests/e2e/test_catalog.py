@@ -98,7 +98,7 @@ def test_a_model_of_no_known_family_is_unpriced_audited_reported_and_reserved_at
     gw.control(cap)
     gw.sync_config()
     with gw.client("eng") as client:
-        with pytest.raises(anthropic.BadRequestError, match="usage limits"):
+        with pytest.raises(anthropic.BadRequestError, match=r"worst case .* does not fit in workspace eng's daily"):
             client.messages.create(model="claude-zephyr-1", max_tokens=20_000, messages=MESSAGES)
         client.messages.create(model="claude-haiku-4-5", max_tokens=20_000, messages=MESSAGES)  # $0.10 at worst
 
@@ -115,7 +115,7 @@ def test_unpriced_usage_is_charged_to_hard_caps_at_the_highest_rates(gw: Gateway
             try:
                 client.messages.create(model="claude-zephyr-1", max_tokens=16, messages=MESSAGES)
             except anthropic.BadRequestError as refused:
-                assert "usage limits" in str(refused)
+                assert "workspace eng's daily limit of $0.01" in str(refused)
                 break
             served += 1
             time.sleep(0.02)  # settlement is asynchronous; give it a moment between calls

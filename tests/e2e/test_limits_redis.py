@@ -173,7 +173,7 @@ def _admitted(gw: Any, limit: int, max_tokens: int = 200, model: str = HAIKU["mo
             try:
                 client.messages.create(**{**HAIKU, "max_tokens": max_tokens, "model": model})
             except anthropic.BadRequestError as exc:
-                assert "usage limits" in str(exc), exc
+                assert "limit of $" in str(exc), exc
                 return admitted
             time.sleep(0.02)  # settlement is asynchronous
     return limit

@@ -107,7 +107,8 @@ def test_marketing_generates_text_only_under_a_monthly_cap(teams: Gateway) -> No
         assert name in error.body["error"]["message"] or name in _dry_run(teams, "marketing", kwargs), error.body
     # $499.95 of $500 is spent: a request whose worst case passes the cap is refused before it is sent.
     error = refused(lambda: client.messages.create(model=OPUS, max_tokens=20000, messages=ASK))
-    assert error.status_code == 400 and "workspace API usage limits" in error.body["error"]["message"], error.body
+    assert error.status_code == 400 and "does not fit in workspace marketing's monthly limit of $500.00: " \
+        in error.body["error"]["message"], error.body
 
 
 def test_finance_requires_structured_output_and_keeps_full_audit(teams: Gateway) -> None:

@@ -30,7 +30,7 @@ from steward.sdk.resources.limits import IncreaseRequests, KeyRateLimits, RateLi
 from tests.support import Gateway
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
-CAP_REFUSAL = "You have reached your specified workspace API usage limits. You will regain access on "
+CAP_REFUSAL = "workspace marketing's monthly limit of $0.01"
 HAIKU: Any = {"model": "claude-haiku-4-5", "max_tokens": 400, "messages": [{"role": "user", "content": "hi"}],
               "extra_headers": {"x-sim-output-tokens": "400"}}  # 400 Haiku output tokens: $0.002 a call
 
@@ -115,13 +115,19 @@ def test_spend_cap_refuses_then_an_approved_increase_lifts_it(gateway: Gateway, 
     cap = admin.spend_limits.create(scope={"type": "workspace", "workspace_id": mkt}, period="monthly", amount="1")
     assert isinstance(cap, SpendLimit) and (cap.amount, cap.hard, cap.alert_thresholds) == ("1", True, [50, 80, 95])
     assert cap.scope.workspace_id == mkt and str(cap.amount_usd) == "0.01"
+    person = admin.spend_limits.create(scope={"type": "person", "user_id": gateway.admin_user_id}, period="daily",
+                                       amount=500)
+    assert (person.scope.type, person.scope.user_id) == ("person", gateway.admin_user_id)
+    end_user = admin.spend_limits.create(scope={"type": "end_user", "user_id": "customer-42"}, period="daily",
+                                         amount=500)
+    assert (end_user.scope.type, end_user.scope.user_id) == ("end_user", "customer-42")
     with pytest.raises(ConflictError):
         admin.spend_limits.create(scope={"type": "workspace", "workspace_id": mkt}, period="monthly", amount=5)
     gateway.sync_config()
     results = calls(gateway, "marketing", 10)  # $0.002 a call against a $0.01 cap
     admitted = results.count("ok")
     assert 1 <= admitted <= 5 and results[:admitted] == ["ok"] * admitted
-    assert all(r.startswith(f"BadRequestError: {CAP_REFUSAL}") for r in results[admitted:])
+    assert all(r.startswith("BadRequestError: ") and CAP_REFUSAL in r for r in results[admitted:])
 
     time.sleep(0.5)  # the effective view counts shipped usage records
     row = next(r for r in admin.spend_limits.effective() if r.spend_limit_id == cap.id)

@@ -77,7 +77,7 @@ def to_limit_value(value: str) -> int | None:
 
 def scope_text(scope: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
     """``{"type": "workspace", "workspace_id": ...}`` as ``workspace eng`` (the name when ``names`` has it)."""
-    kind = str(scope.get("type"))
+    kind = str(scope.get("type")).replace("_", " ")  # "end_user" reads "end user"
     ident = scope.get("workspace_id") or scope.get("api_key_id") or scope.get("user_id")
     return f"{kind} {(names or {}).get(ident, ident)}" if ident else kind
 
@@ -184,15 +184,38 @@ def rate_limits_set(group: Annotated[str, typer.Argument(help="Rate-limit entry 
     print_result(entry, as_json, f"{group} for {target}: {now}")
 
 
-def _scope(workspace: str | None, organization: bool, key: str | None, user: str | None) -> dict[str, Any]:
-    """The scope the options name; a workspace's id is filled in once its name is resolved."""
-    if sum(1 for given in (workspace, organization, key, user) if given) != 1:
-        raise typer.BadParameter("give exactly one of --workspace, --organization, --key and --user")
+def _scope(workspace: str | None, organization: bool, key: str | None, person: str | None,
+           end_user: str | None) -> dict[str, Any]:
+    """The scope the options name; a workspace's and a person's ids are filled in once resolved."""
+    if sum(1 for given in (workspace, organization, key, person, end_user) if given) != 1:
+        raise typer.BadParameter("give exactly one of --workspace, --organization, --key, --person and --end-user")
     if workspace:
         return {"type": "workspace"}
     if organization:
         return {"type": "organization"}
-    return {"type": "api_key", "api_key_id": key} if key else {"type": "user", "user_id": user}
+    if key:
+        return {"type": "api_key", "api_key_id": key}
+    return {"type": "person"} if person else {"type": "end_user", "user_id": end_user}
+
+
+async def person_id(plane: ControlPlane, me: Principal, person: str) -> str:
+    """A Steward user's id, given by id (user_...) or email address."""
+    if "@" not in person:
+        return person
+    found = (await plane.admin.users.list(me, Paging.of(1), email=person.lower()))["data"]
+    if not found:
+        raise typer.BadParameter(f"no user with the email address {person!r} (see steward users list)",
+                                 param_hint="--person")
+    return str(found[0]["id"])
+
+
+def _no_user(value: str | None) -> str | None:
+    """``--user`` named an end user's ``metadata.user_id`` while its help said it capped a user's keys: it is
+    refused now, naming the two options that replaced it, so that no script silently caps the wrong thing."""
+    if value is not None:
+        raise typer.BadParameter("--user is ambiguous and no longer accepted: use --person for a Steward user (their "
+                                 "keys' spend) or --end-user for the metadata.user_id string clients send")
+    return value
 
 
 def _described(limit: Mapping[str, Any], scope: str) -> str:
@@ -206,23 +229,32 @@ def spend_limits_create(
     workspace: Workspace = None,
     organization: Annotated[bool, typer.Option("--organization", help="The whole organization.")] = False,
     key: KeyId = None,
-    user: Annotated[str | None, typer.Option(help="A user id (user_...): the spend of their keys.")] = None,
+    person: Annotated[str | None, typer.Option(
+        help="A Steward user (id user_... or email): caps the spend of every API key that person created.")] = None,
+    end_user: Annotated[str | None, typer.Option(
+        "--end-user", help="An end user: caps requests whose metadata.user_id is this string (whatever the key).")]
+    = None,
+    user: Annotated[str | None, typer.Option(hidden=True, callback=_no_user,
+                                             help="Replaced by --person and --end-user.")] = None,
     period: Annotated[str, typer.Option(help="daily, weekly or monthly (UTC).")] = "monthly",
     soft: Annotated[bool, typer.Option("--soft", help="Only alert; never refuse a request.")] = False,
     thresholds: Thresholds = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Cap the spend of a workspace, the organization, a key or a user per period (hard unless --soft)."""
-    scope, alerts = _scope(workspace, organization, key, user), _thresholds(thresholds)
+    """Cap the spend of a workspace, the organization, a key, a person's keys or an end user per period (hard
+    unless --soft)."""
+    scope, alerts = _scope(workspace, organization, key, person, end_user), _thresholds(thresholds)
 
     async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
         if workspace:
             scope["workspace_id"] = await workspace_id(plane, workspace)
+        if person:
+            scope["user_id"] = await person_id(plane, me, person)
         return await plane.admin.spend_limits.create(me, scope, period, amount_usd, hard=not soft,
                                                      alert_thresholds=alerts)
 
     limit = run_as_operator(action)
-    named = f"workspace {workspace}" if workspace else scope_text(limit["scope"])
+    named = f"workspace {workspace}" if workspace else f"person {person}" if person else scope_text(limit["scope"])
     print_result(limit, as_json, f"Created spend limit {limit['id']}: {_described(limit, named)}")
 
 

@@ -1,9 +1,11 @@
 """Policy as code, the engine: read an organization file (YAML), read the live state through the services,
 compute the changes between them, apply them through the same services, and write the live state back.
 
-Every field is normalized the same way on both sides, so a file exported from a live organization plans clean.
-What apply never does: delete workspaces or compliance groups, or rename the organization. What it removes only
-with ``prune``: policies, rate and spend limits, and group memberships that a described scope no longer names.
+Every field is normalized the same way on both sides, so a file exported from a live organization plans clean:
+it holds every rate limit (organization, workspace, key) and every spend limit (organization, workspace, key,
+person, end user); keys, people and end users are in ``org_scopes.py``. What apply never does: delete workspaces
+or compliance groups, create keys or people, or rename the organization. What it removes only with ``prune``:
+policies, rate and spend limits, and group memberships that a described scope no longer names.
 A workspace that the file does not list is never touched.
 """
 
@@ -16,6 +18,19 @@ from typing import Any
 
 import yaml
 
+from steward.cli.org_scopes import (
+    OrgFileError,
+    export_capped,
+    export_keys,
+    live_end_users,
+    live_keys,
+    live_people,
+    live_rates,
+    live_spend,
+    parse_end_users,
+    parse_keys,
+    parse_people,
+)
 from steward.compliance.groups import check_restrictions
 from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
@@ -26,12 +41,8 @@ from steward.governance.policy import compile_policy
 DEFAULT_THRESHOLDS = [50, 80, 95]
 ORG_FIELDS = ("name", "policy", "rate_limits", "spend_limits")
 GROUP_FIELDS = ("name", "description", "restrictions", "legal_hold")
-WORKSPACE_FIELDS = ("name", "allowed_models", "policy", "rate_limits", "spend_limits", "compliance_groups")
+WORKSPACE_FIELDS = ("name", "allowed_models", "policy", "rate_limits", "spend_limits", "compliance_groups", "keys")
 Action = Callable[[ControlPlane, Principal, dict[str, str]], Awaitable[Any]]
-
-
-class OrgFileError(ValueError):
-    """The file does not describe an organization; the message names the field."""
 
 
 @dataclass(slots=True)
@@ -139,6 +150,8 @@ def _workspace(item: Any, i: int) -> dict[str, Any]:
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise OrgFileError(f"{where}.compliance_groups: a list of group names")
         out["compliance_groups"] = sorted(set(groups))
+    if "keys" in ws:
+        out["keys"] = parse_keys(ws["keys"], f"{where}.keys", _spend, _rates)
     return out
 
 
@@ -157,15 +170,8 @@ def _group(item: Any, i: int) -> dict[str, Any]:
     return out
 
 
-def parse(text: str) -> dict[str, Any]:
-    """The desired state from YAML text (``yaml.safe_load``: no tags, no code)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise OrgFileError(f"not valid YAML: {exc}") from None
-    doc = _mapping(raw, "the file")
-    _only(doc, ("organization", "compliance_groups", "workspaces"), "the file")
-    org = _mapping(doc.get("organization"), "organization")
+def _organization(value: Any) -> dict[str, Any]:
+    org = _mapping(value, "organization")
     _only(org, ORG_FIELDS, "organization")
     state_org: dict[str, Any] = {}
     if "name" in org:
@@ -176,6 +182,18 @@ def parse(text: str) -> dict[str, Any]:
         state_org["rate_limits"] = _rates(org["rate_limits"], "organization.rate_limits")
     if "spend_limits" in org:
         state_org["spend_limits"] = _spend(org["spend_limits"], "organization.spend_limits")
+    return state_org
+
+
+def parse(text: str) -> dict[str, Any]:
+    """The desired state from YAML text (``yaml.safe_load``: no tags, no code)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise OrgFileError(f"not valid YAML: {exc}") from None
+    doc = _mapping(raw, "the file")
+    _only(doc, ("organization", "compliance_groups", "workspaces", "people", "end_users"), "the file")
+    state_org = _organization(doc.get("organization"))
     groups = [_group(g, i) for i, g in enumerate(doc.get("compliance_groups") or [])]
     workspaces = [_workspace(w, i) for i, w in enumerate(doc.get("workspaces") or [])]
     for kind, items in (("compliance_groups", groups), ("workspaces", workspaces)):
@@ -187,32 +205,33 @@ def parse(text: str) -> dict[str, Any]:
         for name in ws.get("compliance_groups", []):
             if name not in known:
                 raise OrgFileError(f"workspaces ({ws['name']}).compliance_groups: {name!r} is not a group in the file")
-    return {"organization": state_org, "compliance_groups": {g["name"]: g for g in groups},
-            "workspaces": {w["name"]: w for w in workspaces}}
+    out = {"organization": state_org, "compliance_groups": {g["name"]: g for g in groups},
+           "workspaces": {w["name"]: w for w in workspaces}}
+    if "people" in doc:
+        out["people"] = parse_people(doc["people"], _spend)
+    if "end_users" in doc:
+        out["end_users"] = parse_end_users(doc["end_users"], _spend)
+    return out
 
 
 # --- the live state -------------------------------------------------------------------------------------------
 
-def _live_spend(limits: list[dict[str, Any]], scope: str, scope_id: str | None) -> dict[str, dict[str, Any]]:
-    out = {}
-    for limit in limits:
-        where = limit["scope"]
-        if where["type"] == scope and (scope_id is None or where.get("workspace_id") == scope_id):
-            out[limit["period"]] = {"amount_cents": int(limit["amount"]), "hard": bool(limit["hard"]),
-                                    "alert_thresholds": sorted(limit["alert_thresholds"] or DEFAULT_THRESHOLDS),
-                                    "id": limit["id"]}
-    return out
-
-
-def _live_rates(entries: list[dict[str, Any]], id_field: str) -> dict[str, dict[str, int]]:
-    return {e[id_field]: {x["type"]: x["value"] for x in e["limits"]} for e in entries if e["limits"]}
+async def _every_spend_limit(plane: ControlPlane, me: Principal) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        page = await plane.admin.spend_limits.list(me, Paging.of(1000, after_id=after))
+        found += page["data"]
+        if not page["has_more"]:
+            return found
+        after = page["last_id"]
 
 
 async def live_state(plane: ControlPlane, me: Principal) -> dict[str, Any]:
     """The organization as the services see it, in the file's normalized shape (spend limits keep their ids)."""
     admin = plane.admin
     org = await admin.organization.current()
-    spend = (await admin.spend_limits.list(me, Paging.of(1000)))["data"]
+    spend = await _every_spend_limit(plane, me)
     org_rates = (await admin.rate_limits.list_org(me))["data"]
     org_policy = await admin.policies.get(me, "organization")
     groups = await admin.compliance_groups.all(me)
@@ -224,16 +243,18 @@ async def live_state(plane: ControlPlane, me: Principal) -> dict[str, Any]:
         workspaces[ws["name"]] = {
             "name": ws["name"], "id": ws["id"], "allowed_models": ws["allowed_models"],
             "policy": policy["document"] if policy else None,
-            "rate_limits": _live_rates(rates, "rate_limit_id"),
-            "spend_limits": _live_spend(spend, "workspace", ws["id"]),
+            "rate_limits": live_rates(rates, "rate_limit_id"),
+            "spend_limits": live_spend(spend, "workspace", "workspace_id", ws["id"]),
+            "keys": await live_keys(plane, me, ws["id"], spend),
             "compliance_groups": sorted(group_names[g["id"]] for g in groups if ws["id"] in g["workspace_ids"])}
     return {"organization": {"name": org.name, "policy": org_policy["document"] if org_policy else None,
-                             "rate_limits": _live_rates(org_rates, "id"),
-                             "spend_limits": _live_spend(spend, "organization", None)},
+                             "rate_limits": live_rates(org_rates, "id"),
+                             "spend_limits": live_spend(spend, "organization", None, None)},
             "compliance_groups": {g["name"]: {"name": g["name"], "description": g["description"],
                                               "restrictions": g["restrictions"], "legal_hold": g["legal_hold"],
                                               "id": g["id"]} for g in groups},
-            "workspaces": workspaces}
+            "workspaces": workspaces, "people": await live_people(plane, me, spend),
+            "end_users": live_end_users(spend)}
 
 
 def export_document(live: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,7 +269,10 @@ def export_document(live: Mapping[str, Any]) -> dict[str, Any]:
     out["compliance_groups"] = [{k: g[k] for k in GROUP_FIELDS} for g in live["compliance_groups"].values()]
     out["workspaces"] = [{"name": w["name"], "allowed_models": w["allowed_models"], "policy": w["policy"],
                           "rate_limits": w["rate_limits"], "spend_limits": spend(w["spend_limits"]),
-                          "compliance_groups": w["compliance_groups"]} for w in live["workspaces"].values()]
+                          "compliance_groups": w["compliance_groups"], "keys": export_keys(w["keys"], spend)}
+                         for w in live["workspaces"].values()]
+    out["people"] = export_capped(live["people"], "email", spend)
+    out["end_users"] = export_capped(live["end_users"], "user_id", spend)
     return out
 
 

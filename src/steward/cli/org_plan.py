@@ -7,10 +7,11 @@ never deleted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from steward.cli.org_file import Action, Change, live_state, parse
+from steward.cli.org_scopes import OrgFileError, find_key
 from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
 
@@ -35,6 +36,22 @@ def _policy(scope: str, label: str, ref: str | None, want: Mapping[str, Any], ha
     return []
 
 
+RateSetter = Callable[[ControlPlane, Principal, Ids, str, list[dict[str, Any]]], Awaitable[Any]]
+SpendScope = Callable[[Ids], dict[str, Any]]  # the Admin API scope of new spend limits, once ids are known
+
+
+def _rate_setter(scope: str, ref: str | None) -> RateSetter:
+    """How rate limits are set on the organization, a workspace (``ref``: ``ws:<name>``) or a key (``ref``: its
+    id)."""
+    async def run(plane: ControlPlane, me: Principal, ids: Ids, group: str, values: list[dict[str, Any]]) -> Any:
+        if scope == "organization":
+            return await plane.admin.rate_limits.update_org(me, group, values)
+        if scope == "key":
+            return await plane.admin.rate_limits.update_key(me, ref or "", group, values)
+        return await plane.admin.rate_limits.update_workspace(me, ids[ref or ""], group, values)
+    return run
+
+
 def _rates(scope: str, label: str, ref: str | None, want: Mapping[str, Any], have: Mapping[str, Any],
            prune: bool) -> list[Change]:
     if "rate_limits" not in want and not prune:
@@ -53,9 +70,7 @@ def _rates(scope: str, label: str, ref: str | None, want: Mapping[str, Any], hav
 
         async def update(plane: ControlPlane, me: Principal, ids: Ids, group: str = group,
                          values: list[dict[str, Any]] = values) -> Any:
-            if scope == "organization":
-                return await plane.admin.rate_limits.update_org(me, group, values)
-            return await plane.admin.rate_limits.update_workspace(me, ids[ref or ""], group, values)
+            return await _rate_setter(scope, ref)(plane, me, ids, group, values)
         op = "+" if not before else "-" if not after else "~"
         changes.append(Change(op, f"{label} rate limits {group}", before or None, after or None, update))
     return changes
@@ -67,10 +82,21 @@ def _spend_delete(limit_id: str) -> Action:
     return run
 
 
+def spend_scope(scope: str, ref: str | None) -> SpendScope:
+    """The Admin API scope of a spend limit: ``ref`` is ``ws:<name>`` for a workspace (its id may be known only
+    once apply created it), the id of a key or person, or an end user's ``metadata.user_id``."""
+    def where(ids: Ids) -> dict[str, Any]:
+        if scope == "organization":
+            return {"type": "organization"}
+        if scope == "workspace":
+            return {"type": "workspace", "workspace_id": ids[ref or ""]}
+        return {"type": scope, "api_key_id" if scope == "api_key" else "user_id": ref}
+    return where
+
+
 def _spend_create(scope: str, ref: str | None, period: str, after: Mapping[str, Any]) -> Action:
     async def run(plane: ControlPlane, me: Principal, ids: Ids) -> Any:
-        where = {"type": "organization"} if scope == "organization" else \
-            {"type": "workspace", "workspace_id": ids[ref or ""]}
+        where = spend_scope(scope, ref)(ids)
         return await plane.admin.spend_limits.create(me, where, period, str(after["amount_cents"]),
                                                      hard=after["hard"], alert_thresholds=after["alert_thresholds"])
     return run
@@ -175,6 +201,7 @@ def _workspace(name: str, want: Mapping[str, Any], have: Mapping[str, Any] | Non
     changes += _rates("workspace", label, ref, want, have, prune)
     changes += _spend("workspace", label, ref, want, have, prune)
     changes += _memberships(name, want, have, prune)
+    changes += keys_plan(name, want, have, prune)
     return changes
 
 
@@ -189,7 +216,63 @@ def plan(desired: Mapping[str, Any], live: Mapping[str, Any], *, prune: bool = F
     changes += _spend("organization", "organization", None, org_want, org_have, prune)
     for name, want in desired["workspaces"].items():
         changes += _workspace(name, want, live["workspaces"].get(name), prune)
+    changes += people_plan(desired, live, prune)
+    changes += end_users_plan(desired, live, prune)
     return changes, ids
+
+
+def keys_plan(workspace: str, want: Mapping[str, Any], have: Mapping[str, Any], prune: bool) -> list[Change]:
+    """The limits of a workspace's keys; a key the file names must exist (keys are not created by apply)."""
+    if "keys" not in want and not prune:
+        return []
+    wanted: Mapping[str, Mapping[str, Any]] = want.get("keys") or {}
+    live: Mapping[str, Mapping[str, Any]] = have.get("keys") or {}
+    pairs: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = []  # (the file's name, wanted, live)
+    for ref, key_want in wanted.items():
+        key = find_key(live, ref)
+        if key is None:
+            raise OrgFileError(f"workspaces ({workspace}).keys ({ref}): no live key of that name or id in workspace "
+                               f"{workspace}; apply does not create keys (their secret is shown once): create it "
+                               "with `steward keys create` first")
+        pairs.append((ref, key_want, key))
+    named = {key["id"] for _, _, key in pairs}
+    pairs += [(ref, {}, key) for ref, key in live.items() if prune and key["id"] not in named]
+    changes: list[Change] = []
+    for ref, key_want, key in pairs:
+        label = f"workspace {workspace} key {ref}"
+        changes += _rates("key", label, key["id"], key_want, key, prune)
+        changes += _spend("api_key", label, key["id"], key_want, key, prune)
+    return changes
+
+
+def people_plan(desired: Mapping[str, Any], live: Mapping[str, Any], prune: bool) -> list[Change]:
+    """Person caps, by email; a person the file names must be a member (apply does not invite)."""
+    if "people" not in desired and not prune:
+        return []
+    wanted: Mapping[str, Mapping[str, Any]] = desired.get("people") or {}
+    members: Mapping[str, Mapping[str, Any]] = live.get("people") or {}
+    changes: list[Change] = []
+    for email in sorted(set(wanted) | {e for e, p in members.items() if p["spend_limits"] and prune}):
+        have = members.get(email)
+        if have is None:
+            raise OrgFileError(f"people ({email}): no member of the organization with this email address; apply "
+                               "does not invite people: invite them with `steward invitations create` first")
+        changes += _spend("person", f"person {email}", have["id"], wanted.get(email, {"spend_limits": {}}), have,
+                          prune)
+    return changes
+
+
+def end_users_plan(desired: Mapping[str, Any], live: Mapping[str, Any], prune: bool) -> list[Change]:
+    """End-user caps, by ``metadata.user_id``."""
+    if "end_users" not in desired and not prune:
+        return []
+    wanted: Mapping[str, Mapping[str, Any]] = desired.get("end_users") or {}
+    current: Mapping[str, Mapping[str, Any]] = live.get("end_users") or {}
+    changes: list[Change] = []
+    for user_id in sorted(set(wanted) | (set(current) if prune else set())):
+        changes += _spend("end_user", f"end user {user_id}", user_id, wanted.get(user_id, {"spend_limits": {}}),
+                          current.get(user_id, {}), prune)
+    return changes
 
 
 async def apply(plane: ControlPlane, me: Principal, changes: list[Change], ids: Ids) -> int:

@@ -6,6 +6,7 @@ versions recorded as ``source: apply``."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,9 +14,10 @@ import typer
 from rich.markup import escape
 
 from steward.cli.common import console, err_console, run_as_operator
-from steward.cli.org_file import Change, OrgFileError, dump, export_document, live_state, parse
+from steward.cli.org_file import Change, dump, export_document, live_state, parse
 from steward.cli.org_plan import apply as apply_changes
 from steward.cli.org_plan import plan as plan_changes
+from steward.cli.org_scopes import OrgFileError
 from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
 
@@ -51,6 +53,15 @@ def _desired(file: Path) -> dict[str, Any]:
         raise typer.Exit(1) from None
 
 
+def _run(file: Path, action: Callable[[ControlPlane, Principal], Awaitable[list[Change]]]) -> list[Change]:
+    """Run ``action`` as the operator; a file naming a key or person the organization lacks stops it."""
+    try:
+        return run_as_operator(action)
+    except OrgFileError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(file))}: {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 def plan(file: FileOption, prune: PruneOption = False,
          detailed_exitcode: Annotated[bool, typer.Option(
              "--detailed-exitcode", help="Exit 2 when changes are pending (0: none, 1: error).")] = False) -> None:
@@ -60,7 +71,7 @@ def plan(file: FileOption, prune: PruneOption = False,
     async def action(plane: ControlPlane, me: Principal) -> list[Change]:
         return plan_changes(desired, await live_state(plane, me), prune=prune)[0]
 
-    changes = run_as_operator(action)
+    changes = _run(file, action)
     if not changes:
         console.print("No changes: the live organization matches the file.", highlight=False)
         return
@@ -78,7 +89,7 @@ def apply(file: FileOption, prune: PruneOption = False) -> None:
         await apply_changes(plane, me, changes, ids)
         return changes
 
-    changes = run_as_operator(action)
+    changes = _run(file, action)
     if not changes:
         console.print("No changes: the live organization already matches the file.", highlight=False)
         return
@@ -88,7 +99,9 @@ def apply(file: FileOption, prune: PruneOption = False) -> None:
 
 def export(output: Annotated[Path | None, typer.Option("-o", "--output", dir_okay=False,
                                                        help="Write to this file instead of stdout.")] = None) -> None:
-    """Write the live organization as a file that `steward plan` shows no changes for."""
+    """Write the live organization as a file that `steward plan` shows no changes for: workspaces, compliance
+    groups, policies, every rate limit (organization, workspace, key) and every spend limit (organization,
+    workspace, key, person, end user). Keys and people appear by name and email; they are not created by apply."""
     async def action(plane: ControlPlane, me: Principal) -> str:
         return dump(export_document(await live_state(plane, me)))
 

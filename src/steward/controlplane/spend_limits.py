@@ -17,11 +17,17 @@ from steward.controlplane.shapes import page_object, rfc3339
 from steward.errors import ConflictError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from steward.governance.spend_rules import PERIODS, PICO_PER_CENT, window
 from steward.ids import new_id
-from steward.storage.models import ApiKey, SpendLimit, SpendLimitIncreaseRequest, Workspace
+from steward.storage.models import ApiKey, SpendLimit, SpendLimitIncreaseRequest, User, Workspace
+from steward.storage.models.spend import END_USER_SCOPE, PERSON_SCOPE
 from steward.storage.repositories.admin import AdminStore, Unit
 
-# A "user" scope is an end user: the opaque ``metadata.user_id`` that clients send, not a Steward account.
-SCOPE_ID_FIELD = {"workspace": "workspace_id", "api_key": "api_key_id", "user": "user_id"}
+# Scope types of the API and the stored scope behind each. ``end_user`` caps the opaque ``metadata.user_id`` that
+# clients send (stored as ``user``; ``user`` is still accepted on input, with the same meaning, for clients written
+# before person caps); ``person`` caps a Steward user's keys (those they created).
+SCOPE_ID_FIELD = {"workspace": "workspace_id", "api_key": "api_key_id", "end_user": "user_id", "user": "user_id",
+                  "person": "user_id"}
+STORED_SCOPE = {"end_user": END_USER_SCOPE, "user": END_USER_SCOPE, "person": PERSON_SCOPE}
+API_SCOPE = {END_USER_SCOPE: "end_user", PERSON_SCOPE: "person"}
 
 
 # The largest cap: a billion dollars, the bound the spend counters compute exactly (governance/budgets.MAX_PICOUSD).
@@ -45,7 +51,7 @@ def _thresholds(value: Any) -> list[int]:
 
 
 async def limit_workspace(unit: Unit, limit: SpendLimit) -> str | None:
-    """The workspace a limit belongs to (a key's: the key's workspace); None for organization and end-user
+    """The workspace a limit belongs to (a key's: the key's workspace); None for organization, person and end-user
     limits, which span workspaces."""
     if limit.scope == "workspace":
         return limit.scope_id
@@ -55,17 +61,27 @@ async def limit_workspace(unit: Unit, limit: SpendLimit) -> str | None:
     return None
 
 
+def is_own_person_cap(principal: Principal, limit: SpendLimit) -> bool:
+    """Whether ``limit`` caps ``principal``'s own keys (a person cap on them)."""
+    return limit.scope == PERSON_SCOPE and principal.user_id is not None and limit.scope_id == principal.user_id
+
+
 async def limit_readable(unit: Unit, principal: Principal, limit: SpendLimit) -> bool:
     """Whether ``principal`` may see a limit and its spend: usage rights in its workspace (organization-wide
-    usage rights for organization and end-user limits). Every role could read every workspace's spend before
-    (issue 13)."""
-    return allowed(principal, Permission.USAGE_READ, await limit_workspace(unit, limit))
+    usage rights for organization, person and end-user limits), or the person a person cap caps. Every role could
+    read every workspace's spend before (issue 13)."""
+    return is_own_person_cap(principal, limit) or allowed(principal, Permission.USAGE_READ,
+                                                           await limit_workspace(unit, limit))
+
+
+def scope_object(scope: str, scope_id: str) -> dict[str, Any]:
+    """A stored scope as the API shows it: ``{"type": "end_user", "user_id": ...}`` for a stored ``user``."""
+    kind = API_SCOPE.get(scope, scope)
+    return {"type": kind, SCOPE_ID_FIELD[kind]: scope_id} if kind in SCOPE_ID_FIELD else {"type": kind}
 
 
 def limit_object(limit: SpendLimit) -> dict[str, Any]:
-    scope: dict[str, Any] = {"type": limit.scope}
-    if limit.scope in SCOPE_ID_FIELD:
-        scope[SCOPE_ID_FIELD[limit.scope]] = limit.scope_id
+    scope = scope_object(limit.scope, limit.scope_id)
     return {"id": limit.id, "type": "spend_limit", "amount": str(limit.amount_cents), "currency": "USD",
             "is_enabled": True, "period": limit.period, "scope": scope, "created_at": rfc3339(limit.created_at),
             "updated_at": rfc3339(limit.updated_at), "hard": limit.hard, "alert_thresholds": limit.thresholds}
@@ -86,21 +102,31 @@ class SpendLimitService:
         self._store = store
 
     async def _scope(self, unit: Unit, principal: Principal, scope: dict[str, Any]) -> tuple[str, str]:
+        """The stored (scope, scope id) of an API scope; a workspace, key or person must exist here."""
         kind = scope.get("type")
         if kind == "organization":
             return "organization", principal.org_id
-        if kind not in SCOPE_ID_FIELD or not isinstance(scope.get(SCOPE_ID_FIELD[kind]), str):
-            raise InvalidRequestError("scope: {type: organization} or {type: workspace|api_key|user, "
-                                      "workspace_id|api_key_id|user_id}")
+        if kind not in SCOPE_ID_FIELD or not isinstance(scope.get(SCOPE_ID_FIELD[kind]), str) \
+                or not scope[SCOPE_ID_FIELD[kind]]:
+            raise InvalidRequestError("scope: {type: organization}, {type: workspace, workspace_id}, {type: api_key, "
+                                      "api_key_id}, {type: person, user_id: a Steward user's id (caps the keys "
+                                      "they created)} or {type: end_user, user_id: the metadata.user_id clients "
+                                      "send}")
         scope_id = scope[SCOPE_ID_FIELD[kind]]
-        row: Workspace | ApiKey | None = None
+        row: Workspace | ApiKey | User | None = None
         if kind == "workspace":
             row = await unit.get(Workspace, scope_id)
         elif kind == "api_key":
             row = await unit.get(ApiKey, scope_id)
-        if kind != "user" and (row is None or row.org_id != principal.org_id):
-            raise NotFoundError(f"{kind}: {scope_id} not found")
-        return kind, scope_id
+        elif kind == "person":
+            row = await unit.get(User, scope_id)
+            if row is not None and row.removed_at is not None:
+                row = None
+        if kind in ("workspace", "api_key", "person") and (row is None or row.org_id != principal.org_id):
+            hint = " (a person cap names a Steward user id, user_...; for a metadata.user_id string use " \
+                   "scope type end_user)" if kind == "person" else ""
+            raise NotFoundError(f"{kind}: {scope_id} not found{hint}")
+        return STORED_SCOPE.get(kind, kind), scope_id
 
     async def _load(self, unit: Unit, principal: Principal, limit_id: str) -> SpendLimit:
         limit = await unit.get(SpendLimit, limit_id)
@@ -123,7 +149,8 @@ class SpendLimitService:
         async with self._store.unit() as unit:
             kind, scope_id = await self._scope(unit, principal, scope)
             if await unit.spend_limit_for(principal.org_id, kind, scope_id, period) is not None:
-                raise ConflictError(f"A {period} spend limit for this {kind} already exists; update it instead.")
+                raise ConflictError(f"A {period} spend limit for this {API_SCOPE.get(kind, kind).replace('_', ' ')} "
+                                    "already exists; update it instead.")
             now = datetime.now(UTC)
             limit = SpendLimit(id=new_id("spl"), org_id=principal.org_id, scope=kind, scope_id=scope_id,
                                period=period, amount_cents=cents, hard=hard, thresholds=thresholds, created_at=now,

@@ -11,7 +11,13 @@ from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
 from steward.controlplane.rbac import Permission, allowed, require
 from steward.controlplane.shapes import page_object
-from steward.controlplane.spend_limits import _cents, limit_object, limit_workspace, request_object
+from steward.controlplane.spend_limits import (
+    _cents,
+    is_own_person_cap,
+    limit_object,
+    limit_workspace,
+    request_object,
+)
 from steward.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from steward.ids import new_id
 from steward.storage.models import SpendLimit, SpendLimitIncreaseRequest
@@ -22,8 +28,8 @@ STATUSES = ("pending", "approved", "denied")
 
 async def _may_request(unit: Unit, principal: Principal, limit: SpendLimit) -> bool:
     """Admins and billing ask for any limit; a developer only for a limit of a workspace it belongs to (or of a
-    key there). Before, a developer could file against any workspace's limit (issue 13)."""
-    if principal.role in ("admin", "billing"):
+    key there), or for its own person cap. Before, a developer could file against any workspace's limit (issue 13)."""
+    if principal.role in ("admin", "billing") or is_own_person_cap(principal, limit):
         return True
     workspace = await limit_workspace(unit, limit)
     return workspace is not None and workspace in principal.memberships

@@ -2,10 +2,11 @@
 
 The worst case of each item is the real-time Budget's (``spend_rules.worst_case_picousd``: estimated input,
 ``max_tokens`` of output, an unpriced model at the catalog's highest rates) at the batch price. The batch total
-is reserved against the organization, workspace and key limits and each end user's subtotal (``metadata.user_id``
-of the items) against that user's limits; if any does not fit, what was reserved is released and the batch is
-refused with the real-time 400. The hold is settled once, when the batch is metered (its results only exist when
-it has ended, so per-result settlement would be the same moment), against the counters it reserved.
+is reserved against the organization, workspace, key and person (the key's creator) limits and each end user's
+subtotal (``metadata.user_id`` of the items) against that user's limits; if any does not fit, what was reserved
+is released and the batch is refused with the real-time 400. The hold is settled once, when the batch is metered
+(its results only exist when it has ended, so per-result settlement would be the same moment), against the counters
+it reserved.
 A hold is kept in memory by the process that created the batch and stored with the batch's row
 (``batches.budget_hold``), so whichever process meters the batch, before or after a restart, settles it.
 """
@@ -18,14 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from steward.dataplane.budget_refusal import Ask
 from steward.dataplane.context import RequestContext
-from steward.dataplane.snapshot import SpendEntry
+from steward.dataplane.snapshot import KeyEntry, SpendEntry
 from steward.dataplane.stages.budget import Budget
 from steward.dataplane.stages.validate import user_id_of
 from steward.governance.budgets import HELD, Counter, Lease
 from steward.governance.catalog import Catalog
 from steward.governance.spend_rules import worst_case_picousd
 from steward.governance.tokens import estimate_input_tokens
+from steward.storage.models.spend import END_USER_SCOPE
 
 log = logging.getLogger("steward.batches")
 LEASE = Lease(HELD)  # a batch's hold sits in its counters' held field until the batch is settled
@@ -82,7 +85,7 @@ class BatchBudget:
         key = ctx.key
         shared = self._budget.entries_for(key, ctx.user_id)
         users = {user_id_of(item["params"]) or "" for item in payload["requests"]} - {""}
-        per_user = {u: [e for e in self._budget.entries_for(key, u) if e.scope == "user"] for u in users}
+        per_user = {u: [e for e in self._budget.entries_for(key, u) if e.scope == END_USER_SCOPE] for u in users}
         if not shared and not any(per_user.values()):
             return None
         now = datetime.now(UTC)
@@ -99,14 +102,15 @@ class BatchBudget:
             if (user := user_id_of(params)) and per_user.get(user):
                 subtotal[user] = subtotal.get(user, 0) + amount
                 hold.user_of[item["custom_id"]] = user
-        hold.shared = await self._take(shared, total, now, [])
+        hold.shared = await self._take(shared, total, now, [], key)
         taken = [hold.shared]
         for user, amount in subtotal.items():
-            hold.users[user] = await self._take(per_user[user], amount, now, taken)
+            hold.users[user] = await self._take(per_user[user], amount, now, taken, key)
             taken.append(hold.users[user])
         return hold
 
-    async def _take(self, entries: list[SpendEntry], amount: int, now: datetime, taken: list[_Group]) -> _Group:
+    async def _take(self, entries: list[SpendEntry], amount: int, now: datetime, taken: list[_Group],
+                    key: KeyEntry | None) -> _Group:
         """Reserve ``amount`` on the hard limits of ``entries``; on refusal release ``taken`` and raise."""
         counters = await self._budget.counters(entries, now)
         hard = [(c, e) for c, e in counters if e.hard]
@@ -117,7 +121,7 @@ class BatchBudget:
         if not admission.admitted:
             for earlier in taken:
                 await self._release(earlier)
-            raise self._budget.refusal(admission.refused_by, hard, now)
+            raise self._budget.refusal(admission, hard, now, Ask(amount, batch=True), key=key)
         group.amount = amount if admission.states else 0  # fail-open: nothing was reserved to release
         return group
 

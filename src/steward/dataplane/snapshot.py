@@ -38,6 +38,7 @@ from steward.governance.spend_rules import PICO_PER_CENT
 from steward.metrics import CONFIG_APPLY_SECONDS, CONFIG_FULL_LOADS
 from steward.storage.config_log import CONFIG, KEY
 from steward.storage.models import ComplianceGroup, Workspace
+from steward.storage.models.spend import END_USER_SCOPE, PERSON_SCOPE
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.identity import ConfigRows, IdentityRepository, KeyRow
 from steward.storage.repositories.policies import PolicyRepository
@@ -61,6 +62,7 @@ class KeyEntry:
     allowed_models: tuple[str, ...] | None = None  # the key's own scope, narrower than its workspace's
     policy: EffectivePolicy | None = None  # set when the key has its own policy or model scope
     previous_hash: str | None = None  # the secret before the last rotation, filed too until its grace ends
+    owner: str | None = None  # the person (user id) who created it: their per-person spend limits apply
 
     def allows(self, model: str) -> bool:
         if self.allowed_models is None:
@@ -100,6 +102,7 @@ class SpendEntry:
     cap_picousd: int
     hard: bool
     thresholds: tuple[int, ...]
+    label: str = ""  # what it caps, as a person reads it ("workspace Marketing"); refusals name it
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,12 +125,27 @@ def _epoch(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
+def _spend_label(scope: str, scope_id: str, rows: ConfigRows) -> str:
+    """What a limit caps, named: the organization's, workspace's or person's name (a key is named at refusal
+    time, from the caller's key entry)."""
+    if scope == "organization":
+        return f"organization {next((o.name for o in rows.organizations if o.id == scope_id), scope_id)}"
+    if scope == "workspace":
+        return f"workspace {next((w.name for w in rows.workspaces if w.id == scope_id), scope_id)}"
+    if scope == PERSON_SCOPE:
+        return f"person {rows.people.get(scope_id, scope_id)}"
+    if scope == END_USER_SCOPE:
+        return f"end user {scope_id}"
+    return f"API key {scope_id}"
+
+
 def _spend_entries(rows: ConfigRows) -> dict[tuple[str, str], tuple[SpendEntry, ...]]:
     grouped: dict[tuple[str, str], list[SpendEntry]] = {}
     for limit in rows.spend_limits:
         entry = SpendEntry(limit.id, limit.org_id, limit.scope, limit.scope_id, limit.period,
                            limit.amount_cents * PICO_PER_CENT, limit.hard,
-                           tuple(limit.thresholds or DEFAULT_THRESHOLDS))
+                           tuple(limit.thresholds or DEFAULT_THRESHOLDS),
+                           _spend_label(limit.scope, limit.scope_id, rows))
         grouped.setdefault((limit.scope, limit.scope_id), []).append(entry)
     return {where: tuple(entries) for where, entries in grouped.items()}
 
@@ -235,7 +253,7 @@ class _Keys:
                                      config.workspaces.get(row.workspace_id), scope)
         previous = row.previous_key_hash if row.previous_key_hash and row.previous_valid_until else None
         entry = KeyEntry(row.id, row.org_id, row.workspace_id, row.name, row.status, _epoch(row.expires_at), scope,
-                         policy, previous)
+                         policy, previous, row.created_by)
         self.by_hash[row.key_hash] = entry
         self.hash_of[row.id] = row.key_hash
         if previous is not None and row.previous_valid_until is not None:
@@ -311,6 +329,11 @@ class SnapshotStore:
         versions = await self._policies.org_versions() if self._policies is not None else {}
         catalog = await self._load_catalog(datetime.now(UTC).date())
         return build_config(rows, versions, catalog)
+
+    def owner_of(self, key_id: str | None) -> str | None:
+        """The person who created key ``key_id`` (None: unknown here, or created by no person)."""
+        entry = self._keys.by_hash.get(self._keys.hash_of.get(key_id or "", ""))
+        return entry.owner if entry is not None else None
 
     async def refresh(self) -> Snapshot:
         """Catch up with the database now (everything on the first call)."""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,8 +42,11 @@ from steward.workers.journal import Segment, read_lines, segment_paths, slot_pat
 
 log = logging.getLogger("steward.budget")
 
-# The usage field that names each scope of a spend limit (as storage.repositories.spend.SCOPE_ROLLUPS).
-_SCOPE_FIELDS = {"workspace": "workspace_id", "api_key": "api_key_id", "user": "user_id", "organization": "org_id"}
+# The usage field that names each scope of a spend limit (as storage.repositories.spend.SCOPE_ROLLUPS); a person's
+# usage is their keys' (``owner_of`` maps a key to its person).
+_SCOPE_FIELDS = {"workspace": "workspace_id", "api_key": "api_key_id", "user": "user_id", "organization": "org_id",
+                 "person": "api_key_id"}
+OwnerOf = Callable[[str | None], str | None]
 
 
 @dataclass(slots=True, frozen=True)
@@ -164,17 +167,20 @@ def held_by_batches(holds: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> 
     return wanted
 
 
-def _matches(usage: JournaledUsage, where: SpendScope) -> bool:
-    return (usage.org_id == where.org_id and usage.scopes[_SCOPE_FIELDS[where.scope]] == where.scope_id
-            and usage.created_at >= where.since)
+def _matches(usage: JournaledUsage, where: SpendScope, owner_of: OwnerOf = lambda _: None) -> bool:
+    named = usage.scopes[_SCOPE_FIELDS[where.scope]]
+    if where.scope == "person":
+        named = owner_of(named)
+    return usage.org_id == where.org_id and named == where.scope_id and usage.created_at >= where.since
 
 
 class SpendRecovery:
     """Computes counter starts from this host's journal and the database (usage records and batch holds)."""
 
-    def __init__(self, journal_dir: Path, spend: SpendRecords) -> None:
+    def __init__(self, journal_dir: Path, spend: SpendRecords, owner_of: OwnerOf = lambda _: None) -> None:
         self._index = JournalIndex(journal_dir)
         self._spend = spend
+        self._owner_of = owner_of  # key id -> the person who created it (the snapshot's keys)
 
     async def starts(self, counters: Sequence[tuple[str, SpendEntry]], now: datetime) -> dict[str, Start]:
         """Per counter key: its start for the period containing ``now``. Raises when the database does not
@@ -183,7 +189,7 @@ class SpendRecovery:
                   for key, e in counters}
         journaled = await asyncio.to_thread(self._index.unshipped)  # before the database: see the module doc
         usage = [u for u in journaled if isinstance(u, JournaledUsage)
-                 and any(_matches(u, where) for where in scopes.values())]
+                 and any(_matches(u, where, self._owner_of) for where in scopes.values())]
         batches = {b.id: b.hold for b in journaled if isinstance(b, JournaledBatch)}
         recorded = await self._spend.read(list(scopes.values()), [u.id for u in usage], list(batches))
         holds = [*recorded.holds, *(hold for batch_id, hold in batches.items() if batch_id not in recorded.batches)]
@@ -191,7 +197,8 @@ class SpendRecovery:
         starts: dict[str, Start] = {}
         unshipped: dict[str, int] = {}
         for (key, where), stored in zip(scopes.items(), recorded.spent, strict=True):
-            unshipped[key] = sum(u.charged for u in usage if u.id not in recorded.present and _matches(u, where))
+            unshipped[key] = sum(u.charged for u in usage if u.id not in recorded.present
+                                and _matches(u, where, self._owner_of))
             starts[key] = Start(min(MAX_PICOUSD, stored + unshipped[key]), min(MAX_PICOUSD, held[key]))
         if any(unshipped.values()) or any(held.values()):
             log.warning("spend counters start with spend not shipped yet and batch holds (pico-USD): %s",

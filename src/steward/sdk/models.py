@@ -215,6 +215,8 @@ class KeyRateLimitEntry(AdminObject):
 
 class SpendLimitScope(AdminObject):
     type: str
+    """``organization``, ``workspace``, ``api_key``, ``person`` (``user_id``: a Steward user; caps the keys they
+    created) or ``end_user`` (``user_id``: the ``metadata.user_id`` clients send)."""
     workspace_id: str | None = None
     api_key_id: str | None = None
     user_id: str | None = None

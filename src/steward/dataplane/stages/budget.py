@@ -1,11 +1,12 @@
 """Budget: reserve the worst-case cost against every hard spend limit in force, settle with the real cost.
 
-Reads the snapshot's spend limits for the caller's organization, workspace, API key and end user
-(``metadata.user_id``); reserves atomically (all limits or none) so that no number of concurrent requests or
-instances can push spend past a hard cap; refuses with Anthropic's answer for a self-set limit (400
-``invalid_request_error`` with the date access returns). On completion moves the reservation to the real
+Reads the snapshot's spend limits for the caller's organization, workspace, API key, the person who created the
+key and end user (``metadata.user_id``); reserves atomically (all limits or none) so that no number of concurrent
+requests or instances can push spend past a hard cap; refuses with Anthropic's answer for a self-set limit (400
+``invalid_request_error``), worded by ``budget_refusal``: which cap, spent or too small for the worst case, and
+how to fit. On completion moves the reservation to the real
 cost and reports each alert threshold crossed, once per period. An unpriced model (docs/catalog.md) reserves at the
-catalog's most expensive rates and settles at 0. Cost with no limit: four dict lookups.
+catalog's most expensive rates and settles at 0. Cost with no limit: five dict lookups.
 """
 
 from __future__ import annotations
@@ -17,20 +18,20 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from steward.dataplane.budget_refusal import Ask, largest_fitting, refusal, room
 from steward.dataplane.context import BudgetHold, RequestContext
 from steward.dataplane.records import audit_event
 from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
 from steward.dataplane.spend_recovery import SpendRecovery, Start
-from steward.errors import RateLimitError, SpendLimitReachedError, StewardError
-from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing, Lease, Origin
+from steward.errors import RateLimitError, StewardError
+from steward.governance.budgets import BudgetAdmission, Budgets, Counter, CounterState, Crossing, Lease, Origin
 from steward.governance.money import to_picousd, usd
-from steward.governance.spend_rules import regain_text, window, worst_case_picousd
+from steward.governance.spend_rules import window, worst_case_picousd
 from steward.tasks import stop_if_cancelled
 
 log = logging.getLogger("steward.budget")
 AlertSink = Callable[[SpendEntry, Crossing, int], None]
 CACHED_COUNTERS = 100_000
-_SCOPE_WORDS = {"organization": "organization", "workspace": "workspace", "api_key": "API key", "user": "user"}
 
 
 class Budget:
@@ -59,7 +60,8 @@ class Budget:
         return self.entries_for(ctx.key, ctx.user_id)
 
     def entries_for(self, key: KeyEntry | None, user_id: str | None) -> list[SpendEntry]:
-        """The spend limits in force for this key's organization, workspace, key and end user."""
+        """The spend limits in force for this key's organization, workspace, key, person (who created the key)
+        and end user."""
         if key is None:
             return []
         spend = self._snapshots.current.spend
@@ -67,7 +69,7 @@ class Budget:
             return []
         found: list[SpendEntry] = []
         for where in (("organization", key.org_id), ("workspace", key.workspace_id), ("api_key", key.id),
-                      ("user", user_id or "")):
+                      ("person", key.owner or ""), ("user", user_id or "")):
             found.extend(spend.get(where, ()))
         return found
 
@@ -172,10 +174,10 @@ class Budget:
             stop_if_cancelled()
             log.warning("could not refresh the snapshot after a spend counter was lost", exc_info=True)
 
-    def refusal(self, refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],
-                now: datetime) -> StewardError:
-        """The API's 400 naming the limit ``refused`` (or saying the store cannot answer)."""
-        return self._refusal(refused, hard, now)
+    def refusal(self, admission: BudgetAdmission, hard: list[tuple[Counter, SpendEntry]], now: datetime,
+                ask: Ask, *, key: KeyEntry | None = None, fitting: int | None = None) -> StewardError:
+        """The API's 400 naming the limit that refused ``ask`` (or the 429 saying the store cannot answer)."""
+        return self._refusal(admission, hard, now, ask, key, fitting)
 
     async def settle(self, counters: list[Counter], hard: list[Counter], amount: int, actual: int,
                      entries: dict[str, SpendEntry], lease: Lease | None = None) -> None:
@@ -198,7 +200,7 @@ class Budget:
                                         caching=b'"cache_control"' in ctx.body)
             admission = await self.reserve_raw([c for c, _ in hard], amount)
             if not admission.admitted:
-                raise self._refusal(admission.refused_by, hard, now)
+                raise self._request_refusal(ctx, admission, hard, now, amount)
             if not admission.states:  # admitted by the fail-open policy: nothing was reserved to release
                 amount = 0
             if admission.lease is not None:  # its births follow the counters reserved (``states``)
@@ -207,17 +209,33 @@ class Budget:
         ctx.budget_hold = BudgetHold(tuple(c for c, _ in counters), tuple(c for c, _ in hard), amount,
                                      {c.key: e for c, e in counters}, lease)
 
+    def _request_refusal(self, ctx: RequestContext, admission: BudgetAdmission,
+                         hard: list[tuple[Counter, SpendEntry]], now: datetime, amount: int) -> StewardError:
+        """A real-time request's refusal, with the largest ``max_tokens`` that every hard cap has room for."""
+        payload = ctx.payload or {}
+        asked = payload.get("max_tokens")
+        max_tokens = asked if isinstance(asked, int) and not isinstance(asked, bool) else 0
+        fitting = None
+        if admission.states and max_tokens > 1:
+            catalog, model, estimate = self._snapshots.current.catalog, ctx.model or "", ctx.input_estimate()
+            caching = b'"cache_control"' in ctx.body
+
+            def worst(tokens: int) -> int:
+                return worst_case_picousd(catalog, model, {**payload, "max_tokens": tokens}, estimate, now,
+                                          caching=caching)
+            fitting = largest_fitting(worst, max_tokens, room(admission.states))
+        return self._refusal(admission, hard, now, Ask(amount, max_tokens, ctx.model or ""), ctx.key, fitting)
+
     @staticmethod
-    def _refusal(refused: Counter | None, hard: list[tuple[Counter, SpendEntry]],
-                 now: datetime) -> StewardError:
+    def _refusal(admission: BudgetAdmission, hard: list[tuple[Counter, SpendEntry]], now: datetime, ask: Ask,
+                 key: KeyEntry | None, fitting: int | None) -> StewardError:
+        refused = admission.refused_by
         if refused is None:  # the rate limiter's answer when its store is down: retryable, with retry-after
             return RateLimitError("Spend limits cannot be checked right now; try again shortly.",
                                   headers={"retry-after": "1"})
         entry = next(e for c, e in hard if c.key == refused.key)
-        scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
-        end = window(entry.period, now).end
-        return SpendLimitReachedError(f"You have reached your specified {scope} API usage limits. "
-                                      f"You will regain access on {regain_text(end)}.")
+        state = next((s for s in admission.states if s.counter.key == refused.key), CounterState(refused, 0, 0))
+        return refusal(entry, state, ask, now, key=key, fitting=fitting)
 
     def on_complete(self, ctx: RequestContext) -> None:
         held = ctx.budget_hold
@@ -265,13 +283,13 @@ def _now_ms() -> int:
 def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int) -> dict[str, Any]:
     """A journal record (audit event ``spend.alert``) for a threshold crossed: once per limit and period."""
     now = datetime.now(UTC)
-    scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
+    named = entry.label or f"{entry.scope} {entry.scope_id}"
     cap_usd = usd(entry.cap_picousd)
     return {"audit": audit_event(
         "spend.alert", created_at=now.isoformat(), decision="allowed", org_id=entry.org_id,
         workspace_id=entry.scope_id if entry.scope == "workspace" else None,
         api_key_id=entry.scope_id if entry.scope == "api_key" else None, actor="steward",
-        reason=f"{scope} {entry.scope_id} reached {crossing.threshold}% of its {entry.period} "
+        reason=f"{named} reached {crossing.threshold}% of its {entry.period} "
                f"{'hard' if entry.hard else 'soft'} limit (${cap_usd:,.2f})",
         data={"spend_limit_id": entry.id, "threshold": crossing.threshold, "period": entry.period,
               "period_label": window(entry.period, now).label, "cap_usd": f"{cap_usd:.2f}",

@@ -156,7 +156,8 @@ class IncreaseRequests(Resource[S]):
 
 
 class SpendLimits(Resource[S]):
-    """Spend caps per organization, workspace, API key or user and period (``/v1/organizations/spend_limits``)."""
+    """Spend caps per organization, workspace, API key, person or end user and period
+    (``/v1/organizations/spend_limits``)."""
 
     @property
     def increase_requests(self) -> IncreaseRequests[S]:
@@ -166,9 +167,12 @@ class SpendLimits(Resource[S]):
     @endpoint
     def create(self, *, scope: Mapping[str, str], period: SpendPeriod, amount: str | int, hard: bool = True,
                alert_thresholds: Sequence[int] | None = None) -> Call[SpendLimit]:
-        """A cap of ``amount`` cents per ``period`` for ``scope`` (``{"type": "workspace", "workspace_id": ...}``,
-        ``{"type": "organization"}``, ``api_key`` with ``api_key_id``, ``user`` with ``user_id``). A hard cap refuses
-        requests that would cross it; a soft one (``hard=False``) only alerts. Thresholds default to 50, 80, 95 %."""
+        """A cap of ``amount`` cents per ``period`` for ``scope``: ``{"type": "organization"}``,
+        ``{"type": "workspace", "workspace_id": ...}``, ``{"type": "api_key", "api_key_id": ...}``,
+        ``{"type": "person", "user_id": "user_..."}`` (a Steward user: every key that person created) or
+        ``{"type": "end_user", "user_id": ...}`` (the ``metadata.user_id`` string clients send; ``"user"`` is the
+        older name of this type, still accepted). A hard cap refuses requests that would cross it; a soft one
+        (``hard=False``) only alerts. Thresholds default to 50, 80, 95 %."""
         body = compact(scope=dict(scope), period=period, amount=_cents(amount), hard=hard,
                        alert_thresholds=list(alert_thresholds) if alert_thresholds is not None else None)
         return Call("POST", "/v1/organizations/spend_limits", SpendLimit.model_validate, body=body)

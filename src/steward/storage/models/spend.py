@@ -1,5 +1,9 @@
-"""Spend limits (caps per organization, workspace, API key or end user, per calendar period) and requests to
-raise them."""
+"""Spend limits (caps per organization, workspace, API key, end user or person, per calendar period) and requests
+to raise them.
+
+Stored scopes: ``organization``, ``workspace``, ``api_key``, ``user`` (an end user: the ``metadata.user_id``
+string clients send; the stored value predates person caps and is kept so existing rows need no migration; the
+Admin API calls it ``end_user``) and ``person`` (a Steward user: the keys that person created)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from steward.storage.models.base import Base, JSONType
 
+END_USER_SCOPE = "user"  # stored value of an end-user cap (Admin API scope type ``end_user``)
+PERSON_SCOPE = "person"  # a Steward user's keys (Admin API scope type ``person``)
+
 
 class SpendLimit(Base):
     __tablename__ = "spend_limits"
@@ -18,7 +25,7 @@ class SpendLimit(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     org_id: Mapped[str] = mapped_column(String(64))
-    scope: Mapped[str] = mapped_column(String(16))      # organization | workspace | api_key | user
+    scope: Mapped[str] = mapped_column(String(16))      # organization | workspace | api_key | user (end user) | person
     scope_id: Mapped[str] = mapped_column(String(256))
     period: Mapped[str] = mapped_column(String(16))     # daily | weekly | monthly (UTC calendar periods)
     amount_cents: Mapped[int] = mapped_column(BigInteger)

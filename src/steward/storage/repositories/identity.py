@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -19,8 +19,10 @@ from steward.storage.models import (
     Policy,
     RateLimit,
     SpendLimit,
+    User,
     Workspace,
 )
+from steward.storage.models.spend import PERSON_SCOPE
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,6 +37,7 @@ class ConfigRows:
     policies: Sequence[Policy] = ()
     compliance_groups: Sequence[ComplianceGroup] = ()
     group_workspaces: Sequence[ComplianceGroupWorkspace] = ()
+    people: Mapping[str, str] = field(default_factory=dict)  # user id -> email, of the people a spend limit caps
 
 
 class KeyRow(NamedTuple):
@@ -50,10 +53,12 @@ class KeyRow(NamedTuple):
     scopes: dict[str, Any] | None
     previous_key_hash: str | None
     previous_valid_until: datetime | None
+    created_by: str | None  # the person whose key it is (their per-person spend limits apply to it)
 
 
 _KEY_COLUMNS = (ApiKey.id, ApiKey.org_id, ApiKey.workspace_id, ApiKey.name, ApiKey.status, ApiKey.key_hash,
-                ApiKey.expires_at, ApiKey.scopes, ApiKey.previous_key_hash, ApiKey.previous_valid_until)
+                ApiKey.expires_at, ApiKey.scopes, ApiKey.previous_key_hash, ApiKey.previous_valid_until,
+                ApiKey.created_by)
 
 
 class IdentityRepository:
@@ -129,9 +134,14 @@ class IdentityRepository:
             async def every(model: type[Any]) -> Sequence[Any]:
                 return (await session.execute(select(model))).scalars().all()
 
+            spend = await every(SpendLimit)
+            capped = [limit.scope_id for limit in spend if limit.scope == PERSON_SCOPE]
+            found = (await session.execute(select(User.id, User.email).where(User.id.in_(capped)))).all() \
+                if capped else []
+            people = {user_id: email for user_id, email in found}
             return ConfigRows(version, await every(Organization), await every(Workspace), await every(RateLimit),
-                              await every(SpendLimit), await every(Policy), await every(ComplianceGroup),
-                              await every(ComplianceGroupWorkspace))
+                              spend, await every(Policy), await every(ComplianceGroup),
+                              await every(ComplianceGroupWorkspace), people)
 
     async def key_page(self, after_id: str, limit: int) -> list[KeyRow]:
         """Up to ``limit`` keys that are not archived, by id after ``after_id`` (the snapshot's full load)."""

@@ -15,13 +15,16 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from steward.storage.models import BatchRecord, UsageRecord, UsageRollup
+from steward.storage.models import ApiKey, BatchRecord, UsageRecord, UsageRollup
+from steward.storage.models.spend import END_USER_SCOPE, PERSON_SCOPE
 
 _IN_CHUNK = 1000  # ids per IN (...) list
 _ROLLUPS = UsageRollup.__table__
 # The rollup grain (written daily) that keeps each scope's dimension, and that dimension's column.
+# A person's spend is their keys' (the key grain, keys created by them: ``api_keys.created_by``).
 SCOPE_ROLLUPS = {"workspace": ("ws", _ROLLUPS.c.workspace_id), "api_key": ("key", _ROLLUPS.c.api_key_id),
-                 "user": ("all", _ROLLUPS.c.user_id), "organization": ("ws", _ROLLUPS.c.org_id)}
+                 END_USER_SCOPE: ("all", _ROLLUPS.c.user_id), "organization": ("ws", _ROLLUPS.c.org_id),
+                 PERSON_SCOPE: ("key", _ROLLUPS.c.api_key_id)}
 
 
 @dataclass(slots=True, frozen=True)
@@ -29,7 +32,7 @@ class SpendScope:
     """Whose spend, since when."""
 
     org_id: str
-    scope: str  # organization, workspace, api_key, user
+    scope: str  # organization, workspace, api_key, user (an end user), person
     scope_id: str
     since: datetime
 
@@ -38,9 +41,11 @@ def recorded_spend_query(where: SpendScope) -> Select[int]:
     """What was charged to caps: the cost, or the ceiling-rate charge of unpriced usage (``charged_picousd``),
     from the daily rollups of the scope's grain since ``where.since`` (a UTC midnight)."""
     grain, column = SCOPE_ROLLUPS[where.scope]
+    whose = column.in_(select(ApiKey.id).where(ApiKey.org_id == where.org_id, ApiKey.created_by == where.scope_id)) \
+        if where.scope == PERSON_SCOPE else column == where.scope_id
     return select(func.coalesce(func.sum(_ROLLUPS.c.charged_picousd), 0)).where(
         _ROLLUPS.c.org_id == where.org_id, _ROLLUPS.c.width == "1d", _ROLLUPS.c.grain == grain,
-        column == where.scope_id, _ROLLUPS.c.bucket_start >= where.since)
+        whose, _ROLLUPS.c.bucket_start >= where.since)
 
 
 async def recorded_spend(session: AsyncSession, where: SpendScope) -> int:
