@@ -59,7 +59,8 @@ def admin_keys_list(limit: Limit = 100, after_id: AfterId = None, as_json: JsonF
 
 
 @admin_keys_app.command("revoke")
-def admin_keys_revoke(key_id: str, as_json: JsonFlag = False) -> None:
+def admin_keys_revoke(key_id: Annotated[str, typer.Argument(help="Admin key id (adminkey_...).")],
+                      as_json: JsonFlag = False) -> None:
     """Revoke an admin key for good (status archived)."""
     key = run_as_operator(lambda plane, me: plane.admin.admin_keys.revoke(me, key_id))
     print_result(key, as_json, f"Revoked admin key {key['name']} ({key['id']}): status {key['status']}")

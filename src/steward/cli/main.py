@@ -7,15 +7,27 @@ from typing import Annotated
 
 import typer
 
-from steward.cli import admin_keys, audit, compliance, identity, limits, people, policy, policy_as_code, reports
+from steward.cli import (
+    admin_keys,
+    audit,
+    compliance,
+    identity,
+    limits,
+    people,
+    policy,
+    policy_as_code,
+    reports,
+    webhooks,
+)
 from steward.cli import console as console_cli
 from steward.cli.catalog import catalog_app
 from steward.cli.claude_code import claude_code
+from steward.cli.helptext import ReadableGroup
 from steward.cli.journal import journal_app
 from steward.settings import Settings
 
 app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=ReadableGroup)
 app.command()(identity.init)
 app.add_typer(identity.workspaces_app, name="workspaces")
 app.add_typer(identity.keys_app, name="keys")
@@ -27,6 +39,7 @@ app.add_typer(admin_keys.admin_keys_app, name="admin-keys")
 app.add_typer(limits.rate_limits_app, name="rate-limits")
 app.add_typer(limits.spend_limits_app, name="spend-limits")
 app.add_typer(limits.spend_requests_app, name="spend-requests")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 reports.usage_app.command("claude-code")(claude_code)
 app.add_typer(reports.usage_app, name="usage")
 app.add_typer(audit.audit_app, name="audit")
@@ -122,7 +135,8 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
 
 
 @app.command()
-def simulate(host: str = "127.0.0.1", port: int = 8090,
+def simulate(host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+             port: Annotated[int, typer.Option(help="Port.")] = 8090,
              ttft_ms: Annotated[float, typer.Option(help="Delay before the first byte.")] = 0.0,
              tokens_per_second: Annotated[float, typer.Option(help="Streaming pace; 0 = unpaced.")] = 0.0,
              fault: Annotated[str | None, typer.Option(help="429, 529, 500, slow or cut on every request.")]

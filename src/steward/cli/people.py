@@ -43,6 +43,7 @@ INVITE_COLUMNS: dict[str, Cell] = {
     "workspaces": lambda i: [f"{g['workspace_id']}:{g['workspace_role']}" for g in i["workspaces"]],
     "invited": "invited_at", "expires": "expires_at"}
 MEMBER_COLUMNS: dict[str, Cell] = {"user": "user_id", "workspace": "workspace_id", "role": "workspace_role"}
+InviteId = Annotated[str, typer.Argument(help="Invitation id (invite_...).")]
 UserId = Annotated[str, typer.Argument(help="User id (user_...).")]
 OrgRole = Annotated[str, typer.Option(help="admin, developer, billing, viewer, user or claude_code_user.")]
 WorkspaceRole = Annotated[str, typer.Option(
@@ -124,13 +125,13 @@ def invitations_list(status: Annotated[str | None, typer.Option(
 
 
 @invitations_app.command("get")
-def invitations_get(invite_id: str, as_json: JsonFlag = False) -> None:
+def invitations_get(invite_id: InviteId, as_json: JsonFlag = False) -> None:
     """Show one invitation (never its token)."""
     print_object(run_as_operator(lambda plane, me: plane.admin.invitations.get(me, invite_id)), as_json)
 
 
 @invitations_app.command("revoke")
-def invitations_revoke(invite_id: str, as_json: JsonFlag = False) -> None:
+def invitations_revoke(invite_id: InviteId, as_json: JsonFlag = False) -> None:
     """Revoke a pending invitation: its token stops working."""
     invite = run_as_operator(lambda plane, me: plane.admin.invitations.revoke(me, invite_id))
     print_result(invite, as_json,
