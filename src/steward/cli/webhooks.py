@@ -45,9 +45,9 @@ WEBHOOK_COLUMNS: dict[str, Cell] = {"id": "id", "url": "url", "events": "events"
                                     "active": lambda hook: "yes" if hook["active"] else "no",
                                     "created": "created_at", "updated": "updated_at"}
 DELIVERY_COLUMNS: dict[str, Cell] = {
-    "id": "id", "event": "event", "status": "status", "attempts": "attempt_count",
-    "last HTTP status": "last_status_code", "last error": "last_error", "created": "created_at",
-    "completed": "completed_at", "next attempt": "next_attempt_at"}
+    "id": "id", "event": "event", "status": "status", "tries": "attempt_count",
+    "last answer": lambda d: d["last_error"] or d["last_status_code"], "created": "created_at",
+    "done / next try": lambda d: d["completed_at"] or d["next_attempt_at"]}
 _EVENTS_HELP = ('Comma-separated audit event names: spend.alert, admin.<...>, or a prefix ending in * '
                 '(admin.*, or * for all).')
 
