@@ -76,6 +76,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
 
     import uvicorn
 
+    from steward.cli.address import recorded
     from steward.cli.supervise import Supervisor
     from steward.serving import uvicorn_config
     from steward.serving_guard import Door, raise_open_file_limit
@@ -111,12 +112,14 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
                             door=Door.of(settings), keep_alive=settings.keep_alive_timeout)
     server = uvicorn.Server(config)
     try:
-        if workers > 1:
-            from uvicorn.supervisors import Multiprocess
+        # `steward console link` builds its links on the address recorded here (cli/address.py).
+        with recorded(settings.home, config.host, config.port):
+            if workers > 1:
+                from uvicorn.supervisors import Multiprocess
 
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
-        else:
-            server.run()
+                Multiprocess(config, sockets=[config.bind_socket()]).run()
+            else:
+                server.run()
     finally:
         if shipper is not None:
             shipper.stop(timeout=30)
