@@ -1,9 +1,9 @@
 """Where people reach this home's gateway: the base of the links the CLI prints (``steward console link``).
 
-``steward serve`` records the address it serves on in ``home``/serving.json (with its pid) while it runs; the
-CLI reads it back, and ignores a record whose process is gone (uvicorn ends on SIGTERM by raising the signal
-again, so the record of a stopped server may stay behind). ``STEWARD_PUBLIC_URL`` (behind a reverse proxy) wins over it; with neither, the configured
-``STEWARD_HOST``:``STEWARD_PORT``. Nothing here opens a socket.
+``STEWARD_PUBLIC_URL`` (behind a reverse proxy) comes first. Else the address ``steward serve`` records in
+``home``/serving.json (with its pid) while it runs, ignored once that process is gone (uvicorn ends on SIGTERM by
+raising the signal again, so a stopped server's record may stay behind). Else ``STEWARD_HOST``:``STEWARD_PORT``.
+Nothing here opens a socket.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from steward.cli import (
+    activities,
     admin_keys,
     audit,
     compliance,
@@ -48,6 +49,7 @@ app.add_typer(policy.policy_app, name="policy")
 app.command()(policy_as_code.plan)
 app.command()(policy_as_code.apply)
 app.command()(policy_as_code.export)
+compliance.compliance_app.command("activities")(activities.compliance_activities)
 app.add_typer(compliance.compliance_app, name="compliance")
 app.add_typer(console_cli.console_app, name="console")
 app.add_typer(journal_app, name="journal")
