@@ -62,6 +62,13 @@ def test_every_parameter_is_described(path: tuple[str, ...], command: typer.core
     assert not undescribed, f"steward {' '.join(path)}: no help for {undescribed}"
 
 
+def test_command_lists_show_whole_sentences() -> None:
+    """A group lists each command with its help's first paragraph as written: no line break may cut it."""
+    for path, command in COMMANDS:
+        first = (getattr(command, "help", None) or "").split("\n\n")[0]
+        assert "\n" not in first, f"steward {' '.join(path)}: {first!r}"
+
+
 def test_flags_and_choices_read_in_full() -> None:
     text = _help(("rate-limits", "set"))
     assert re.search(r"--json\s+Print the result as JSON", text)

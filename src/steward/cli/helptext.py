@@ -1,13 +1,15 @@
 """Help that reads well: the ``steward`` command tree tidied once, when Typer builds it, before any ``--help``.
 
 Typer shows a value type beside every option, so flags read ``--json <bool>`` as if they took a value; help
-strings are written with Markdown backticks (they double as docs) while Typer renders them as Rich markup, so the
-backticks would show. Here flags get an empty type label, arguments an upper-case name (``GROUP``, not
-``{group}``), and `code` is rendered bold (escaped, so ``[...]`` in it stays text). Nothing here changes parsing.
+strings are written with Markdown backticks (they double as docs) while Typer renders them as Rich markup; a
+group's command list keeps a docstring's line breaks. Here flags get an empty type label, arguments an upper-case
+name (``GROUP``, not ``group``), `code` is rendered bold (escaped, so ``[...]`` in it stays text) and a help's
+first paragraph is joined on one line. Nothing here changes parsing.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -25,6 +27,15 @@ def rendered(text: str | None) -> str | None:
     return _CODE.sub(lambda match: f"[bold]{escape(match.group(2))}[/bold]", text)
 
 
+def unwrapped(text: str | None) -> str | None:
+    """``text`` with its first paragraph on one line: a group's command list shows it as written, so a docstring's
+    line break would break the sentence there."""
+    if not text:
+        return text
+    first, sep, rest = inspect.cleandoc(text).partition("\n\n")
+    return " ".join(first.split()) + sep + rest
+
+
 def _tidy_param(param: Any) -> None:
     if isinstance(param, typer_core.TyperOption) and (param.is_flag or param.count):
         param.metavar = ""  # Typer prints the metavar as the type label; a flag takes no value
@@ -36,7 +47,7 @@ def _tidy_param(param: Any) -> None:
 
 def tidy(command: Any) -> None:
     """Tidy ``command``'s help, its parameters' (``--help`` too) and, for a group, every command under it."""
-    command.help = rendered(command.help)
+    command.help = rendered(unwrapped(command.help))
     command.short_help = rendered(command.short_help)
     for param in command.params:
         _tidy_param(param)
