@@ -133,8 +133,9 @@ class Settings(BaseSettings):
                                    "connected to.")
     public_url: str | None = Field(
         default=None, description="The URL clients reach Steward at (e.g. `https://steward.example.com`): the base "
-                                  "of links Steward hands out, such as a batch's `results_url`. Unset: the Host "
-                                  "header of each request.")
+                                  "of links Steward hands out, such as a batch's `results_url` and `steward console "
+                                  "link`'s. Unset: the Host header of each request (console links: the address "
+                                  "`steward serve` serves on).")
     host: str = Field(default="127.0.0.1", description="Address `steward serve` binds.")
     port: int = Field(default=8080, description="Port `steward serve` binds.")
 

@@ -26,7 +26,7 @@ from tests.support import run_steward
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 CAPTURE = re.compile(r"^(?P<var>[A-Z_]+)=\$\((?P<command>steward .+?)(?: \| jq -r (?P<path>\S+))?\)$")
-ADMIN_GROUPS = ("workspaces", "keys", "users", "invitations", "members", "admin-keys")
+ADMIN_GROUPS = ("workspaces", "keys", "users", "invitations", "members", "admin-keys", "webhooks")
 # The documented session runs ~65 real `steward` processes (about 2 s each on a loaded 2-core machine) in one
 # module fixture; pytest-timeout's default of 300 s counts that setup against the first test.
 pytestmark = pytest.mark.timeout(900)
@@ -155,8 +155,11 @@ def test_an_accepted_invitation_makes_a_user_with_role_and_workspaces(session: S
 def test_members_are_added_changed_and_removed(session: Session) -> None:
     member = session.json("steward members get marketing $BOB_ID --json")
     assert member["workspace_role"] == "workspace_developer" and member["user_id"] == session.values["BOB_ID"]
+    removed = session.output("steward members remove marketing $BOB_ID")
+    assert f"Removed bob@acme.example ({session.values['BOB_ID']}) from marketing" in removed
     listing = session.output("steward members list marketing")
     assert session.values["BOB_ID"] in listing and "workspace_user" in listing and "marketing" in listing
+    assert "bob@acme.example" in listing
 
 
 def test_keys_are_scoped_rotated_reported_and_revoked(session: Session) -> None:
@@ -177,6 +180,7 @@ def test_keys_are_scoped_rotated_reported_and_revoked(session: Session) -> None:
 def test_admin_keys_are_created_for_a_user_and_revoked(session: Session) -> None:
     created = session.output("steward admin-keys create --name ci-readonly --user-id $BOB_ID --read-only")
     assert "read-only" in created and re.search(r"^sk-stw-admin01-\S+$", created, re.MULTILINE)
+    assert f"for bob@acme.example ({session.values['BOB_ID']})" in created  # the owner by email, with the id
     revoked = session.json("steward admin-keys revoke $ADMIN_KEY_ID --json")
     assert (revoked["user_id"], revoked["scopes"], revoked["status"]) == (
         session.values["BOB_ID"], ["read_only"], "archived")
@@ -208,3 +212,12 @@ def test_nobody_joins_an_archived_workspace(session: Session) -> None:
     added = steward(session.home, "members", "add", "marketing", "--user-id", session.values["ADMIN_ID"],
                     "--role", "workspace_user")
     assert added.returncode == 1 and "archived" in added.stderr
+
+
+def test_a_webhook_secret_is_shown_once(session: Session) -> None:
+    created = session.json("steward webhooks create --url https://hooks.acme.example/steward --events "
+                           "'spend.alert,admin.*' --json")
+    assert created["secret"].startswith("whsec_") and created["events"] == ["spend.alert", "admin.*"]
+    assert created["secret"] not in session.output("steward webhooks list")
+    assert "secret" not in session.json("steward webhooks get $HOOK_ID --json")
+    assert "Made 0 delivery attempt(s)." in session.output("steward webhooks deliver")  # it was switched off

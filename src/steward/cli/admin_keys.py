@@ -6,7 +6,7 @@ Calls the admin key service as the local operator. The operator is not a user, s
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,6 +23,8 @@ from steward.cli.common import (
     show_page,
 )
 from steward.controlplane.paging import Paging
+from steward.controlplane.principal import Principal
+from steward.controlplane.services import ControlPlane
 
 admin_keys_app = typer.Typer(help="Create, list and revoke admin keys (sk-stw-admin01-...).", no_args_is_help=True)
 
@@ -41,12 +43,17 @@ def admin_keys_create(
 ) -> None:
     """Create an admin key for a user. The secret is printed once and never stored."""
     scopes = ["read_only"] if read_only else []
-    created = run_as_operator(lambda plane, me: plane.admin.admin_keys.create(
-        me, name, user_id=user_id, scopes=scopes, expires_in_days=expires_in_days))
+    async def action(plane: ControlPlane, me: Principal) -> tuple[dict[str, Any], str]:
+        created = await plane.admin.admin_keys.create(me, name, user_id=user_id, scopes=scopes,
+                                                      expires_in_days=expires_in_days)
+        owner = await plane.admin.users.get(me, created["user_id"])
+        return created, f"{owner['email']} ({owner['id']})"
+
+    created, owner = run_as_operator(action)
     if as_json:
         print_json(created)
         return
-    say(f"Created admin key {created['name']} ({created['id']}) for {created['user_id']}"
+    say(f"Created admin key {created['name']} ({created['id']}) for {owner}"
         + (", read-only" if created["scopes"] else ""))
     print_secret("Secret", created["secret"])
 
@@ -59,7 +66,8 @@ def admin_keys_list(limit: Limit = 100, after_id: AfterId = None, as_json: JsonF
 
 
 @admin_keys_app.command("revoke")
-def admin_keys_revoke(key_id: str, as_json: JsonFlag = False) -> None:
+def admin_keys_revoke(key_id: Annotated[str, typer.Argument(help="Admin key id (adminkey_...).")],
+                      as_json: JsonFlag = False) -> None:
     """Revoke an admin key for good (status archived)."""
     key = run_as_operator(lambda plane, me: plane.admin.admin_keys.revoke(me, key_id))
     print_result(key, as_json, f"Revoked admin key {key['name']} ({key['id']}): status {key['status']}")

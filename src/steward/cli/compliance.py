@@ -66,7 +66,8 @@ async def _group_id(plane: ControlPlane, me: Principal, id_or_name: str) -> str:
 
 
 @groups_app.command("create")
-def groups_create(name: str, description: Annotated[str | None, typer.Option(help="What the group is for.")] = None,
+def groups_create(name: Annotated[str, typer.Argument(help="The group's name (unique in the organization).")],
+                  description: Annotated[str | None, typer.Option(help="What the group is for.")] = None,
                   retention_days: Days = None, require_encryption: Encryption = None, regions: Regions = None,
                   audit_level: Level = None, as_json: JsonFlag = False) -> None:
     """Create a compliance group."""

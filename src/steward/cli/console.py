@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from steward.cli import address
 from steward.cli.common import run_with_control_plane, say
 from steward.console.auth import mint_link
 from steward.controlplane.services import ControlPlane
@@ -36,11 +37,12 @@ async def sign_in_link(plane: ControlPlane, settings: Settings, email: str, base
 def console_link(
     email: Annotated[str, typer.Option(help="The user's email (e.g. the first admin's, given to `steward init`).")],
     base_url: Annotated[str | None, typer.Option(
-        help="Where the gateway is reached; default http://STEWARD_HOST:STEWARD_PORT.")] = None,
+        help="Where people reach the gateway. Default: STEWARD_PUBLIC_URL if set, else the address a running "
+             "`steward serve` of this home serves on, else http://STEWARD_HOST:STEWARD_PORT.")] = None,
 ) -> None:
     """Print a one-time sign-in link to the console for a user."""
     settings = Settings()
-    url = base_url or f"http://{settings.host}:{settings.port}"
+    url = base_url or address.base_url(settings)
     link = run_with_control_plane(lambda plane: sign_in_link(plane, settings, email, url))
     say(f"One-time sign-in link for {email} (valid {settings.console_link_minutes} minutes, works once):")
     print(link)

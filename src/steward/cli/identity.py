@@ -49,6 +49,7 @@ REPORT_COLUMNS: dict[str, Cell] = {
     "id": "id", "name": "name", "workspace": "workspace_id", "status": "status", "hint": "partial_key_hint",
     "created": "created_at", "rotated": "rotated_at", "last used": "last_used_at"}
 Workspace = Annotated[str, typer.Argument(help="Workspace name or id.")]
+ApiKeyId = Annotated[str, typer.Argument(help="API key id (apikey_...).")]
 Models = Annotated[str | None, typer.Option(help="Comma-separated model ids or patterns, e.g. claude-haiku-*.")]
 
 
@@ -78,7 +79,7 @@ def organization(as_json: JsonFlag = False) -> None:
 
 @workspaces_app.command("create")
 def workspaces_create(
-    name: str,
+    name: Annotated[str, typer.Argument(help="The workspace's name (unique in the organization).")],
     allowed_models: Annotated[str | None, typer.Option(
         help="Comma-separated model ids or patterns this workspace may use (default: all).")] = None,
     color: Annotated[str | None, typer.Option(help="Display colour, e.g. #6C5BB9.")] = None,
@@ -91,7 +92,8 @@ def workspaces_create(
 
 
 @workspaces_app.command("list")
-def workspaces_list(include_archived: bool = False, limit: Limit = 100, after_id: AfterId = None,
+def workspaces_list(include_archived: Annotated[bool, typer.Option(
+                        help="Also list archived workspaces.")] = False, limit: Limit = 100, after_id: AfterId = None,
                     as_json: JsonFlag = False) -> None:
     """List workspaces."""
     page = run_as_operator(lambda plane, me: plane.admin.workspaces.list(
@@ -169,13 +171,13 @@ def keys_list(workspace: Annotated[str | None, typer.Option(help="Workspace name
 
 
 @keys_app.command("get")
-def keys_get(key_id: str, as_json: JsonFlag = False) -> None:
+def keys_get(key_id: ApiKeyId, as_json: JsonFlag = False) -> None:
     """Show one key (its hint, never its secret)."""
     print_object(run_as_operator(lambda plane, me: plane.admin.keys.get(me, key_id)), as_json)
 
 
 @keys_app.command("update")
-def keys_update(key_id: str,
+def keys_update(key_id: ApiKeyId,
                 name: Annotated[str | None, typer.Option(help="New name (naming convention applies).")] = None,
                 status: Annotated[str | None, typer.Option(help="active, inactive or archived.")] = None,
                 as_json: JsonFlag = False) -> None:
@@ -185,7 +187,7 @@ def keys_update(key_id: str,
 
 
 @keys_app.command("rotate")
-def keys_rotate(key_id: str,
+def keys_rotate(key_id: ApiKeyId,
                 grace_seconds: Annotated[int | None, typer.Option(
                     help="How long the old secret keeps working (default STEWARD_KEY_ROTATION_GRACE_SECONDS).")]
                 = None,
@@ -222,18 +224,18 @@ def _set_status(key_id: str, status: str, verb: str, as_json: bool) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, as_json: JsonFlag = False) -> None:
+def keys_revoke(key_id: ApiKeyId, as_json: JsonFlag = False) -> None:
     """Revoke a key for good (status archived); refused everywhere within a second."""
     _set_status(key_id, "archived", "Revoked", as_json)
 
 
 @keys_app.command("deactivate")
-def keys_deactivate(key_id: str, as_json: JsonFlag = False) -> None:
+def keys_deactivate(key_id: ApiKeyId, as_json: JsonFlag = False) -> None:
     """Deactivate a key (status inactive); it can be activated again."""
     _set_status(key_id, "inactive", "Deactivated", as_json)
 
 
 @keys_app.command("activate")
-def keys_activate(key_id: str, as_json: JsonFlag = False) -> None:
+def keys_activate(key_id: ApiKeyId, as_json: JsonFlag = False) -> None:
     """Activate an inactive key."""
     _set_status(key_id, "active", "Activated", as_json)

@@ -32,6 +32,7 @@ from steward.cli.common import (
 from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
+from steward.governance.limit_rules import LIMIT_TYPES, QUEUED_REQUESTS
 
 rate_limits_app = typer.Typer(help="Show and set rate limits of the organization, a workspace or a key.",
                               no_args_is_help=True)
@@ -111,6 +112,8 @@ REQUEST_COLUMNS: dict[str, Cell] = {
     "created": "created_at"}
 
 Workspace = Annotated[str | None, typer.Option(help="Workspace name or id.")]
+LIMIT_TYPE_HELP = (f"The limit to set: {', '.join(LIMIT_TYPES)}; or {QUEUED_REQUESTS} (the batch group only, "
+                   "which also takes requests_per_minute).")
 KeyId = Annotated[str | None, typer.Option("--key", help="API key id (apikey_...).")]
 AmountUsd = Annotated[str, typer.Option(help="Dollars, e.g. 500 or 12.50 (whole cents).", callback=to_cents)]
 NewAmountUsd = Annotated[str | None, typer.Option(help="New amount in dollars, e.g. 750.", callback=to_cents)]
@@ -161,9 +164,7 @@ def rate_limits_list(workspace: Workspace = None, key: KeyId = None,
 
 @rate_limits_app.command("set")
 def rate_limits_set(group: Annotated[str, typer.Argument(help="Rate-limit entry id, e.g. rl_sonnet (see list).")],
-                    limit_type: Annotated[str, typer.Option("--type", help="requests_per_minute, "
-                                                            "input_tokens_per_minute, output_tokens_per_minute, "
-                                                            "tokens_per_minute, tokens_per_day, ...")],
+                    limit_type: Annotated[str, typer.Option("--type", help=LIMIT_TYPE_HELP)],
                     value: Annotated[str, typer.Option(help="A whole number, or none to clear the limit.")],
                     workspace: Workspace = None, key: KeyId = None, as_json: JsonFlag = False) -> None:
     """Set (or clear) one limit of a group for the organization, a workspace (--workspace) or a key (--key)."""

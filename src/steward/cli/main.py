@@ -7,15 +7,28 @@ from typing import Annotated
 
 import typer
 
-from steward.cli import admin_keys, audit, compliance, identity, limits, people, policy, policy_as_code, reports
+from steward.cli import (
+    activities,
+    admin_keys,
+    audit,
+    compliance,
+    identity,
+    limits,
+    people,
+    policy,
+    policy_as_code,
+    reports,
+    webhooks,
+)
 from steward.cli import console as console_cli
 from steward.cli.catalog import catalog_app
 from steward.cli.claude_code import claude_code
+from steward.cli.helptext import ReadableGroup
 from steward.cli.journal import journal_app
 from steward.settings import Settings
 
 app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=ReadableGroup)
 app.command()(identity.init)
 app.add_typer(identity.workspaces_app, name="workspaces")
 app.add_typer(identity.keys_app, name="keys")
@@ -27,6 +40,7 @@ app.add_typer(admin_keys.admin_keys_app, name="admin-keys")
 app.add_typer(limits.rate_limits_app, name="rate-limits")
 app.add_typer(limits.spend_limits_app, name="spend-limits")
 app.add_typer(limits.spend_requests_app, name="spend-requests")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 reports.usage_app.command("claude-code")(claude_code)
 app.add_typer(reports.usage_app, name="usage")
 app.add_typer(audit.audit_app, name="audit")
@@ -35,6 +49,7 @@ app.add_typer(policy.policy_app, name="policy")
 app.command()(policy_as_code.plan)
 app.command()(policy_as_code.apply)
 app.command()(policy_as_code.export)
+compliance.compliance_app.command("activities")(activities.compliance_activities)
 app.add_typer(compliance.compliance_app, name="compliance")
 app.add_typer(console_cli.console_app, name="console")
 app.add_typer(journal_app, name="journal")
@@ -63,6 +78,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
 
     import uvicorn
 
+    from steward.cli.address import recorded
     from steward.cli.supervise import Supervisor
     from steward.serving import uvicorn_config
     from steward.serving_guard import Door, raise_open_file_limit
@@ -98,12 +114,14 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
                             door=Door.of(settings), keep_alive=settings.keep_alive_timeout, root_logging=True)
     server = uvicorn.Server(config)
     try:
-        if workers > 1:
-            from uvicorn.supervisors import Multiprocess
+        # `steward console link` builds its links on the address recorded here (cli/address.py).
+        with recorded(settings.home, config.host, config.port):
+            if workers > 1:
+                from uvicorn.supervisors import Multiprocess
 
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
-        else:
-            server.run()
+                Multiprocess(config, sockets=[config.bind_socket()]).run()
+            else:
+                server.run()
     finally:
         if shipper is not None:
             shipper.stop(timeout=30)
@@ -122,7 +140,8 @@ def ship(parent_pid: Annotated[int | None, typer.Option(help="Stop when this pro
 
 
 @app.command()
-def simulate(host: str = "127.0.0.1", port: int = 8090,
+def simulate(host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+             port: Annotated[int, typer.Option(help="Port.")] = 8090,
              ttft_ms: Annotated[float, typer.Option(help="Delay before the first byte.")] = 0.0,
              tokens_per_second: Annotated[float, typer.Option(help="Streaming pace; 0 = unpaced.")] = 0.0,
              fault: Annotated[str | None, typer.Option(help="429, 529, 500, slow or cut on every request.")]

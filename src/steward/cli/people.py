@@ -6,6 +6,7 @@ Roles are checked by the services (an unknown role is an ``error:`` and exit sta
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -42,7 +43,9 @@ INVITE_COLUMNS: dict[str, Cell] = {
     "id": "id", "email": "email", "role": "role", "status": "status",
     "workspaces": lambda i: [f"{g['workspace_id']}:{g['workspace_role']}" for g in i["workspaces"]],
     "invited": "invited_at", "expires": "expires_at"}
-MEMBER_COLUMNS: dict[str, Cell] = {"user": "user_id", "workspace": "workspace_id", "role": "workspace_role"}
+MEMBER_COLUMNS: dict[str, Cell] = {"email": "email", "user": "user_id", "workspace": "workspace_id",
+                                   "role": "workspace_role"}
+InviteId = Annotated[str, typer.Argument(help="Invitation id (invite_...).")]
 UserId = Annotated[str, typer.Argument(help="User id (user_...).")]
 OrgRole = Annotated[str, typer.Option(help="admin, developer, billing, viewer, user or claude_code_user.")]
 WorkspaceRole = Annotated[str, typer.Option(
@@ -124,13 +127,13 @@ def invitations_list(status: Annotated[str | None, typer.Option(
 
 
 @invitations_app.command("get")
-def invitations_get(invite_id: str, as_json: JsonFlag = False) -> None:
+def invitations_get(invite_id: InviteId, as_json: JsonFlag = False) -> None:
     """Show one invitation (never its token)."""
     print_object(run_as_operator(lambda plane, me: plane.admin.invitations.get(me, invite_id)), as_json)
 
 
 @invitations_app.command("revoke")
-def invitations_revoke(invite_id: str, as_json: JsonFlag = False) -> None:
+def invitations_revoke(invite_id: InviteId, as_json: JsonFlag = False) -> None:
     """Revoke a pending invitation: its token stops working."""
     invite = run_as_operator(lambda plane, me: plane.admin.invitations.revoke(me, invite_id))
     print_result(invite, as_json,
@@ -152,13 +155,29 @@ def invitations_accept(token: Annotated[str, typer.Option(help="The invitation t
     print_secret(f"Admin key {accepted['admin_key']['id']}", accepted["secret"])
 
 
+async def _person(plane: ControlPlane, me: Principal, user_id: str) -> str:
+    """``email (user_...)``: how a sentence names a user."""
+    return f"{(await plane.admin.users.get(me, user_id))['email']} ({user_id})"
+
+
+def _member_change(workspace: str, user_id: str,
+                   change: Callable[[ControlPlane, Principal, str], Awaitable[dict[str, Any]]]
+                   ) -> tuple[dict[str, Any], str]:
+    """Run a membership change in ``workspace``; the result and the member named for a sentence."""
+    async def action(plane: ControlPlane, me: Principal, ws: str) -> tuple[dict[str, Any], str]:
+        result = await change(plane, me, ws)
+        return result, await _person(plane, me, user_id)
+
+    return run_in_workspace(workspace, action)
+
+
 @members_app.command("add")
 def members_add(workspace: Workspace, user_id: Annotated[str, typer.Option(help="User id (user_...).")],
                 role: WorkspaceRole, as_json: JsonFlag = False) -> None:
     """Add a user to a workspace with a workspace role."""
-    member = run_in_workspace(workspace, lambda plane, me, ws: plane.admin.members.add(me, ws, user_id, role))
-    print_result(member, as_json,
-                 f"Added {member['user_id']} to {workspace} as {member['workspace_role']}")
+    member, person = _member_change(workspace, user_id,
+                                    lambda plane, me, ws: plane.admin.members.add(me, ws, user_id, role))
+    print_result(member, as_json, f"Added {person} to {workspace} as {member['workspace_role']}")
 
 
 @members_app.command("list")
@@ -166,8 +185,12 @@ def members_list(workspace: Workspace, limit: Limit = 100, after_id: AfterId = N
                  as_json: JsonFlag = False) -> None:
     """List a workspace's members."""
     async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
-        return await plane.admin.members.list(me, await workspace_id(plane, workspace),
+        page = await plane.admin.members.list(me, await workspace_id(plane, workspace),
                                               Paging.of(limit, after_id=after_id))
+        if not as_json:  # a table names each member by email, beside the id (the API's member has only the id)
+            for member in page["data"]:
+                member["email"] = (await plane.admin.users.get(me, member["user_id"]))["email"]
+        return page
 
     show_page(action, as_json, MEMBER_COLUMNS)
 
@@ -182,12 +205,14 @@ def members_get(workspace: Workspace, user_id: UserId, as_json: JsonFlag = False
 @members_app.command("update")
 def members_update(workspace: Workspace, user_id: UserId, role: WorkspaceRole, as_json: JsonFlag = False) -> None:
     """Change a member's workspace role."""
-    member = run_in_workspace(workspace, lambda plane, me, ws: plane.admin.members.update(me, ws, user_id, role))
-    print_result(member, as_json, f"{member['user_id']} is now {member['workspace_role']} in {workspace}")
+    member, person = _member_change(workspace, user_id,
+                                    lambda plane, me, ws: plane.admin.members.update(me, ws, user_id, role))
+    print_result(member, as_json, f"{person} is now {member['workspace_role']} in {workspace}")
 
 
 @members_app.command("remove")
 def members_remove(workspace: Workspace, user_id: UserId, as_json: JsonFlag = False) -> None:
     """Remove a user from a workspace."""
-    removed = run_in_workspace(workspace, lambda plane, me, ws: plane.admin.members.remove(me, ws, user_id))
-    print_result(removed, as_json, f"Removed {removed['user_id']} from {workspace}")
+    removed, person = _member_change(workspace, user_id,
+                                     lambda plane, me, ws: plane.admin.members.remove(me, ws, user_id))
+    print_result(removed, as_json, f"Removed {person} from {workspace}")
