@@ -19,7 +19,7 @@ from typing import Any
 
 from steward.dataplane.context import BudgetHold, RequestContext
 from steward.dataplane.records import audit_event
-from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
+from steward.dataplane.snapshot import KeyEntry, Snapshot, SnapshotStore, SpendEntry
 from steward.dataplane.spend_recovery import SpendRecovery, Start
 from steward.errors import RateLimitError, SpendLimitReachedError, StewardError
 from steward.governance.budgets import BudgetAdmission, Budgets, Counter, Crossing, Lease, Origin
@@ -262,16 +262,31 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int) -> dict[str, Any]:
-    """A journal record (audit event ``spend.alert``) for a threshold crossed: once per limit and period."""
+def scope_name(snapshot: Snapshot, entry: SpendEntry) -> str | None:
+    """The name of a spend limit's scope, for messages people read (None for an end user: it has only its id)."""
+    if entry.scope == "workspace":
+        found = snapshot.workspaces.get(entry.scope_id)
+        return found.name if found is not None else None
+    if entry.scope == "organization":
+        return snapshot.organizations.get(entry.scope_id)
+    if entry.scope == "api_key":  # alerts are rare: a scan of the key table is fine here
+        return next((k.name for k in snapshot.keys_by_hash.values() if k.id == entry.scope_id), None)
+    return None
+
+
+def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int, name: str | None = None,
+                 ) -> dict[str, Any]:
+    """A journal record (audit event ``spend.alert``) for a threshold crossed: once per limit and period; the
+    reason names the scope ("workspace Marketing (wrkspc_...) reached 95% ...") when ``name`` is known."""
     now = datetime.now(UTC)
     scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
+    who = f"{name} ({entry.scope_id})" if name else entry.scope_id
     cap_usd = usd(entry.cap_picousd)
     return {"audit": audit_event(
         "spend.alert", created_at=now.isoformat(), decision="allowed", org_id=entry.org_id,
         workspace_id=entry.scope_id if entry.scope == "workspace" else None,
         api_key_id=entry.scope_id if entry.scope == "api_key" else None, actor="steward",
-        reason=f"{scope} {entry.scope_id} reached {crossing.threshold}% of its {entry.period} "
+        reason=f"{scope} {who} reached {crossing.threshold}% of its {entry.period} "
                f"{'hard' if entry.hard else 'soft'} limit (${cap_usd:,.2f})",
         data={"spend_limit_id": entry.id, "threshold": crossing.threshold, "period": entry.period,
               "period_label": window(entry.period, now).label, "cap_usd": f"{cap_usd:.2f}",
