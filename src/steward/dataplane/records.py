@@ -39,13 +39,15 @@ def tool_names(tools: tuple[str, ...] | None) -> list[str] | None:
     return [fit(name, 128) or "" for name in tools] if tools else None
 
 
-def refusal_reason(error: StewardError, auth_failure: str | None) -> str:
+def refusal_reason(error: StewardError, auth_failure: str | None, policy_rule: str | None = None) -> str:
     """Why Steward answered a request itself, as the refusals report groups it: ``authentication``, ``budget``,
-    ``rate_limit``, ``policy``, ``validation``, ``not_found``, ``client_timeout``, ``gateway_error`` (a 5xx
-    Steward answered: the upstream unreachable, an internal error) or ``other``. Chosen by error class, never by
-    message text."""
+    ``rate_limit``, ``policy`` (any policy rule, PII included, or a model not allowed), ``validation``,
+    ``not_found``, ``client_timeout``, ``gateway_error`` (a 5xx Steward answered: the upstream unreachable, an
+    internal error) or ``other``. Chosen by error class and the refusing rule, never by message text."""
     if auth_failure is not None or isinstance(error, AuthenticationError):
         return "authentication"
+    if policy_rule is not None:
+        return "policy"
     for kind, reason in _REASONS:
         if isinstance(error, kind):
             return reason

@@ -79,7 +79,8 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
               **({"content_sha256": ctx.content_sha256} if ctx.content_sha256 is not None else {}),
               **({"file_id": ctx.file_id} if ctx.file_id is not None else {}),  # the Files API
               # answered by Steward itself: why, as the refusals report groups it
-              **({"refusal": refusal_reason(ctx.error, ctx.auth_failure)} if ctx.error is not None else {}),
+              **({"refusal": refusal_reason(ctx.error, ctx.auth_failure, ctx.policy_rule)}
+                 if ctx.error is not None else {}),
               # a refusal without a valid key: where it came from (the attack's source, if one)
               **({"client": ctx.client} if ctx.auth_failure is not None else {})})
 
