@@ -152,8 +152,8 @@ def test_dashboard_after_traffic(gateway: Gateway) -> None:
     http = _sign_in(gateway, gateway.admin_key)
     page = http.get("/console/")
     assert page.status_code == 200
-    # Four requests: the refused one reached a resolved key, so it has a usage row (with no tokens) too.
-    assert re.search(r'id="requests">4<', page.text), re.findall(r'id="requests">[^<]*', page.text)
+    # Three requests: the refused one never reached the upstream, so it is no usage (it is in the refusals).
+    assert re.search(r'id="requests">3<', page.text), re.findall(r'id="requests">[^<]*', page.text)
     assert "eng-test-inference" in page.text and "alice" in page.text
     assert page.text.count("<rect") >= 2 and "claude-sonnet-4-6" in page.text
     assert "permission_error" in page.text  # the refusal, by reason
