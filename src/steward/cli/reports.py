@@ -43,16 +43,17 @@ def usd(picousd: int) -> str:
 
 async def usage_table(plane: ControlPlane) -> Table:
     org = await plane.admin.organization.current()
-    table = Table("workspace", "API calls", "input", "cache write", "cache read", "output", "cost (USD)",
-                  title="Usage and cost by workspace")
-    total = 0
+    table = Table("workspace", "API calls", "input", "cache write", "cache read", "output", "cost",
+                  title="Usage and cost by workspace (requests that reached the upstream; most expensive first)")
+    sums = [0] * 6
     for row in await plane.records.usage_by_workspace(org.id):
-        total += row.cost_picousd
-        table.add_row(row.workspace_name or row.workspace_id, str(row.requests), f"{row.input_tokens:,}",
-                      f"{row.cache_write_tokens:,}", f"{row.cache_read_tokens:,}", f"{row.output_tokens:,}",
-                      usd(row.cost_picousd))
+        values = (row.requests, row.input_tokens, row.cache_write_tokens, row.cache_read_tokens, row.output_tokens,
+                  row.cost_picousd)
+        sums = [a + b for a, b in zip(sums, values, strict=True)]
+        name = f"{row.workspace_name} ({row.workspace_id})" if row.workspace_name else row.workspace_id
+        table.add_row(name, *(f"{v:,}" for v in values[:5]), usd(row.cost_picousd))
     table.add_section()
-    table.add_row("total", "", "", "", "", "", usd(total))
+    table.add_row("total", *(f"{v:,}" for v in sums[:5]), usd(sums[5]), style="bold")
     return table
 
 

@@ -26,7 +26,7 @@ from steward.reporting.source import fetch
 from steward.reporting.usage import SEED_MEASURES, anthropic_page, seed_group, seed_rows
 from steward.storage.repositories.reports import ReportsRepository
 
-__all__ = ["SORTS", "ReportService", "SeedReport"]
+__all__ = ["SORTS", "ReportService", "SeedReport", "sort_rows"]
 
 SeedReport = dict[str, Any]
 _MAX_SEED_DAYS = 366
@@ -35,7 +35,7 @@ SORTS = ("cost", "requests", "tokens", "name")
 _TOKENS = ("input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "cache_read_tokens", "output_tokens")
 
 
-def _sorted(rows: list[dict[str, Any]], group: Sequence[str], sort: str) -> list[dict[str, Any]]:
+def sort_rows(rows: list[dict[str, Any]], group: Sequence[str], sort: str) -> list[dict[str, Any]]:
     """Rows in the asked order; with ``day`` in the group, days stay in date order and the order applies within."""
     if sort not in SORTS:
         raise InvalidRequestError(f"sort: must be one of {', '.join(SORTS)}; got {sort!r}.")
@@ -131,7 +131,7 @@ class ReportService:
     async def _labelled(self, principal: Principal, rows: list[dict[str, Any]], group: Sequence[str],
                         sort: str) -> list[dict[str, Any]]:
         (await self.names(principal.org_id)).label(rows)
-        return _sorted(rows, group, sort)
+        return sort_rows(rows, group, sort)
 
     async def seed_usage(self, principal: Principal, start: date | None, end: date | None,
                          group_by: Sequence[str], workspace_ids: Sequence[str] = (), sort: str = "cost",
