@@ -24,9 +24,9 @@ from steward.reporting.service import SORTS
 
 usage_app = typer.Typer(help="Usage and cost: the per-workspace summary (no subcommand) and the reports.",
                         invoke_without_command=True)
-GroupBy = Annotated[str, typer.Option("--group-by", help="Comma list: workspace, model, key, user, team, feature, "
-                                                          "stop_reason, service_tier, context_window, "
-                                                          "inference_geo, day.")]
+GroupBy = Annotated[str, typer.Option("--group-by", help="Comma list: workspace, model, key, user (the "
+                                                          "end-user metadata.user_id), team, feature, stop_reason, "
+                                                          "service_tier, context_window, inference_geo, day.")]
 From = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: 29 days before --to).")]
 To = Annotated[str | None, typer.Option("--to", help="Last day, included, YYYY-MM-DD (default: today, UTC).")]
 Format = Annotated[str, typer.Option("--format", help="table, csv or jsonl.")]
@@ -105,8 +105,7 @@ def _since(value: str | None, end: date | None) -> date | None:
     if text[:-1].isdigit() and text[-1:] in ("d", "w") and int(text[:-1]) > 0:
         days = int(text[:-1]) * (7 if text.endswith("w") else 1)
         return (end or datetime.now(UTC).date()) - timedelta(days=days - 1)
-    found = _date(value, "--since")
-    return found
+    return _date(value, "--since")
 
 
 def _print(report: Mapping[str, Any], kind: str, fmt: str, title: str) -> None:
@@ -131,6 +130,8 @@ def _options(fmt: str, sort: str | None) -> None:
 def _run_report(kind: str, group_by: str, start: str | None, end: str | None, since: str | None, sort: str,
                 fmt: str) -> None:
     _options(fmt, sort)
+    if since is not None and start is not None:
+        raise typer.BadParameter("give --since or --from, not both.", param_hint="--since")
     groups = [g.strip() for g in group_by.split(",") if g.strip()]
     last = _date(end, "--to")
     first = _since(since, last) if since is not None else _date(start, "--from")
@@ -155,7 +156,7 @@ def _run_report(kind: str, group_by: str, start: str | None, end: str | None, si
 def usage_report(group_by: GroupBy = "workspace", start: From = None, end: To = None, since: Since = None,
                  sort: Sort = "cost", fmt: Format = "table") -> None:
     """Token usage and cost per group over whole UTC days, from the daily rollups (requests that reached the
-    upstream only; see ``steward usage refusals`` for the rest)."""
+    upstream only; see "steward usage refusals" for the rest)."""
     _run_report("usage", group_by, start, end, since, sort, fmt)
 
 
@@ -163,7 +164,7 @@ def usage_report(group_by: GroupBy = "workspace", start: From = None, end: To = 
 def usage_cost(group_by: GroupBy = "workspace", start: From = None, end: To = None, since: Since = None,
                sort: Sort = "cost", fmt: Format = "table") -> None:
     """Exact cost in USD per group, most expensive first, split by cost type (input, output, cache writes and
-    reads, web search). Who spent the most this week, on what: ``--group-by key,model --since 7d``."""
+    reads, web search). Who spent the most this week, on what: --group-by key,model --since 7d."""
     _run_report("cost", group_by, start, end, since, sort, fmt)
 
 
