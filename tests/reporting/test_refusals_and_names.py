@@ -185,3 +185,17 @@ def test_refusals_over_http(gateway: Gateway, traffic: dict[str, Any]) -> None:
         assert bad.status_code == 400
         unsorted = http.get("/v1/admin/usage/cost", params={"sort": "size"}, headers={"x-api-key": gateway.admin_key})
         assert unsorted.status_code == 400
+
+
+def test_cli_messages_name_people_and_workspaces(gateway: Gateway, traffic: dict[str, Any]) -> None:
+    admin = {"x-api-key": gateway.admin_key}
+    with httpx.Client(base_url=gateway.url, timeout=10) as http:
+        [cap] = http.get("/v1/organizations/spend_limits", headers=admin).json()["data"]  # the fixture's one-cent cap
+        asked = http.post("/v1/organizations/spend_limit_increase_requests", headers=admin,
+                          json={"spend_limit_id": cap["id"], "amount": "500", "reason": "launch"})
+        assert asked.status_code == 200, asked.text
+    assert ADMIN_EMAIL in _steward(gateway, "spend-requests", "list").stdout  # "by": the person, not user_...
+    done = _steward(gateway, "policy", "set", "-w", "marketing", "--document", '{"features": {"max_tokens_max": 64}}')
+    assert f"Policy of workspace marketing ({gateway.workspace_ids['marketing']}) is now at version" in done.stdout
+    shown = _steward(gateway, "policy", "show", "-w", "marketing").stdout
+    assert shown.startswith(f"Workspace marketing ({gateway.workspace_ids['marketing']}): policy v")
