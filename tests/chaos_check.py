@@ -115,8 +115,10 @@ def ledger_problems(outcomes: list[Outcome], ledger: Ledger, *, capped_workspace
         problems.append(f"{len(missing_usage)} of {len(ok)} successes lack their usage record: {missing_usage[:5]}")
     if missing_audit:
         problems.append(f"{len(missing_audit)} of {len(ok)} successes lack their audit event: {missing_audit[:5]}")
-    # A request refused before it was metered (a poison value at the door, a spend cap) has its audit event only.
-    refused = {o.request_id for o in outcomes if o.status == "refused"}
+    # A request Steward answered itself (a poison value at the door, a spend cap, a gateway error) was never
+    # forwarded: it has its audit event (decision refused or error) and no usage record.
+    refused = {o.request_id for o in outcomes if o.status == "refused"} | {
+        a.request_id for a in ledger.audit if a.decision in ("refused", "error")}
     kind_of: dict[str, str] = {o.request_id: f"{o.kind}/{o.status}/{o.code}" for o in outcomes if o.request_id}
     only_usage = set(usage_count) - set(audit_count)
     only_audit = set(audit_count) - set(usage_count) - refused

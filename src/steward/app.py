@@ -41,7 +41,7 @@ from steward.dataplane.snapshot import SnapshotStore
 from steward.dataplane.spend_recovery import SpendRecovery
 from steward.dataplane.stages.authenticate import Authenticate, LastUsed
 from steward.dataplane.stages.authorize import Authorize
-from steward.dataplane.stages.budget import Budget, alert_record
+from steward.dataplane.stages.budget import Budget, alert_record, scope_name
 from steward.dataplane.stages.capture import BatchResultsCapture, Capture
 from steward.dataplane.stages.file_access import FileAccess
 from steward.dataplane.stages.limit import Limit
@@ -127,7 +127,8 @@ class Steward:
         limit = Limit(self.snapshots, self.catalog, self.limiter, prefix=self.settings.redis_key_prefix,
                       default_wait=self.settings.rate_limit_max_wait)
         budget = Budget(self.snapshots, self.budgets,
-                        lambda entry, crossing, cost: journal.append(alert_record(entry, crossing, cost)),
+                        lambda entry, crossing, cost: journal.append(alert_record(
+                            entry, crossing, cost, scope_name(self.snapshots.current, entry))),
                         prefix=self.settings.redis_key_prefix,
                         recovery=SpendRecovery(journal.directory, SpendRecords(self.database.sessions),
                                                 self.snapshots.owner_of),

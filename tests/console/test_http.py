@@ -152,7 +152,7 @@ def test_dashboard_after_traffic(gateway: Gateway) -> None:
     http = _sign_in(gateway, gateway.admin_key)
     page = http.get("/console/")
     assert page.status_code == 200
-    # Three requests: the refused one has a usage row with no tokens, which the dashboard does not count as use.
+    # Three requests: the refused one never reached the upstream, so it is no usage (it is in the refusals).
     assert re.search(r'id="requests">3<', page.text), re.findall(r'id="requests">[^<]*', page.text)
     assert "eng-test-inference" in page.text and "alice" in page.text
     assert page.text.count("<rect") >= 2 and "claude-sonnet-4-6" in page.text

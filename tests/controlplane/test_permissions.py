@@ -219,6 +219,8 @@ CASES: list[Case] = [
     ("GET", "/v1/admin/usage/messages", EMPTY, USAGE_READERS),
     ("GET", "/v1/admin/usage/cost", EMPTY, USAGE_READERS),
     ("GET", "/v1/admin/usage/cost?workspace_ids={marketing}", EMPTY, USAGE_READERS - {"wsadmin_eng"}),
+    ("GET", "/v1/admin/usage/refusals", EMPTY, USAGE_READERS),
+    ("GET", "/v1/admin/usage/refusals?workspace_ids={marketing}", EMPTY, USAGE_READERS - {"wsadmin_eng"}),
     ("GET", "/v1/organizations/usage_report/claude_code?starting_at=2026-11-20", EMPTY, USAGE_READERS),
     ("GET", "/v1/admin/usage/claude-code?start_date=2026-11-20&group_by=project", EMPTY, USAGE_READERS),
 ]

@@ -65,10 +65,12 @@ def test_malformed_bodies(gateway: Gateway, body: bytes, text: str) -> None:
 def test_over_long_session_header_is_refused_at_the_door(gateway: Gateway, path: str) -> None:
     result = post(gateway, path, json.dumps(GOOD).encode(), {"x-claude-code-session-id": "s" * 200})
     assert_error(result, 400, "invalid_request_error", "x-claude-code-session-id: at most 128")
-    # The refusal reaches the database: its records never carry the value refused (on PostgreSQL a 200-character
-    # session id in the usage row was refused by the database and the line quarantined: ledger chaos bench).
-    [usage] = gateway.wait_usage([result[1]["request-id"]])
-    assert usage.status == 400 and usage.claude_code_session_id is None
+    # The refusal reaches the database: its audit event never carries the value refused (on PostgreSQL a
+    # 200-character session id in the usage row was refused by the database and the line quarantined: ledger chaos
+    # bench). A refusal has no usage record at all (it never reached the upstream).
+    [event] = gateway.wait_audit([result[1]["request-id"]])
+    assert event.status == 400 and "s" * 129 not in str(event.data)
+    assert gateway.usage([result[1]["request-id"]]) == []
 
 
 @pytest.mark.parametrize("custom_id", ["has space", "x" * 65, "", "nul\u0000"])

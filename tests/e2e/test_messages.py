@@ -178,5 +178,5 @@ def test_model_not_allowed_is_refused_and_audited(gateway: Gateway) -> None:
     assert "not allowed" in info.value.message
     [event] = gateway.wait_audit([request_id])
     assert event.decision == "refused" and "permission_error" in (event.reason or "")
-    [row] = gateway.wait_usage([request_id])
-    assert row.status == 403 and row.cost_picousd == 0
+    assert event.status == 403 and (event.data or {})["refusal"] == "policy"
+    assert gateway.usage([request_id]) == []  # never forwarded: no usage record (docs/reports.md)

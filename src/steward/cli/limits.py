@@ -108,7 +108,7 @@ EFFECTIVE_COLUMNS: dict[str, Cell] = {
 REQUEST_COLUMNS: dict[str, Cell] = {
     "id": "id", "spend limit": "spend_limit_id",
     "current": lambda r: usd((r["spend_limit"] or {}).get("amount")), "asked": lambda r: usd(r["amount"]),
-    "status": "status", "by": lambda r: (r["actor"] or {}).get("user_id") or "(operator)", "reason": "reason",
+    "status": "status", "by": lambda r: r.get("requested_by") or "(operator)", "reason": "reason",
     "created": "created_at"}
 
 Workspace = Annotated[str | None, typer.Option(help="Workspace name or id.")]
@@ -321,8 +321,16 @@ def spend_requests_create(
 def spend_requests_list(status: Annotated[str | None, typer.Option(help="pending, approved or denied.")] = None,
                         limit: Limit = 100, after_id: AfterId = None, as_json: JsonFlag = False) -> None:
     """List increase requests, newest first."""
-    show_page(lambda plane, me: plane.admin.increase_requests.list(me, Paging.of(limit, after_id=after_id),
-                                                                    status=status), as_json, REQUEST_COLUMNS)
+    async def page(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+        found = await plane.admin.increase_requests.list(me, Paging.of(limit, after_id=after_id), status=status)
+        if not as_json:  # a table names who asked ("Alice <alice@example.com>"); --json keeps the API's shape
+            names = await plane.admin.reports.names(me.org_id)
+            for row in found["data"]:
+                asker = (row.get("actor") or {}).get("user_id")
+                row["requested_by"] = names.of("user_id", asker) or asker
+        return found
+
+    show_page(page, as_json, REQUEST_COLUMNS)
 
 
 @spend_requests_app.command("get")

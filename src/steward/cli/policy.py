@@ -64,20 +64,29 @@ async def _scope(plane: ControlPlane, workspace: str | None, key: str | None) ->
     return "organization", None
 
 
+async def _where(plane: ControlPlane, me: Principal, scope: str, scope_id: str | None) -> str:
+    """A policy's scope as people read it: ``workspace Marketing (wrkspc_...)``, ``key ci-bot (apikey_...)``."""
+    if scope_id is None:
+        return "the organization"
+    names = await plane.admin.reports.names(me.org_id)
+    name = names.of("workspace_id" if scope == "workspace" else "api_key_id", scope_id)
+    return f"{scope} {name} ({scope_id})" if name else f"{scope} {scope_id}"
+
+
 @policy_app.command("show")
 def show(workspace: Workspace = None, key: KeyId = None, as_json: JsonFlag = False) -> None:
     """The live policy of the organization (default), a workspace or a key."""
-    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any] | None:
+    async def action(plane: ControlPlane, me: Principal) -> tuple[dict[str, Any] | None, str]:
         scope, scope_id = await _scope(plane, workspace, key)
-        return await plane.admin.policies.get(me, scope, scope_id)
+        return await plane.admin.policies.get(me, scope, scope_id), await _where(plane, me, scope, scope_id)
 
-    found = run_as_operator(action)
+    found, where = run_as_operator(action)
     if as_json:
         print_json(found)
     elif found is None:
-        say("No policy is set here.")
+        say(f"No policy is set on {where}.")
     else:
-        say(f"{found['scope']} {found['scope_id']}: policy v{found['version']} "
+        say(f"{where[0].upper()}{where[1:]}: policy v{found['version']} "
             f"(by {found['updated_by']}, {found['updated_at'][:16]})")
         typer.echo(yaml.safe_dump(found["document"], sort_keys=False).rstrip())
 
@@ -89,23 +98,25 @@ def set_policy(file: File = None,
     """Set the policy of the organization (default), a workspace or a key from a JSON or YAML document."""
     document = read_document(file, document_text, "--document")
 
-    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+    async def action(plane: ControlPlane, me: Principal) -> tuple[dict[str, Any], str]:
         scope, scope_id = await _scope(plane, workspace, key)
-        return await plane.admin.policies.put(me, scope, scope_id, document, source="cli")
+        done = await plane.admin.policies.put(me, scope, scope_id, document, source="cli")
+        return done, await _where(plane, me, scope, scope_id)
 
-    done = run_as_operator(action)
-    print_result(done, as_json, f"Policy of {done['scope']} {done['scope_id']} is now at version {done['version']}.")
+    done, where = run_as_operator(action)
+    print_result(done, as_json, f"Policy of {where} is now at version {done['version']}.")
 
 
 @policy_app.command("clear")
 def clear(workspace: Workspace = None, key: KeyId = None, as_json: JsonFlag = False) -> None:
     """Remove the policy of the organization (default), a workspace or a key."""
-    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+    async def action(plane: ControlPlane, me: Principal) -> tuple[dict[str, Any], str]:
         scope, scope_id = await _scope(plane, workspace, key)
-        return await plane.admin.policies.delete(me, scope, scope_id, source="cli")
+        done = await plane.admin.policies.delete(me, scope, scope_id, source="cli")
+        return done, await _where(plane, me, scope, scope_id)
 
-    done = run_as_operator(action)
-    print_result(done, as_json, f"Policy of {done['scope']} {done['scope_id']} removed (version {done['version']}).")
+    done, where = run_as_operator(action)
+    print_result(done, as_json, f"Policy of {where} removed (version {done['version']}).")
 
 
 @policy_app.command("check")

@@ -1,13 +1,13 @@
-"""``steward usage`` (the per-workspace table, ``report``, ``cost``, ``rebuild-rollups``) and the audit table:
-Rich tables over the records and the rollup reports, or CSV / JSON Lines for the reports (the audit table is
-also used by the demo and ``steward audit tail``, which lives in ``cli/audit.py``)."""
+"""``steward usage`` (the per-workspace table, ``report``, ``cost``, ``refusals``, ``rebuild-rollups``) and the
+audit table: Rich tables over the records and the reports (names next to ids, cost first, a totals row; laid out
+by cli/report_tables.py), or CSV / JSON Lines for the reports (the audit table is also used by the demo and
+``steward audit tail``, which lives in ``cli/audit.py``)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -15,51 +15,61 @@ from rich.table import Table
 
 from steward.cli.catalog import unpriced_lines
 from steward.cli.common import console, run_with_control_plane, say
+from steward.cli.report_tables import money, report_table
 from steward.controlplane.services import ControlPlane
 from steward.governance.money import usd as usd_of
 from steward.reporting.export import columns_of, to_csv, to_jsonl
+from steward.reporting.names import NAME_COLUMNS
+from steward.reporting.service import SORTS
 
 usage_app = typer.Typer(help="Usage and cost: the per-workspace summary (no subcommand) and the reports.",
                         invoke_without_command=True)
-GroupBy = Annotated[str, typer.Option("--group-by", help="Comma list: workspace, model, key, user, team, feature, "
-                                                          "stop_reason, service_tier, context_window, "
-                                                          "inference_geo, day.")]
+GroupBy = Annotated[str, typer.Option("--group-by", help="Comma list: workspace, model, key, user (the "
+                                                          "end-user metadata.user_id), team, feature, stop_reason, "
+                                                          "service_tier, context_window, inference_geo, day.")]
 From = Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: 29 days before --to).")]
 To = Annotated[str | None, typer.Option("--to", help="Last day, included, YYYY-MM-DD (default: today, UTC).")]
 Format = Annotated[str, typer.Option("--format", help="table, csv or jsonl.")]
+Since = Annotated[str | None, typer.Option(
+    "--since", help="Instead of --from: the last N days with today (7d), N weeks (2w), or a date.")]
+Sort = Annotated[str, typer.Option("--sort", help="Order of the rows: cost (largest first, the default), "
+                                                  "requests, tokens, or name (A to Z).")]
 
 
 def usd(picousd: int) -> str:
-    """Pico-dollars as a dollar amount with enough places to be exact for small requests."""
-    return f"${usd_of(picousd).quantize(Decimal('0.000001'))}"
+    """Pico-dollars as a person reads them (``$1,234.56``; ``$0.0042`` under a cent)."""
+    return money(usd_of(picousd))
 
 
 async def usage_table(plane: ControlPlane) -> Table:
     org = await plane.admin.organization.current()
-    table = Table("workspace", "API calls", "input", "cache write", "cache read", "output", "cost (USD)",
-                  title="Usage and cost by workspace")
-    total = 0
+    table = Table("workspace", "API calls", "input", "cache write", "cache read", "output", "cost",
+                  title="Usage and cost by workspace (requests that reached the upstream; most expensive first)")
+    sums = [0] * 6
     for row in await plane.records.usage_by_workspace(org.id):
-        total += row.cost_picousd
-        table.add_row(row.workspace_name or row.workspace_id, str(row.requests), f"{row.input_tokens:,}",
-                      f"{row.cache_write_tokens:,}", f"{row.cache_read_tokens:,}", f"{row.output_tokens:,}",
-                      usd(row.cost_picousd))
+        values = (row.requests, row.input_tokens, row.cache_write_tokens, row.cache_read_tokens, row.output_tokens,
+                  row.cost_picousd)
+        sums = [a + b for a, b in zip(sums, values, strict=True)]
+        name = f"{row.workspace_name} ({row.workspace_id})" if row.workspace_name else row.workspace_id
+        table.add_row(name, *(f"{v:,}" for v in values[:5]), usd(row.cost_picousd))
     table.add_section()
-    table.add_row("total", "", "", "", "", "", usd(total))
+    table.add_row("total", *(f"{v:,}" for v in sums[:5]), usd(sums[5]), style="bold")
     return table
 
 
 async def audit_table(plane: ControlPlane, limit: int) -> Table:
     org = await plane.admin.organization.current()
-    names = {w.id: w.name for w in await plane.repo.list_workspaces(org.id, include_archived=True)}
-    table = Table("time (UTC)", "call", "workspace", "api_key_id", "model", "in", "out", "tools", "stop", "ms",
+    names = await plane.admin.reports.names(org.id)
+    table = Table("time (UTC)", "call", "workspace", "API key", "model", "in", "out", "tools", "stop", "ms",
                   "decision", title=f"Latest {limit} audit events (newest first; never keys or content)")
     for ev in await plane.records.latest_audit(limit):
         endpoint = str((ev.data or {}).get("endpoint", ev.event))
         decision = ev.decision + (f": {ev.reason[:60]}" if ev.reason else "")
-        table.add_row(ev.created_at.strftime("%H:%M:%S"), endpoint, names.get(ev.workspace_id or "", "-"),
-                      ev.api_key_id or "-", ev.model or "", str(ev.input_tokens or ""),
-                      str(ev.output_tokens or ""), ",".join(ev.tools_used or []), ev.stop_reason or "",
+        table.add_row(ev.created_at.strftime("%H:%M:%S"), endpoint,
+                      names.of("workspace_id", ev.workspace_id) or ev.workspace_id or "-",
+                      names.of("api_key_id", ev.api_key_id) or ev.api_key_id or "-", ev.model or "",
+                      str(ev.input_tokens or ""), str(ev.output_tokens or ""), ",".join(ev.tools_used or []),
+                      ev.stop_reason or "",
                       str(ev.latency_ms if ev.latency_ms is not None else ""), decision)
     return table
 
@@ -87,64 +97,84 @@ def _date(value: str | None, option: str) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD).", param_hint=option) from None
 
 
-# Table columns (the CSV and JSON Lines exports carry every column): measure -> header.
-_TABLE_COLUMNS = {
-    "usage": {"requests": "requests", "input_tokens": "input", "cache_write_5m_tokens": "cache 5m",
-              "cache_write_1h_tokens": "cache 1h", "cache_read_tokens": "cache read", "output_tokens": "output",
-              "web_search_requests": "searches", "cost_usd": "USD"},
-    "cost": {"requests": "requests", "cost_input_usd": "input", "cost_output_usd": "output",
-             "cost_cache_write_5m_usd": "cache 5m", "cost_cache_write_1h_usd": "cache 1h",
-             "cost_cache_read_usd": "cache read", "cost_web_search_usd": "search", "cost_usd": "USD"},
-}
+def _since(value: str | None, end: date | None) -> date | None:
+    """``--since 7d`` (the last 7 days, today included), ``2w``, or a date."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text[:-1].isdigit() and text[-1:] in ("d", "w") and int(text[:-1]) > 0:
+        days = int(text[:-1]) * (7 if text.endswith("w") else 1)
+        return (end or datetime.now(UTC).date()) - timedelta(days=days - 1)
+    return _date(value, "--since")
 
 
-def _print(report: Mapping[str, Any], kind: str, fmt: str, title: str, first: Sequence[str]) -> None:
-    rows = report["data"]
+def _print(report: Mapping[str, Any], kind: str, fmt: str, title: str) -> None:
+    rows, group = report["data"], report["group_by"]
+    first = [c for g in group for c in (g, NAME_COLUMNS.get(g)) if c is not None]
     if fmt == "csv":
         sys.stdout.write(to_csv(rows, columns_of(rows, first)))
     elif fmt == "jsonl":
         sys.stdout.buffer.write(to_jsonl(rows))
     else:
-        columns = {name: name for name in first} | _TABLE_COLUMNS[kind]
-        table = Table(title=f"{title}, {report['start_date']} to {report['end_date']} (UTC)")
-        for name, header in columns.items():
-            table.add_column(header, overflow="fold", justify="left" if name in first else "right")
-        for row in rows:
-            table.add_row(*("" if row.get(n) is None else f"{row[n]:,}" if isinstance(row[n], int) else
-                            str(row[n]) for n in columns))
-        console.print(table)
+        console.print(report_table(kind, rows, group, f"{title}, {report['start_date']} to {report['end_date']} "
+                                                      "(UTC)"))
 
 
-def _run_report(kind: str, group_by: str, start: str | None, end: str | None, fmt: str) -> None:
+def _options(fmt: str, sort: str | None) -> None:
     if fmt not in ("table", "csv", "jsonl"):
         raise typer.BadParameter("must be table, csv or jsonl.", param_hint="--format")
+    if sort is not None and sort not in SORTS:
+        raise typer.BadParameter(f"must be one of {', '.join(SORTS)}.", param_hint="--sort")
+
+
+def _run_report(kind: str, group_by: str, start: str | None, end: str | None, since: str | None, sort: str,
+                fmt: str) -> None:
+    _options(fmt, sort)
+    if since is not None and start is not None:
+        raise typer.BadParameter("give --since or --from, not both.", param_hint="--since")
     groups = [g.strip() for g in group_by.split(",") if g.strip()]
-    first, last = _date(start, "--from"), _date(end, "--to")
+    last = _date(end, "--to")
+    first = _since(since, last) if since is not None else _date(start, "--from")
 
     async def action(plane: ControlPlane) -> None:
         who = await plane.system()
         if kind == "usage":
-            report = await plane.admin.reports.seed_usage(who, first, last, groups)
-            title = "Usage"
+            report = await plane.admin.reports.seed_usage(who, first, last, groups, sort=sort)
+            title = f"Usage (cost {money(report['total_cost_usd'])})"
+        elif kind == "cost":
+            report = await plane.admin.reports.seed_cost(who, first, last, groups, sort=sort)
+            title = f"Cost (total {money(report['total_cost_usd'])}), sorted by {sort}"
         else:
-            report = await plane.admin.reports.seed_cost(who, first, last, groups)
-            title = f"Cost (total ${report['total_cost_usd']})"
-        _print(report, kind, fmt, title, report["group_by"])
+            report = await plane.admin.reports.refusals(who, first, last, groups)
+            title = f"Refused requests (never forwarded; {report['total_refusals']:,} in all)"
+        _print(report, kind, fmt, title)
 
     run_with_control_plane(action)
 
 
 @usage_app.command("report")
-def usage_report(group_by: GroupBy = "workspace", start: From = None, end: To = None,
-                 fmt: Format = "table") -> None:
-    """Token usage and cost per group over whole UTC days, from the daily rollups."""
-    _run_report("usage", group_by, start, end, fmt)
+def usage_report(group_by: GroupBy = "workspace", start: From = None, end: To = None, since: Since = None,
+                 sort: Sort = "cost", fmt: Format = "table") -> None:
+    """Token usage and cost per group over whole UTC days, from the daily rollups (requests that reached the
+    upstream only; see "steward usage refusals" for the rest)."""
+    _run_report("usage", group_by, start, end, since, sort, fmt)
 
 
 @usage_app.command("cost")
-def usage_cost(group_by: GroupBy = "workspace", start: From = None, end: To = None, fmt: Format = "table") -> None:
-    """Exact cost in USD per group, split by cost type (input, output, cache writes and reads, web search)."""
-    _run_report("cost", group_by, start, end, fmt)
+def usage_cost(group_by: GroupBy = "workspace", start: From = None, end: To = None, since: Since = None,
+               sort: Sort = "cost", fmt: Format = "table") -> None:
+    """Exact cost in USD per group, most expensive first, split by cost type (input, output, cache writes and
+    reads, web search). Who spent the most this week, on what: --group-by key,model --since 7d."""
+    _run_report("cost", group_by, start, end, since, sort, fmt)
+
+
+@usage_app.command("refusals")
+def usage_refusals(group_by: Annotated[str, typer.Option(
+        "--group-by", help="Comma list: reason, workspace, key, model, status, day.")] = "reason",
+        start: From = None, end: To = None, since: Since = None, fmt: Format = "table") -> None:
+    """Requests Steward refused or failed itself (never forwarded, so not in usage), most first: reasons are
+    authentication, budget, rate_limit, policy, validation, not_found, client_timeout, gateway_error, other."""
+    _run_report("refusals", group_by, start, end, since, "cost", fmt)
 
 
 @usage_app.command("rebuild-rollups")

@@ -10,6 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from steward.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    SpendLimitReachedError,
+    StewardError,
+)
 from steward.governance.usage import MeteredResponse
 from steward.ids import new_id
 
@@ -28,6 +37,28 @@ def fit(value: str | None, limit: int) -> str | None:
 def tool_names(tools: tuple[str, ...] | None) -> list[str] | None:
     """Tool names as stored (each fitted to its column), or None for none."""
     return [fit(name, 128) or "" for name in tools] if tools else None
+
+
+def refusal_reason(error: StewardError, auth_failure: str | None, policy_rule: str | None = None) -> str:
+    """Why Steward answered a request itself, as the refusals report groups it: ``authentication``, ``budget``,
+    ``rate_limit``, ``policy`` (any policy rule, PII included, or a model not allowed), ``validation``,
+    ``not_found``, ``client_timeout``, ``gateway_error`` (a 5xx Steward answered: the upstream unreachable, an
+    internal error) or ``other``. Chosen by error class and the refusing rule, never by message text."""
+    if auth_failure is not None or isinstance(error, AuthenticationError):
+        return "authentication"
+    if policy_rule is not None:
+        return "policy"
+    for kind, reason in _REASONS:
+        if isinstance(error, kind):
+            return reason
+    if error.status >= 500:
+        return "gateway_error"
+    return "validation" if error.status in (400, 413) else "other"
+
+
+_REASONS: tuple[tuple[type[StewardError], str], ...] = (
+    (SpendLimitReachedError, "budget"), (RateLimitError, "rate_limit"), (PermissionDeniedError, "policy"),
+    (NotFoundError, "not_found"), (RequestTimeoutError, "client_timeout"))
 
 
 def usage_row(*, row_id: str, request_id: str, created_at: str, org_id: str, workspace_id: str, api_key_id: str,

@@ -1,5 +1,7 @@
 """Report routes: Anthropic's ``usage_report/messages`` and ``cost_report`` (exact parameters and shapes) and the
-seed's ``/v1/admin/usage/{messages,cost}`` (flat rows per group, as JSON, CSV or JSON Lines)."""
+seed's ``/v1/admin/usage/{messages,cost}`` (flat rows per group with names next to ids, sorted by cost unless
+``sort`` says otherwise, as JSON, CSV or JSON Lines) and ``/v1/admin/usage/refusals`` (requests Steward answered
+itself, counted per reason, workspace, key, model)."""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ async def seed_usage(request: Request, svc: Svc, who: Who) -> Response | Json:
     q = request.query_params
     report = await svc.reports.seed_usage(who, parse_date(q.get("start_date"), "start_date"),
                                           parse_date(q.get("end_date"), "end_date"), _comma_list(request, "group_by"),
-                                          _comma_list(request, "workspace_ids"))
+                                          _comma_list(request, "workspace_ids"), q.get("sort") or "cost")
     return _export(request, report)
 
 
@@ -77,5 +79,15 @@ async def seed_cost(request: Request, svc: Svc, who: Who) -> Response | Json:
     q = request.query_params
     report = await svc.reports.seed_cost(who, parse_date(q.get("start_date"), "start_date"),
                                          parse_date(q.get("end_date"), "end_date"), _comma_list(request, "group_by"),
-                                         _comma_list(request, "workspace_ids"))
+                                         _comma_list(request, "workspace_ids"), q.get("sort") or "cost")
+    return _export(request, report)
+
+
+@router.get("/v1/admin/usage/refusals", response_model=None)
+async def refusals(request: Request, svc: Svc, who: Who) -> Response | Json:
+    svc.reports.authorize(who)
+    q = request.query_params
+    report = await svc.reports.refusals(who, parse_date(q.get("start_date"), "start_date"),
+                                        parse_date(q.get("end_date"), "end_date"), _comma_list(request, "group_by"),
+                                        _comma_list(request, "workspace_ids"))
     return _export(request, report)

@@ -21,7 +21,7 @@ from typing import Any
 from steward.dataplane.budget_refusal import Ask, largest_fitting, refusal, room
 from steward.dataplane.context import BudgetHold, RequestContext
 from steward.dataplane.records import audit_event
-from steward.dataplane.snapshot import KeyEntry, SnapshotStore, SpendEntry
+from steward.dataplane.snapshot import KeyEntry, Snapshot, SnapshotStore, SpendEntry
 from steward.dataplane.spend_recovery import SpendRecovery, Start
 from steward.errors import RateLimitError, StewardError
 from steward.governance.budgets import BudgetAdmission, Budgets, Counter, CounterState, Crossing, Lease, Origin
@@ -30,6 +30,9 @@ from steward.governance.spend_rules import window, worst_case_picousd
 from steward.tasks import stop_if_cancelled
 
 log = logging.getLogger("steward.budget")
+# How an alert names a scope kind when it also gives the scope's name ("API key mkt-prod-copy (apikey_...)").
+_SCOPE_WORDS = {"organization": "organization", "workspace": "workspace", "api_key": "API key", "person": "person",
+                "user": "end user"}
 AlertSink = Callable[[SpendEntry, Crossing, int], None]
 CACHED_COUNTERS = 100_000
 
@@ -280,10 +283,26 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int) -> dict[str, Any]:
-    """A journal record (audit event ``spend.alert``) for a threshold crossed: once per limit and period."""
+def scope_name(snapshot: Snapshot, entry: SpendEntry) -> str | None:
+    """The name of a spend limit's scope, for messages people read (None for an end user: it has only its id)."""
+    if entry.scope == "workspace":
+        found = snapshot.workspaces.get(entry.scope_id)
+        return found.name if found is not None else None
+    if entry.scope == "organization":
+        return snapshot.organizations.get(entry.scope_id)
+    if entry.scope == "api_key":  # alerts are rare: a scan of the key table is fine here
+        return next((k.name for k in snapshot.keys_by_hash.values() if k.id == entry.scope_id), None)
+    return None
+
+
+def alert_record(entry: SpendEntry, crossing: Crossing, request_cost: int, name: str | None = None,
+                 ) -> dict[str, Any]:
+    """A journal record (audit event ``spend.alert``) for a threshold crossed: once per limit and period; the
+    reason names the scope ("workspace Marketing (wrkspc_...) reached 95% ...") when ``name`` is known."""
     now = datetime.now(UTC)
-    named = entry.label or f"{entry.scope} {entry.scope_id}"
+    # "workspace Marketing (wrkspc_...)": the name given (keys are named here), else the snapshot's label.
+    scope = _SCOPE_WORDS.get(entry.scope, entry.scope)
+    named = f"{scope} {name} ({entry.scope_id})" if name else entry.label or f"{scope} {entry.scope_id}"
     cap_usd = usd(entry.cap_picousd)
     return {"audit": audit_event(
         "spend.alert", created_at=now.isoformat(), decision="allowed", org_id=entry.org_id,

@@ -2,6 +2,9 @@
 
 Reads everything on the context; writes the journal (one ``write(2)``); never raises (a journal failure is
 logged loudly and counted, the response still goes out). Content (prompts, outputs) is never recorded.
+Only requests that reached the upstream (Steward did not answer them itself: no ``ctx.error``) get a usage record;
+a refusal or a gateway error is audited only, its reason (``refusal_reason``) in the event's data, so usage
+reports and rollups count forwarded requests and the refusals report reads the audit trail.
 Refusals without a valid key are sampled per source address (stages/refusals.py): beyond the first few a minute,
 they are counted and summarised in one audit event instead of one event (and chain link) each.
 """
@@ -17,7 +20,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from steward.dataplane.context import RequestContext
-from steward.dataplane.records import MODEL_CHARS, audit_event, fit, tool_names, usage_row
+from steward.dataplane.records import MODEL_CHARS, audit_event, fit, refusal_reason, tool_names, usage_row
 from steward.dataplane.stages.refusals import UnauthenticatedSampler
 from steward.governance.money import to_picousd
 from steward.governance.pricing import cost_split
@@ -75,6 +78,9 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
               # full audit: the hash of the sealed content (stages/capture.py), never the content itself
               **({"content_sha256": ctx.content_sha256} if ctx.content_sha256 is not None else {}),
               **({"file_id": ctx.file_id} if ctx.file_id is not None else {}),  # the Files API
+              # answered by Steward itself: why, as the refusals report groups it
+              **({"refusal": refusal_reason(ctx.error, ctx.auth_failure, ctx.policy_rule)}
+                 if ctx.error is not None else {}),
               # a refusal without a valid key: where it came from (the attack's source, if one)
               **({"client": ctx.client} if ctx.auth_failure is not None else {})})
 
@@ -115,7 +121,7 @@ class Record:
             if not audited:  # counted into the address's summary; no usage row either (verify pairs them)
                 return
         record: dict[str, Any] = {"audit": _audit_row(ctx, created_at, latency_ms)}
-        if ctx.key is not None:
+        if ctx.key is not None and ctx.error is None:  # reached the upstream (or a client hung up on it)
             record["usage"] = _usage_row(ctx, created_at, latency_ms)
         self._append(record, ctx.request_id)
 

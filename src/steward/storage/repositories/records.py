@@ -199,7 +199,8 @@ class RecordsRepository:
                            func.sum(UsageRecord.cost_picousd))
                     .join(Workspace, Workspace.id == UsageRecord.workspace_id, isouter=True)
                     .where(UsageRecord.org_id == org_id)
-                    .group_by(UsageRecord.workspace_id, Workspace.name).order_by(Workspace.name))
+                    .group_by(UsageRecord.workspace_id, Workspace.name)
+                    .order_by(func.sum(UsageRecord.cost_picousd).desc(), Workspace.name))  # the most expensive first
             if since is not None:
                 stmt = stmt.where(UsageRecord.created_at >= since)
             rows = (await session.execute(stmt)).all()

@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Select, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from steward.storage.models import UsageRecord, UsageRollup
+from steward.storage.models import ApiKey, AuditEvent, UsageRecord, UsageRollup, User, Workspace
 from steward.storage.models.rollups import DIMENSIONS, MEASURES
 
 _TABLE = UsageRollup.metadata.tables["usage_rollups"]
@@ -28,6 +28,11 @@ RAW_COLUMNS = ("id", "created_at", "endpoint", "org_id", "workspace_id", "api_ke
 _RAW_FILTERS = frozenset({"workspace_id", "api_key_id", "model", "service_tier", "inference_geo", "user_id",
                           "stop_reason"})
 _UPSERT_CHUNK = 2000
+# Audit events of requests Steward answered itself (the refusals report): per request, and per-address summaries
+# of sampled unauthenticated refusals (those carry no organization: no key was valid).
+_REFUSAL_EVENTS = ("api_call", "auth.refused_summary")
+_REFUSAL_COLUMNS = ("created_at", "event", "org_id", "workspace_id", "api_key_id", "model", "status", "decision",
+                    "reason", "data")
 
 
 def rollup_upsert(dialect: str) -> Any:
@@ -110,3 +115,27 @@ class ReportsRepository:
         async with self._sessions() as session:
             row = (await session.execute(stmt)).one()
         return int(row[0] or 0), int(row[1] or 0)
+
+    async def names(self, org_id: str) -> tuple[dict[str, str], dict[str, str], list[tuple[str, str, str]]]:
+        """Display names: workspace id -> name, key id -> name, and every user as (id, name, email); archived
+        workspaces and inactive keys included (old usage names them too)."""
+        async with self._sessions() as session:
+            workspaces = (await session.execute(select(Workspace.id, Workspace.name)
+                                                .where(Workspace.org_id == org_id))).all()
+            keys = (await session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.org_id == org_id))).all()
+            users = (await session.execute(select(User.id, User.name, User.email)
+                                           .where(User.org_id == org_id))).all()
+        return ({w: n for w, n in workspaces}, {k: n for k, n in keys},
+                [(u, n, e) for u, n, e in users])
+
+    async def refusals(self, org_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Audit events of refused requests over ``[start, end)``: the organization's, and the unauthenticated
+        ones (no organization); the caller narrows and classifies them."""
+        table = AuditEvent.metadata.tables["audit_events"]
+        stmt = select(*(table.c[c] for c in _REFUSAL_COLUMNS)).where(
+            table.c.created_at >= start, table.c.created_at < end, table.c.event.in_(_REFUSAL_EVENTS),
+            table.c.decision.in_(("refused", "error")),
+            (table.c.org_id == org_id) | table.c.org_id.is_(None))
+        async with self._sessions() as session:
+            result = (await session.execute(stmt)).mappings().all()
+        return [dict(row) for row in result]
