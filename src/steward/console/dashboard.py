@@ -3,8 +3,8 @@ and end users, and recent refusals by reason.
 
 Figures come from the report service (daily rollups, narrowed to the workspaces where the principal holds
 ``usage.read``); money is shown only to such principals. Rows of refused requests (no token, no cost) are left
-out of the figures and legends. Refusals are counts per reason (budget, rate limit, validation, policy,
-authentication; ``refusals.py``), from the audit trail, shown to org-wide usage readers (no request content).
+out of the figures and legends. Refusals are the refusals report's counts per reason over the last
+7 days (``refusals.py`` names them), shown to org-wide usage readers (no request content).
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ async def dashboard(request: Request, session: Session) -> Response:
     totals["cost_usd"] = sum((Decimal(r["cost_usd"]) for r in by_ws), Decimal(0))
     refusals: list[tuple[str, int]] = []
     if visible is None:
-        since_week = datetime.now(UTC) - timedelta(days=7)
-        refusals = refusal_counts(await console.repo.refusals(who.org_id, since_week))
+        week = await reports.refusals(who, today - timedelta(days=6), today, ["reason"])
+        refusals = refusal_counts(week["data"])
     days = _days(since, today)
     return render(request, session, "dashboard.html", money=True, month=since.strftime("%B %Y"),
                   caps=caps, totals=totals,

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from steward.console.auth import Session
-from steward.console.tables import Names, build, is_money, title, with_names
+from steward.console.tables import NAMED, Names, build, is_money, title, with_names
 from steward.console.web import query, render, state
 from steward.controlplane.paging import Paging
 from steward.errors import InvalidRequestError
@@ -45,8 +45,9 @@ def _date(request: Request, name: str) -> date | None:
 
 
 def served(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of requests that reached the model: a usage row without a token or a cent is a refused request
-    recorded as usage (until the report service leaves those out itself), so people never see it as use."""
+    """Rows that used something: refusals are no usage (the report service leaves them out), but a request the
+    upstream itself refused (an unknown model forwarded and answered 404) is a row without a token or a cent,
+    which people should not read as use of a model."""
     def used(row: dict[str, Any]) -> bool:
         measures = [row.get(m) for m in (*TOKENS, "cost_usd") if m in row]
         return not measures or any(str(v) not in ("0", "0.00", "0.0", "None", "") for v in measures)
@@ -73,7 +74,9 @@ async def usage_view(request: Request, session: Session) -> Response:
     rows = served(report["data"]) if kind == "usage" else report["data"]
     names = await names_for(request, session, rows)
     if query(request, "format") == "csv":
-        columns = columns_of(rows, [c for c in report["group_by"] if rows and c in rows[0]])
+        # the report's own name columns go after their ids (with_names), not after the measures
+        columns = [c for c in columns_of(rows, [c for c in report["group_by"] if rows and c in rows[0]])
+                   if c not in NAMED.values()]
         named, named_columns = with_names(rows, columns, names)
         filename = f"steward-{kind}-{report['start_date']}-{report['end_date']}.csv"
         return Response(to_csv(named, named_columns), media_type=MEDIA_TYPES["csv"],

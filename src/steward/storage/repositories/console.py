@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from steward.storage.models import (
     AdminKey,
     ApiKey,
-    AuditEvent,
     ConsoleLink,
     ConsoleSession,
     User,
@@ -97,12 +96,3 @@ class ConsoleRepository:
             rows = await session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(list(key_ids))))
             return {r[0]: r[1] for r in rows.all()}
 
-    # --- dashboard ---------------------------------------------------------------------------------------
-
-    async def refusals(self, org_id: str, since: datetime, limit: int = 2000) -> list[tuple[str, int | None, str]]:
-        """(event, status, reason) of the most recent refused requests and admin actions since ``since``."""
-        stmt = (select(AuditEvent.event, AuditEvent.status, AuditEvent.reason)
-                .where(AuditEvent.org_id == org_id, AuditEvent.created_at >= since, AuditEvent.decision == "refused")
-                .order_by(AuditEvent.created_at.desc()).limit(limit))
-        async with self._sessions() as session:
-            return [(str(r[0]), r[1], str(r[2] or "")) for r in (await session.execute(stmt)).all()]
