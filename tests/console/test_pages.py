@@ -114,3 +114,35 @@ def test_admin_actions_through_the_console(gateway: Gateway) -> None:
         invite = await plane.admin.invitations.get(system, made["invite"]["id"])
         return limit["amount"], user["role"], invite["status"]
     assert gateway.control(check) == ("5000", "viewer", "deleted")
+
+
+def test_person_and_end_user_caps_from_the_limits_page(gateway: Gateway) -> None:
+    """An admin caps a person (the keys they created) and an end user from the Limits page; the table names them;
+    the person sees the cap on themselves and may ask to raise it; billing may not create one."""
+    from tests.controlplane.test_permissions import setup_principals
+
+    world = setup_principals(gateway)
+    person = world["users"]["developer_eng"]
+    http = _sign_in(gateway, gateway.admin_key)
+    page = http.get("/console/limits")
+    assert f'value="person:{person}"' in page.text and "developer_eng@example.com" in page.text
+    token = _csrf(page.text)
+    made = http.post("/console/limits/spend", data={"csrf_token": token, "workspace_id": f"person:{person}",
+                                                    "period": "monthly", "amount": "40", "hard": "1"})
+    assert made.status_code == 200 and "Spend limit created." in made.text, made.text[-2000:]
+    assert f'title="{person}"' in made.text  # the person by name, the id in the tooltip
+    missing = http.post("/console/limits/spend", data={"csrf_token": token, "workspace_id": "end_user:",
+                                                       "period": "daily", "amount": "5", "end_user": " "})
+    assert missing.status_code == 400 and "metadata.user_id" in missing.text
+    end_user = http.post("/console/limits/spend", data={"csrf_token": token, "workspace_id": "end_user:",
+                                                        "period": "daily", "amount": "5", "end_user": "customer-42"})
+    assert end_user.status_code == 200 and "End user <code>customer-42</code>" in end_user.text
+
+    own = _sign_in(gateway, world["keys"]["developer_eng"]).get("/console/limits")
+    assert own.status_code == 200 and f'title="{person}"' in own.text and "Ask for more" in own.text
+    assert "customer-42" not in own.text  # another scope's cap stays hidden from a member
+    billing = _sign_in(gateway, world["keys"]["billing"])
+    refused = billing.post("/console/limits/spend", data={
+        "csrf_token": _csrf(billing.get("/console/limits").text), "workspace_id": f"person:{person}",
+        "period": "monthly", "amount": "1"})
+    assert refused.status_code == 403 and "spend_limits.write" in refused.text

@@ -1,5 +1,6 @@
-"""Limits and budgets: spend limits with their period-to-date spend (edit, create), organization rate limits
-(edit), and spend-limit increase requests (file one, follow one's own, approve or deny).
+"""Limits and budgets: spend limits with their period-to-date spend (edit, create: for the organization, a
+workspace, a person - the keys that person created - or an end user's ``metadata.user_id``), organization rate
+limits (edit), and spend-limit increase requests (file one, follow one's own, approve or deny).
 
 Scopes and requesters are shown by name: workspace and key names in one query each, user names from the users
 service when the principal may read users (else only the principal's own name is known)."""
@@ -39,7 +40,7 @@ async def limits_page(request: Request, session: Session, *, status: int = 200, 
     services, who = console.services, session.principal
     effective = await services.spend_limits.effective(who)
     sees_money = allowed(who, Permission.USAGE_READ)
-    rows = [r for r in effective["data"] if sees_money or (
+    rows = [r for r in effective["data"] if sees_money or _own_person_cap(who, r["scope"]) or (
         r["scope"].get("workspace_id") and allowed(who, Permission.USAGE_READ, r["scope"]["workspace_id"]))]
     rate_limits = await services.rate_limits.list_org(who)
     wanted = query(request, "request_status") or ("pending" if allowed(who, Permission.SPEND_REVIEW) else "all")
@@ -49,10 +50,35 @@ async def limits_page(request: Request, session: Session, *, status: int = 200, 
     names = {**await console.repo.workspace_names(who.org_id), **await console.repo.key_names(key_ids),
              **await _user_names(request, who, session.name)}
     limits_by_id = {r["spend_limit_id"]: r for r in effective["data"]}
+    people = (await services.users.list(who, Paging.of(1000)))["data"] if allowed(who, Permission.SPEND_LIMITS_WRITE) \
+        else []
     return render(request, session, "limits.html", status=status, spend=rows, hidden=len(effective["data"]) - len(rows),
                   rate_limits=rate_limits["data"], requests=requests["data"], pages=pager(request, requests),
                   request_status=wanted, names=names, limits_by_id=limits_by_id,
-                  workspaces=workspaces["data"], periods=PERIODS, limit_types=sorted(LIMIT_TYPES), **extra)
+                  workspaces=workspaces["data"], people=people, periods=PERIODS, limit_types=sorted(LIMIT_TYPES),
+                  **extra)
+
+
+def _own_person_cap(who: Principal, scope: dict[str, Any]) -> bool:
+    """A person cap on the principal themselves: theirs to read (and to ask to raise) whatever their role."""
+    return scope.get("type") == "person" and bool(who.user_id) and scope.get("user_id") == who.user_id
+
+
+def spend_scope(form_value: str, end_user: str) -> dict[str, Any]:
+    """The scope the new-limit form names: the organization (empty), ``workspace:<id>``, ``person:<user id>``
+    (the keys that person created), or ``end_user`` with the ``metadata.user_id`` typed beside it."""
+    kind, _, ident = form_value.partition(":")
+    if not form_value:
+        return {"type": "organization"}
+    if kind == "end_user":
+        if not end_user.strip():
+            raise InvalidRequestError("end user: type the metadata.user_id string the limit caps")
+        return {"type": "end_user", "user_id": end_user.strip()}
+    if kind == "person" and ident:
+        return {"type": "person", "user_id": ident}
+    if kind == "workspace" and ident:
+        return {"type": "workspace", "workspace_id": ident}
+    return {"type": "workspace", "workspace_id": form_value}  # a bare workspace id (older forms)
 
 
 async def _user_names(request: Request, who: Principal, own_name: str) -> dict[str, str]:
@@ -84,9 +110,11 @@ async def spend_limit_update(request: Request, session: Session) -> Response:
 
 async def spend_limit_create(request: Request, session: Session) -> Response:
     form = await request.form()
-    target = field(form, "workspace_id")
-    scope = {"type": "workspace", "workspace_id": target} if target else {"type": "organization"}
-    amount, hard = cents_of(field(form, "amount")), field(form, "hard") == "1"
+    try:
+        scope = spend_scope(field(form, "workspace_id"), field(form, "end_user"))
+        amount, hard = cents_of(field(form, "amount")), field(form, "hard") == "1"
+    except InvalidRequestError as exc:
+        return await limits_page(request, session, status=exc.status, error=exc.message)
     action = state(request).services.spend_limits.create(session.principal, scope, field(form, "period"), amount,
                                                          hard=hard)
     return await _act(request, session, action, "Spend limit created.")
