@@ -117,6 +117,7 @@ COMMANDS: dict[tuple[str, str], str] = {
     # Usage and cost reports.
     ("GET", "/v1/admin/usage/messages"): "usage report",
     ("GET", "/v1/admin/usage/cost"): "usage cost",
+    ("GET", "/v1/admin/usage/refusals"): "usage refusals",
     ("GET", "/v1/organizations/usage_report/messages"): "usage report",
     ("GET", "/v1/organizations/cost_report"): "usage cost",
     ("GET", "/v1/admin/usage/claude-code"): "usage claude-code",
