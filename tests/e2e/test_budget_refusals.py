@@ -20,6 +20,7 @@ import redis
 
 from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
+from steward.errors import PermissionDeniedError
 from steward.simulator.server import SimulatorServer
 from tests.conftest import UPSTREAM_KEY
 from tests.support import Gateway, start_gateway
@@ -145,6 +146,31 @@ def test_a_person_cap_spans_the_persons_keys_and_no_one_elses(gw: Gateway) -> No
         bob.messages.create(model=HAIKU, max_tokens=400, messages=ASK, extra_headers=BIG)
     for client in (first, second, bob):
         client.close()
+
+
+def test_a_key_made_for_a_person_by_the_operator_counts_under_their_cap(gw: Gateway) -> None:
+    """`steward keys create --owner alice@...` (the operator has no user of its own): the key is Alice's, so her
+    person cap covers it; a developer may not hand a key of theirs to someone else."""
+    people = _people(gw)
+    eng = gw.workspace_ids["eng"]
+
+    async def make(plane: ControlPlane) -> dict[str, Any]:
+        made = await plane.create_key("eng", "alice-made-by-ops", owner="alice@example.com")
+        system = await plane.system()
+        bob = Principal(org_id=system.org_id, role="developer", user_id=people["bob"], key_id=None,
+                        memberships={eng: "workspace_developer"})
+        try:
+            await plane.admin.keys.create(bob, eng, "bob-for-alice", owner=people["alice"])
+        except PermissionDeniedError as exc:
+            return {**made, "refused": exc.message}
+        return {**made, "refused": ""}
+    made = gw.control(make)
+    assert made["created_by"]["id"] == people["alice"] and "users.write" in made["refused"]
+    gw.sync_config()
+    create_limit(gw, {"type": "person", "user_id": people["alice"]}, 1, "daily")
+    with anthropic.Anthropic(base_url=gw.url, api_key=made["secret"], max_retries=0) as ops_made:
+        error = refusal(ops_made, 2000)
+    assert "person alice@example.com's daily limit of $0.01" in error.body["error"]["message"]  # type: ignore[index]
 
 
 def test_end_user_caps_stay_distinct_from_person_caps(gw: Gateway) -> None:

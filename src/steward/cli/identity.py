@@ -139,6 +139,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Key name, e.g. ml-prod-inference.")],
     expires_in_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
     models: Models = None,
+    owner: Annotated[str | None, typer.Option(
+        help="The person the key is for (user email or id): shown as its creator, and their person spend limits "
+             "(spend-limits create --person) cover it.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the secret.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -146,7 +149,7 @@ def keys_create(
     allowed = split_csv(models)
     scopes = {"models": allowed} if allowed else None
     created = run_with_control_plane(lambda plane: plane.create_key(
-        workspace, name, expires_in_days=expires_in_days, scopes=scopes))
+        workspace, name, expires_in_days=expires_in_days, scopes=scopes, owner=owner))
     if quiet:
         print(created["secret"])
     elif as_json:

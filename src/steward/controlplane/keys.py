@@ -67,22 +67,30 @@ class KeyService:
         return key
 
     async def create(self, principal: Principal, workspace_id: str, name: str, *, expires_in_days: int | None = None,
-                     scopes: dict[str, Any] | None = None) -> dict[str, Any]:
+                     scopes: dict[str, Any] | None = None, owner: str | None = None) -> dict[str, Any]:
+        """A new key; its secret is in the answer only. ``owner`` (a user id) makes the key that person's: it is
+        shown as created by them and counts under their person spend limits. Giving a key to someone else takes
+        ``users.write`` (an organization admin), so nobody can move their spend onto another person's cap."""
         self.check_name(name)
         async with self._store.unit() as unit:
             ws = await load_workspace(unit, principal, workspace_id)
             require(principal, Permission.KEYS_WRITE, ws.id)
             if ws.archived_at is not None:
                 raise InvalidRequestError(f"Workspace {ws.name!r} is archived.")
+            creator = principal.user_id
+            if owner is not None and owner != principal.user_id:
+                require(principal, Permission.USERS_WRITE)
+                creator = (await load_user(unit, principal, owner)).id
             now = datetime.now(UTC)
             minted = mint()
             key = ApiKey(id=new_id("apikey"), org_id=ws.org_id, workspace_id=ws.id, name=name, status="active",
                          key_hash=minted.key_hash, partial_key_hint=minted.hint, created_at=now,
-                         created_by=principal.user_id, expires_at=_expiry(expires_in_days, now),
+                         created_by=creator, expires_at=_expiry(expires_in_days, now),
                          last_used_at=None, scopes=_check_scopes(scopes))
             unit.add(key)
             unit.audit(admin_event(principal, "admin.keys.create", workspace_id=ws.id, target={"api_key_id": key.id},
-                                   after={"name": name, "expires_at": key.expires_at, "scopes": key.scopes}))
+                                   after={"name": name, "expires_at": key.expires_at, "scopes": key.scopes,
+                                          **({"owner": creator} if creator != principal.user_id else {})}))
             return {**api_key_object(key, now), "secret": minted.secret}
 
     async def list(self, principal: Principal, paging: Paging, *, workspace_id: str | None = None,

@@ -12,6 +12,7 @@ from typing import Any
 
 from steward.controlplane.container import AdminServices
 from steward.controlplane.organization import Initialised
+from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal, system_principal
 from steward.errors import NotFoundError
 from steward.settings import Settings
@@ -59,10 +60,16 @@ class ControlPlane:
         return await self.admin.workspaces.archive(await self.system(), ws.id)
 
     async def create_key(self, workspace: str, name: str, *, expires_in_days: int | None = None,
-                         scopes: dict[str, Any] | None = None) -> dict[str, Any]:
+                         scopes: dict[str, Any] | None = None, owner: str | None = None) -> dict[str, Any]:
+        """A key in ``workspace`` (name or id); ``owner``, a user's id or email, makes it that person's."""
         ws = await self.workspace(workspace)
-        return await self.admin.keys.create(await self.system(), ws.id, name, expires_in_days=expires_in_days,
-                                            scopes=scopes)
+        system = await self.system()
+        owner_id = None
+        if owner is not None:
+            found = (await self.admin.users.list(system, Paging.of(1), email=owner))["data"] if "@" in owner else []
+            owner_id = found[0]["id"] if found else owner
+        return await self.admin.keys.create(system, ws.id, name, expires_in_days=expires_in_days, scopes=scopes,
+                                            owner=owner_id)
 
     async def set_key_status(self, key_id: str, status: str) -> dict[str, Any]:
         return await self.admin.keys.update(await self.system(), key_id, status=status)

@@ -50,6 +50,7 @@ class KeyBody(Body):
     name: str
     expires_in_days: int | None = None
     scopes: dict[str, Any] | None = None
+    owner: str | None = None  # a user id: the key is that person's (their person spend limits cover it)
 
 
 class RotateBody(Body):
@@ -170,7 +171,7 @@ async def key_report(who: Who, svc: Svc, rotation_age_days: Annotated[int, Query
 @router.post("/keys")
 async def create_key(body: KeyBody, who: Who, svc: Svc) -> Json:
     return await svc.keys.create(who, body.workspace_id, body.name, expires_in_days=body.expires_in_days,
-                                 scopes=body.scopes)
+                                 scopes=body.scopes, owner=body.owner)
 
 
 @router.get("/keys")
