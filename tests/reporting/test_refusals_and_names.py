@@ -62,7 +62,8 @@ def _traffic(gw: Gateway) -> dict[str, Any]:
             "type": "workspace", "workspace_id": gw.workspace_ids["eng"]}, "daily", "1")
     gw.control(cap)
     gw.sync_config()
-    with gw.client("eng") as client, pytest.raises(anthropic.BadRequestError, match="does not fit in workspace eng") as over:
+    with gw.client("eng") as client, \
+            pytest.raises(anthropic.BadRequestError, match="does not fit in workspace eng") as over:
         client.messages.create(model=SONNET, max_tokens=20_000, messages=HELLO)
     refused["budget"] = _request_id(over.value)
     assert len(gw.wait_usage(forwarded)) == len(forwarded)
