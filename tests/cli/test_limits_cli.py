@@ -86,7 +86,8 @@ def test_spend_limits_are_created_changed_and_deleted(session: Session) -> None:
     changed = session.output("steward spend-limits update $LIMIT_ID --amount-usd 750 --soft")
     assert "$750.00 monthly, soft, for workspace eng" in changed
     table = session.output("steward spend-limits list")
-    assert "workspace eng" in table and f"person {session.values['ADMIN_ID']}" in table and "$20.00" in table
+    assert "workspace eng" in table and "person admin@acme.example" in table and "$20.00" in table
+    assert session.values["ADMIN_ID"] not in table  # the person by email, not by id
     assert "end user customer-42" in table and "$2.00" in table
     person = session.json("steward spend-limits get $USER_LIMIT_ID --json")
     assert person["scope"] == {"type": "person", "user_id": session.values["ADMIN_ID"]}

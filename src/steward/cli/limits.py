@@ -7,7 +7,7 @@ tables show dollars again. The operator is not a user, so a request it files has
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from steward.cli.common import (
     console,
     print_json,
     print_object,
+    print_page,
     print_result,
     rows_table,
     run_as_operator,
@@ -28,10 +29,12 @@ from steward.cli.common import (
     show_page,
     split_csv,
     workspace_id,
+    workspace_names,
 )
 from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
+from steward.errors import StewardError
 from steward.governance.limit_rules import LIMIT_TYPES, QUEUED_REQUESTS
 
 rate_limits_app = typer.Typer(help="Show and set rate limits of the organization, a workspace or a key.",
@@ -259,11 +262,36 @@ def spend_limits_create(
     print_result(limit, as_json, f"Created spend limit {limit['id']}: {_described(limit, named)}")
 
 
+async def scope_names(plane: ControlPlane, me: Principal, scopes: list[Mapping[str, Any]]) -> dict[str, str]:
+    """Names for the scopes of a page of spend limits: workspaces by name, keys by name, people by email (a
+    person or key the caller may no longer read keeps its id)."""
+    names = await workspace_names(plane, me)
+    for scope in scopes:
+        try:
+            if scope.get("type") == "person":
+                names[scope["user_id"]] = (await plane.admin.users.get(me, scope["user_id"]))["email"]
+            elif scope.get("type") == "api_key":
+                names[scope["api_key_id"]] = (await plane.admin.keys.get(me, scope["api_key_id"]))["name"]
+        except StewardError:
+            continue
+    return names
+
+
+def _show_spend(action: Callable[[ControlPlane, Principal], Awaitable[dict[str, Any]]], as_json: bool,
+                columns: Mapping[str, Cell]) -> None:
+    """A page of spend limits with each scope named (``workspace eng``, ``person alice@...``, ``API key ...``)."""
+    async def named(plane: ControlPlane, me: Principal) -> tuple[dict[str, Any], dict[str, str]]:
+        page = await action(plane, me)
+        return page, {} if as_json else await scope_names(plane, me, [r["scope"] for r in page["data"]])
+    page, names = run_as_operator(named)
+    print_page(page, as_json, {**columns, "scope": lambda row: scope_text(row["scope"], names)}, names)
+
+
 @spend_limits_app.command("list")
 def spend_limits_list(limit: Limit = 100, after_id: AfterId = None, as_json: JsonFlag = False) -> None:
-    """List the spend limits (workspaces by name)."""
-    show_page(lambda plane, me: plane.admin.spend_limits.list(me, Paging.of(limit, after_id=after_id)), as_json,
-              SPEND_LIMIT_COLUMNS)
+    """List the spend limits (scopes by name: workspaces, keys and people)."""
+    _show_spend(lambda plane, me: plane.admin.spend_limits.list(me, Paging.of(limit, after_id=after_id)), as_json,
+                SPEND_LIMIT_COLUMNS)
 
 
 @spend_limits_app.command("get")
@@ -275,7 +303,7 @@ def spend_limits_get(spend_limit_id: LimitId, as_json: JsonFlag = False) -> None
 @spend_limits_app.command("effective")
 def spend_limits_effective(as_json: JsonFlag = False) -> None:
     """Each limit with its scope's recorded spend in the current period."""
-    show_page(lambda plane, me: plane.admin.spend_limits.effective(me), as_json, EFFECTIVE_COLUMNS)
+    _show_spend(lambda plane, me: plane.admin.spend_limits.effective(me), as_json, EFFECTIVE_COLUMNS)
 
 
 @spend_limits_app.command("update")
