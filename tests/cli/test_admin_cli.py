@@ -221,3 +221,18 @@ def test_a_webhook_secret_is_shown_once(session: Session) -> None:
     assert created["secret"] not in session.output("steward webhooks list")
     assert "secret" not in session.json("steward webhooks get $HOOK_ID --json")
     assert "Made 0 delivery attempt(s)." in session.output("steward webhooks deliver")  # it was switched off
+
+
+def test_a_leaked_key_is_revoked_by_pasting_its_secret_which_is_never_printed_back(session: Session) -> None:
+    leaked = steward(session.home, "keys", "create", "--workspace", "eng", "--name", "eng-leaked-one", "-q")
+    secret = leaked.stdout.strip()
+    assert secret.startswith("sk-stw-api01-"), leaked.stderr
+    shown = steward(session.home, "keys", "get", secret, "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["name"] == "eng-leaked-one" and secret not in shown.stdout
+    revoked = steward(session.home, "keys", "revoke", secret)
+    assert revoked.returncode == 0 and "Revoked key eng-leaked-one" in revoked.stdout, revoked.stderr
+    assert "status archived" in revoked.stdout and secret not in revoked.stdout + revoked.stderr
+    unknown = secret[:-6] + ("AAAAAA" if not secret.endswith("AAAAAA") else "BBBBBB")
+    missing = steward(session.home, "keys", "revoke", unknown)
+    assert missing.returncode == 1 and "no key of this organization has the secret" in missing.stderr
+    assert unknown not in missing.stdout + missing.stderr and unknown[-4:] in missing.stderr  # its hint only

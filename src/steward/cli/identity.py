@@ -49,7 +49,14 @@ REPORT_COLUMNS: dict[str, Cell] = {
     "id": "id", "name": "name", "workspace": "workspace_id", "status": "status", "hint": "partial_key_hint",
     "created": "created_at", "rotated": "rotated_at", "last used": "last_used_at"}
 Workspace = Annotated[str, typer.Argument(help="Workspace name or id.")]
-ApiKeyId = Annotated[str, typer.Argument(help="API key id (apikey_...).")]
+ApiKeyId = Annotated[str, typer.Argument(
+    help="API key id (apikey_...), or the key's secret itself (sk-stw-api01-...: a leaked key, found by its hash; "
+         "never printed back).")]
+
+
+async def key_id_of(plane: ControlPlane, me: Principal, ref: str) -> str:
+    """The key id an argument names: an id as it is, a secret through its hash (``KeyService.id_of_secret``)."""
+    return await plane.admin.keys.id_of_secret(me, ref) if ref.strip().startswith("sk-") else ref
 Models = Annotated[str | None, typer.Option(help="Comma-separated model ids or patterns, e.g. claude-haiku-*.")]
 
 
@@ -176,7 +183,9 @@ def keys_list(workspace: Annotated[str | None, typer.Option(help="Workspace name
 @keys_app.command("get")
 def keys_get(key_id: ApiKeyId, as_json: JsonFlag = False) -> None:
     """Show one key (its hint, never its secret)."""
-    print_object(run_as_operator(lambda plane, me: plane.admin.keys.get(me, key_id)), as_json)
+    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+        return await plane.admin.keys.get(me, await key_id_of(plane, me, key_id))
+    print_object(run_as_operator(action), as_json)
 
 
 @keys_app.command("update")
@@ -185,8 +194,9 @@ def keys_update(key_id: ApiKeyId,
                 status: Annotated[str | None, typer.Option(help="active, inactive or archived.")] = None,
                 as_json: JsonFlag = False) -> None:
     """Rename a key or set its status."""
-    print_object(run_as_operator(lambda plane, me: plane.admin.keys.update(me, key_id, name=name, status=status)),
-                 as_json)
+    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+        return await plane.admin.keys.update(me, await key_id_of(plane, me, key_id), name=name, status=status)
+    print_object(run_as_operator(action), as_json)
 
 
 @keys_app.command("rotate")
@@ -196,8 +206,10 @@ def keys_rotate(key_id: ApiKeyId,
                 = None,
                 as_json: JsonFlag = False) -> None:
     """Give a key a new secret (printed once); the old one works until the grace period ends."""
-    rotated = run_as_operator(lambda plane, me: plane.admin.keys.rotate(me, key_id,
-                                                                        grace_period_seconds=grace_seconds))
+    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+        return await plane.admin.keys.rotate(me, await key_id_of(plane, me, key_id),
+                                             grace_period_seconds=grace_seconds)
+    rotated = run_as_operator(action)
     if as_json:
         print_json(rotated)
         return
@@ -222,7 +234,9 @@ def keys_report(rotation_age_days: Annotated[int, typer.Option(min=0, help="Rota
 
 
 def _set_status(key_id: str, status: str, verb: str, as_json: bool) -> None:
-    key: Mapping[str, Any] = run_with_control_plane(lambda plane: plane.set_key_status(key_id, status))
+    async def action(plane: ControlPlane, me: Principal) -> dict[str, Any]:
+        return await plane.admin.keys.update(me, await key_id_of(plane, me, key_id), status=status)
+    key: Mapping[str, Any] = run_as_operator(action)
     print_result(key, as_json, f"{verb} key {key['name']} ({key['id']}): status {key['status']}")
 
 

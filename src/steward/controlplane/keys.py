@@ -16,7 +16,7 @@ from steward.controlplane.shapes import admin_key_object, api_key_object, page_o
 from steward.controlplane.users import load_user
 from steward.controlplane.workspaces import load_workspace
 from steward.errors import InvalidRequestError, NotFoundError
-from steward.identity.keyformat import ADMIN_KEY_PREFIX, mint
+from steward.identity.keyformat import ADMIN_KEY_PREFIX, hash_key, mint, partial_hint
 from steward.ids import new_id
 from steward.storage.models import AdminKey, ApiKey
 from steward.storage.repositories.admin import AdminStore, Unit
@@ -106,6 +106,16 @@ class KeyService:
                                             created_by=created_by, now=now, limit=paging.limit,
                                             before_id=paging.before_id, after_id=paging.after_id)
             return page_object([api_key_object(k, now) for k in page], page.has_more)
+
+    async def id_of_secret(self, principal: Principal, secret: str) -> str:
+        """The id of the key a (leaked) secret belongs to, so it can be revoked by pasting it; the secret is
+        never repeated back (an error shows its hint only)."""
+        async with self._store.unit() as unit:
+            key = await unit.api_key_by_hash(principal.org_id, hash_key(secret.strip()))
+            if key is None:
+                raise NotFoundError(f"api_key: no key of this organization has the secret {partial_hint(secret)}")
+            require(principal, Permission.KEYS_READ, key.workspace_id)
+            return str(key.id)
 
     async def get(self, principal: Principal, key_id: str) -> dict[str, Any]:
         async with self._store.unit() as unit:

@@ -199,6 +199,12 @@ class Unit:
         result: Sequence[ApiKey] = await self._all(stmt.order_by(ApiKey.id))
         return result
 
+    async def api_key_by_hash(self, org_id: str, key_hash: str) -> ApiKey | None:
+        """The key whose current secret (or, during a rotation's grace period, previous one) has this hash."""
+        result: ApiKey | None = await self._first(select(ApiKey).where(
+            ApiKey.org_id == org_id, or_(ApiKey.key_hash == key_hash, ApiKey.previous_key_hash == key_hash)))
+        return result
+
     async def admin_key_by_hash(self, key_hash: str) -> AdminKey | None:
         result: AdminKey | None = await self._first(select(AdminKey).where(AdminKey.key_hash == key_hash))
         return result
