@@ -148,6 +148,17 @@ def test_a_person_cap_spans_the_persons_keys_and_no_one_elses(gw: Gateway) -> No
         client.close()
 
 
+def test_an_organization_cap_refuses_without_its_figures(gw: Gateway) -> None:
+    """Any key holder hits the organization's cap; its spend is not theirs to read (the adversary read it to the
+    micro-dollar by varying max_tokens), so the refusal names the cap and gives no amount, id or max_tokens."""
+    create_limit(gw, {"type": "organization"}, 1)
+    with gw.client("eng", max_retries=0) as client:
+        text = refusal(client, 2000).body["error"]["message"]  # type: ignore[index]
+    assert re.fullmatch(r"This request's worst case \(\$[\d.]+\) does not fit in what is left of organization "
+                        r"Test Org's monthly limit \(its spend is not shown to API keys\)\. Lower max_tokens, or "
+                        r"ask an admin to raise the limit\.", text), text
+
+
 def test_a_key_made_for_a_person_by_the_operator_counts_under_their_cap(gw: Gateway) -> None:
     """`steward keys create --owner alice@...` (the operator has no user of its own): the key is Alice's, so her
     person cap covers it; a developer may not hand a key of theirs to someone else."""
@@ -185,7 +196,10 @@ def test_end_user_caps_stay_distinct_from_person_caps(gw: Gateway) -> None:
         assert again.status_code == 409 and "end user already exists" in again.json()["error"]["message"]
     with gw.client("eng", max_retries=0) as client:
         error = refusal(client, 2000, metadata={"user_id": "customer-42"})
-        assert "end user customer-42's monthly limit of $0.01" in error.body["error"]["message"]  # type: ignore[index]
+        text = error.body["error"]["message"]  # type: ignore[index]
+        # an end user's spend spans workspaces: the key holder learns which cap, not its figures
+        assert "does not fit in what is left of end user customer-42's monthly limit" in text, text
+        assert "limit of" not in text and "left (" not in text and "spl_" not in text and "Lower max_tokens," in text
         client.messages.create(model=HAIKU, max_tokens=2000, messages=ASK, metadata={"user_id": "customer-7"})
 
 

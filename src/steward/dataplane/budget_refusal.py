@@ -19,8 +19,11 @@ from steward.errors import SpendLimitReachedError
 from steward.governance.budgets import CounterState
 from steward.governance.money import usd
 from steward.governance.spend_rules import PICO_PER_CENT, regain_text, window
+from steward.storage.models.spend import END_USER_SCOPE
 
 _PERIOD_WORDS = {"daily": "daily", "weekly": "weekly", "monthly": "monthly"}
+# Caps over more than the caller's own key, workspace or person: refused without their figures.
+SHARED_SCOPES = frozenset({"organization", END_USER_SCOPE})
 _CENT = Decimal("0.01")
 
 
@@ -59,9 +62,27 @@ def _increase(entry: SpendEntry, state: CounterState, needed: int) -> str:
             f"{dollars}` (or the console's Limits page)")
 
 
+def _shared_message(entry: SpendEntry, state: CounterState, ask: Ask, now: datetime) -> str:
+    """A cap over more than the caller's key, workspace or person (the organization's, or an end user's across
+    workspaces): which cap and why, but none of its figures - a key holder may not read that spend, and a
+    suggested ``max_tokens`` would tell what is left."""
+    label = entry.label or f"{entry.scope} {entry.scope_id}"
+    name = f"{label}'s {_PERIOD_WORDS.get(entry.period, entry.period)} limit"
+    if state.spent >= entry.cap_picousd:
+        return (f"You have reached your specified API usage limits: {name} is spent. You will regain access on "
+                f"{regain_text(window(entry.period, now).end)}. To continue sooner, ask an admin to raise it.")
+    what = "This batch's worst case" if ask.batch else "This request's worst case"
+    lower = "its requests' max_tokens" if ask.batch else "max_tokens"
+    return (f"{what} ({money(ask.needed)}) does not fit in what is left of {name} (its spend is not shown to API "
+            f"keys). Lower {lower}, or ask an admin to raise the limit.")
+
+
 def message(entry: SpendEntry, state: CounterState, ask: Ask, now: datetime, *, key: KeyEntry | None = None,
             fitting: int | None = None) -> str:
-    """The refusal's text; ``fitting``: the largest ``max_tokens`` that fits every cap (None or 0: none does)."""
+    """The refusal's text; ``fitting``: the largest ``max_tokens`` that fits every cap (None or 0: none does).
+    Figures are given for the caller's own caps only (its key, workspace, person); see ``_shared_message``."""
+    if entry.scope in SHARED_SCOPES:
+        return _shared_message(entry, state, ask, now)
     name = cap_name(entry, key)
     if state.spent >= entry.cap_picousd:
         return (f"You have reached your specified API usage limits: {name} is spent ({money(state.spent)} used). "
