@@ -76,13 +76,32 @@ def test_stream_cut_by_upstream_is_still_metered(gateway: Gateway) -> None:
     assert event.data and event.data["complete"] is False
 
 
-def test_upstream_unreachable_is_502(database_url: str, tmp_path: Path) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
-    with start_gateway(database_url, dead, tmp_path / "h", UPSTREAM_KEY) as gw, gw.client() as client, \
-            pytest.raises(anthropic.APIStatusError) as info:
-        client.messages.create(**BODY)  # type: ignore[arg-type]
+def test_a_json_answer_cut_midway_is_usage_not_a_refusal(gateway: Gateway) -> None:
+    """The upstream answered 200 and its body broke off: the client gets a 502, but the upstream did the work, so
+    the request is usage (a row with the 502) and its audit event says forwarded, not a refusal (the adversary:
+    it was audited only, as "gateway_error", and released the spend hold at $0 with no usage at all)."""
+    with gateway.client(max_retries=0) as client, pytest.raises(anthropic.APIStatusError) as info:
+        client.messages.create(**BODY, extra_headers={"x-sim-fault": "cut"})  # type: ignore[arg-type]
     assert info.value.status_code == 502
-    assert info.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+    request_id = info.value.response.headers["request-id"]
+    [row] = gateway.wait_usage([request_id])
+    assert row.status == 502 and not row.complete
+    [event] = gateway.wait_audit([request_id])
+    assert event.data and event.data.get("forwarded") is True and "refusal" not in event.data
+
+
+def test_upstream_unreachable_is_502(database_url: str, tmp_path: Path) -> None:
+    """Never forwarded: Steward's own 502, audited as a gateway error (the refusals report's), no usage record."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    with start_gateway(database_url, dead, tmp_path / "h", UPSTREAM_KEY) as gw, gw.client(max_retries=0) as client:
+        with pytest.raises(anthropic.APIStatusError) as info:
+            client.messages.create(**BODY)  # type: ignore[arg-type]
+        assert info.value.status_code == 502
+        assert info.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+        request_id = info.value.response.headers["request-id"]
+        [event] = gw.wait_audit([request_id])
+        assert event.data and event.data["refusal"] == "gateway_error" and "forwarded" not in event.data
+        assert gw.usage([request_id]) == []
 
 
 def test_upstream_timeout_is_504(database_url: str, simulator: SimulatorServer, tmp_path: Path) -> None:
@@ -92,6 +111,9 @@ def test_upstream_timeout_is_504(database_url: str, simulator: SimulatorServer, 
         client.messages.create(**BODY, extra_headers={"x-sim-fault": "slow", "x-sim-delay-ms": "1500"})  # type: ignore[arg-type]
     assert info.value.status_code == 504
     assert info.value.body["error"]["type"] == "timeout_error"  # type: ignore[index]
+    # sent, and not answered in time: the upstream may have worked on it, so it is usage (with the 504)
+    [row] = gw.wait_usage([info.value.response.headers["request-id"]])
+    assert row.status == 504
 
 
 def test_stream_cut_by_client_is_still_metered(database_url: str, tmp_path: Path) -> None:

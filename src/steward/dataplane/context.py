@@ -64,6 +64,7 @@ class RequestContext:
     error: StewardError | None = None
     metered: MeteredResponse | None = None
     upstream_request_id: str | None = None
+    forwarded: bool = False  # set by the forwarder once the upstream answered (or timed out): usage, even if it fails
     ttft_ms: int | None = None
     client_disconnected: bool = False
     completed: bool = False

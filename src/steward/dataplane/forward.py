@@ -18,7 +18,7 @@ from steward.dataplane.context import RequestContext
 from steward.dataplane.http import JSON_CT, send_bytes
 from steward.dataplane.sse import SseWatcher
 from steward.dataplane.upstream import Upstream, UpstreamResponse
-from steward.errors import StewardError, UpstreamError, render_sse_error
+from steward.errors import StewardError, UpstreamError, UpstreamTimeoutError, render_sse_error
 from steward.governance.usage import MeteredResponse, StreamMeter, meter_message
 
 # Bytes of JSON framing around the text of one content_block_delta event (used only to estimate the
@@ -69,8 +69,13 @@ class Forwarder:
 
     async def json(self, ctx: RequestContext, send: Send, path: str, *, meter: bool) -> None:
         headers = upstream_headers(ctx, self._forwarded)
-        async with self._upstream.request("POST", path, headers, ctx.body) as response:
-            body = await response.read()
+        try:
+            async with self._upstream.request("POST", path, headers, ctx.body) as response:
+                ctx.forwarded = True
+                body = await response.read()
+        except UpstreamTimeoutError:
+            ctx.forwarded = True  # sent, and not answered in time: the upstream may have worked on it
+            raise
         ctx.status = response.status
         ctx.upstream_request_id = response.headers.get("request-id")
         if (captured := ctx.capture) is not None:  # full audit (stages/capture.py) seals it
@@ -85,20 +90,27 @@ class Forwarder:
 
     async def stream(self, ctx: RequestContext, receive: Receive, send: Send, path: str) -> None:
         headers = upstream_headers(ctx, self._forwarded)
-        async with self._upstream.request("POST", path, headers, ctx.body) as response:
-            ctx.upstream_request_id = response.headers.get("request-id")
-            ctx.status = response.status
-            if response.status != 200:
-                body = await response.read()
-                if (captured := ctx.capture) is not None:
-                    captured.append(body)
-                ctx.finish()
-                await send_bytes(send, response.status, body, response_headers(ctx, response))
-                return
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": response_headers(ctx, response)})
-            ctx.response_started = True
-            await self._relay(ctx, receive, send, response)
+        try:
+            async with self._upstream.request("POST", path, headers, ctx.body) as response:
+                ctx.forwarded = True
+                await self._answer(ctx, receive, send, response)
+        except UpstreamTimeoutError:
+            ctx.forwarded = True  # as in json()
+            raise
+
+    async def _answer(self, ctx: RequestContext, receive: Receive, send: Send, response: UpstreamResponse) -> None:
+        ctx.upstream_request_id = response.headers.get("request-id")
+        ctx.status = response.status
+        if response.status != 200:
+            body = await response.read()
+            if (captured := ctx.capture) is not None:
+                captured.append(body)
+            ctx.finish()
+            await send_bytes(send, response.status, body, response_headers(ctx, response))
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": response_headers(ctx, response)})
+        ctx.response_started = True
+        await self._relay(ctx, receive, send, response)
 
     async def _relay(self, ctx: RequestContext, receive: Receive, send: Send,
                      response: UpstreamResponse) -> None:

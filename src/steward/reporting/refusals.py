@@ -69,6 +69,8 @@ def refusal_rows(events: Sequence[Mapping[str, Any]], group: Sequence[str],
     for event in events:
         if allowed is not None and event.get("workspace_id") not in allowed:
             continue
+        if (event.get("data") or {}).get("forwarded"):  # failed after the upstream had it: usage, not a refusal
+            continue
         fields = {"reason": reason_of(event), "workspace_id": event.get("workspace_id"),
                   "api_key_id": event.get("api_key_id"), "model": event.get("model"), "status": event.get("status"),
                   "day": event["created_at"].date().isoformat()}

@@ -2,8 +2,9 @@
 
 Reads everything on the context; writes the journal (one ``write(2)``); never raises (a journal failure is
 logged loudly and counted, the response still goes out). Content (prompts, outputs) is never recorded.
-Only requests that reached the upstream (Steward did not answer them itself: no ``ctx.error``) get a usage record;
-a refusal or a gateway error is audited only, its reason (``refusal_reason``) in the event's data, so usage
+Only requests that reached the upstream get a usage record (no ``ctx.error``, or ``ctx.forwarded``: the upstream
+answered or timed out before the failure, e.g. a body cut midway); a refusal or a gateway error before that is
+audited only, its reason (``refusal_reason``) in the event's data, so usage
 reports and rollups count forwarded requests and the refusals report reads the audit trail.
 Refusals without a valid key are sampled per source address (stages/refusals.py): beyond the first few a minute,
 they are counted and summarised in one audit event instead of one event (and chain link) each.
@@ -80,7 +81,9 @@ def _audit_row(ctx: RequestContext, created_at: str, latency_ms: int) -> dict[st
               **({"file_id": ctx.file_id} if ctx.file_id is not None else {}),  # the Files API
               # answered by Steward itself: why, as the refusals report groups it
               **({"refusal": refusal_reason(ctx.error, ctx.auth_failure, ctx.policy_rule)}
-                 if ctx.error is not None else {}),
+                 if ctx.error is not None and not ctx.forwarded else {}),
+              # failed after the upstream had it: usage (above), not a refusal
+              **({"forwarded": True} if ctx.error is not None and ctx.forwarded else {}),
               # a refusal without a valid key: where it came from (the attack's source, if one)
               **({"client": ctx.client} if ctx.auth_failure is not None else {})})
 
@@ -121,7 +124,9 @@ class Record:
             if not audited:  # counted into the address's summary; no usage row either (verify pairs them)
                 return
         record: dict[str, Any] = {"audit": _audit_row(ctx, created_at, latency_ms)}
-        if ctx.key is not None and ctx.error is None:  # reached the upstream (or a client hung up on it)
+        # reached the upstream (or a client hung up on it): usage, even when its answer then failed (a body cut
+        # midway, a read timeout: the upstream may have charged for it); answered by Steward itself: audit only
+        if ctx.key is not None and (ctx.error is None or ctx.forwarded):
             record["usage"] = _usage_row(ctx, created_at, latency_ms)
         self._append(record, ctx.request_id)
 
