@@ -1,7 +1,7 @@
 """The access log: one line per HTTP request on the logger ``steward.access``, never a secret.
 
-A line holds the method, the path (never the query string; the token of a console sign-in or invitation link is
-replaced by ``[redacted]``), the status, the latency in milliseconds, the request id, and for data-plane requests
+A line holds the method, the path (never the query string; the token of a console sign-in or invitation link, and
+any path segment that is a key, are replaced by ``[redacted]``), the status, the latency in milliseconds, the request id, and for data-plane requests
 the workspace and key ids. Never the key, a header, the client's address or a body. ``AccessLog`` is installed
 only when ``STEWARD_ACCESS_LOG`` is on and the logger emits INFO: when off, requests do not pass through it at all.
 """
@@ -21,9 +21,12 @@ SECRET_PATHS = ("/console/link/", "/console/invite/")
 
 
 def public_path(path: str) -> str:
-    """``path`` as the log may show it: a credential in the path is replaced."""
+    """``path`` as the log may show it: a credential in the path is replaced (a console link or invitation
+    token, or a key pasted where an id belongs, e.g. ``/v1/admin/keys/sk-stw-api01-...``)."""
     if path.startswith(SECRET_PATHS):
         return path[:path.index("/", len("/console/")) + 1] + "[redacted]"
+    if "/sk-" in path:
+        return "/".join("[redacted]" if part.startswith("sk-") else part for part in path.split("/"))
     return path
 
 

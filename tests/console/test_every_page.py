@@ -44,11 +44,16 @@ def save(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def _call(client: anthropic.Anthropic, model: str, max_tokens: int = 20) -> str | None:
+# What Claude Code sends as metadata.user_id: a JSON blob, which made the dashboard 1,401 px wide (the newcomer).
+CLAUDE_CODE_USER = ('{"device_id":"5f1c0e6a9b2d4c7e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6",'
+                    '"account_uuid":"","session_id":"8d1e2f3a-4b5c-6d7e-8f90-a1b2c3d4e5f6"}')
+
+
+def _call(client: anthropic.Anthropic, model: str, max_tokens: int = 20, user: str = "alice") -> str | None:
     try:
         return client.messages.create(model=model, max_tokens=max_tokens,
                                       messages=[{"role": "user", "content": "hello there"}],
-                                      metadata={"user_id": "alice"})._request_id
+                                      metadata={"user_id": user})._request_id
     except anthropic.APIStatusError as exc:
         return exc.response.headers.get("request-id")
 
@@ -67,6 +72,7 @@ def seed_traffic(gw: Gateway) -> dict[str, Any]:
     served = [_call(eng, m) for m in ("claude-sonnet-4-6", "claude-sonnet-4-6", "claude-opus-4-6",
                                       "claude-haiku-4-5")]
     served.append(_call(marketing, "claude-haiku-4-5"))
+    served.append(_call(marketing, "claude-haiku-4-5", user=CLAUDE_CODE_USER))
     refused = [_call(eng, "claude-nonexistent-9"), _call(marketing, "claude-sonnet-4-6")]
     refused.append(_call(anthropic.Anthropic(base_url=gw.url, api_key=cap_key["secret"], max_retries=0),
                          "claude-sonnet-4-6", max_tokens=2000))

@@ -138,7 +138,11 @@ def test_person_and_end_user_caps_from_the_limits_page(gateway: Gateway) -> None
                                                         "period": "daily", "amount": "5", "end_user": "customer-42"})
     assert end_user.status_code == 200 and "End user <code>customer-42</code>" in end_user.text
 
-    own = _sign_in(gateway, world["keys"]["developer_eng"]).get("/console/limits")
+    developer = _sign_in(gateway, world["keys"]["developer_eng"])
+    keys_page = developer.get("/console/keys")  # the workspace filter lists only workspaces they may read
+    assert keys_page.status_code == 200 and gateway.workspace_ids["marketing"] not in keys_page.text
+    assert gateway.workspace_ids["eng"] in keys_page.text
+    own = developer.get("/console/limits")
     assert own.status_code == 200 and f'title="{person}"' in own.text and "Ask for more" in own.text
     assert "customer-42" not in own.text  # another scope's cap stays hidden from a member
     billing = _sign_in(gateway, world["keys"]["billing"])

@@ -72,3 +72,11 @@ def test_tokens_in_console_paths_are_redacted() -> None:
     assert public_path("/console/link/abc/def") == "/console/link/[redacted]"
     assert public_path("/console/usage") == "/console/usage"
     assert public_path("/v1/messages") == "/v1/messages"
+
+
+def test_a_key_pasted_into_a_path_is_redacted() -> None:
+    secret = "sk-stw-api01-" + "a" * 40
+    assert public_path(f"/v1/admin/keys/{secret}") == "/v1/admin/keys/[redacted]"
+    rotate = f"/v1/organizations/api_keys/{secret}/rotate"
+    assert public_path(rotate) == "/v1/organizations/api_keys/[redacted]/rotate"
+    assert public_path("/v1/admin/keys/apikey_123") == "/v1/admin/keys/apikey_123"

@@ -36,7 +36,9 @@ async def keys_page(request: Request, session: Session, *, status: int = 200, **
     workspace_id, key_status = query(request, "workspace_id"), query(request, "status")
     listing = await console.services.keys.list(session.principal, paging(request), workspace_id=workspace_id,
                                                status=key_status)
-    names = await console.repo.workspace_names(session.principal.org_id)
+    visible = visible_workspaces(session.principal, Permission.KEYS_READ)  # None: every workspace
+    names = {ws: name for ws, name in (await console.repo.workspace_names(session.principal.org_id)).items()
+             if visible is None or ws in visible}  # the filter lists only workspaces the principal may read
     return render(request, session, "keys.html", status=status, keys=listing["data"], pages=pager(request, listing),
                   names=names, writable=await _writable(request, session), workspace_id=workspace_id or "",
                   key_status=key_status or "", no_access=False, **extra)

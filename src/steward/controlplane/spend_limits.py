@@ -26,6 +26,7 @@ from steward.storage.repositories.admin import AdminStore, Unit
 # before person caps); ``person`` caps a Steward user's keys (those they created).
 SCOPE_ID_FIELD = {"workspace": "workspace_id", "api_key": "api_key_id", "end_user": "user_id", "user": "user_id",
                   "person": "user_id"}
+END_USER_ID_CHARS = 256  # the column's width; metadata.user_id is refused past it too (stages/validate.py)
 STORED_SCOPE = {"end_user": END_USER_SCOPE, "user": END_USER_SCOPE, "person": PERSON_SCOPE}
 API_SCOPE = {END_USER_SCOPE: "end_user", PERSON_SCOPE: "person"}
 
@@ -113,6 +114,9 @@ class SpendLimitService:
                                       "they created)} or {type: end_user, user_id: the metadata.user_id clients "
                                       "send}")
         scope_id = scope[SCOPE_ID_FIELD[kind]]
+        if len(scope_id) > END_USER_ID_CHARS or "\x00" in scope_id:  # the data plane's bounds for metadata.user_id
+            raise InvalidRequestError(f"scope.{SCOPE_ID_FIELD[kind]}: at most {END_USER_ID_CHARS} characters, "
+                                      "without NUL")
         row: Workspace | ApiKey | User | None = None
         if kind == "workspace":
             row = await unit.get(Workspace, scope_id)
