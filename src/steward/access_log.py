@@ -2,8 +2,9 @@
 
 A line holds the method, the path (never the query string; the token of a console sign-in or invitation link, and
 any path segment that is a key, are replaced by ``[redacted]``), the status, the latency in milliseconds, the
-request id, and for data-plane requests the workspace and key ids. Never the key, a header, the client's address or a body. ``AccessLog`` is installed
-only when ``STEWARD_ACCESS_LOG`` is on and the logger emits INFO: when off, requests do not pass through it at all.
+request id, and for data-plane requests the workspace and key ids. Never the key, a header, the client's address or
+a body. ``AccessLog`` is installed only when ``STEWARD_ACCESS_LOG`` is on and the logger emits INFO: when off,
+requests do not pass through it at all.
 """
 
 from __future__ import annotations
