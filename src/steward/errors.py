@@ -11,6 +11,7 @@ Tree (status, Anthropic ``error.type``)::
     ├── NotFoundError                 404 not_found_error
     ├── ConflictError                 409 conflict_error
     ├── RateLimitError                429 rate_limit_error
+    │   └── LimitsUnavailableError    429 rate_limit_error (a limit store cannot answer: retry shortly)
     ├── UpstreamError                 502 api_error       (upstream unreachable or broken)
     │   └── UpstreamTimeoutError      504 timeout_error
     └── OverloadedError               529 overloaded_error
@@ -79,6 +80,11 @@ class RateLimitError(StewardError):
     error_type = "rate_limit_error"
 
 
+class LimitsUnavailableError(RateLimitError):
+    """Rate or spend limits cannot be checked (their store is down and the policy is to fail closed): the API's
+    retryable 429, told apart from a limit reached (the refusals report counts it as ``unavailable``)."""
+
+
 class UpstreamError(StewardError):
     status = 502
     error_type = "api_error"
@@ -138,6 +144,6 @@ def render_sse_error(exc: StewardError, request_id: str) -> bytes:
 
 ALL_ERRORS: tuple[type[StewardError], ...] = (
     StewardError, InvalidRequestError, SpendLimitReachedError, RequestTooLargeError, AuthenticationError,
-    PermissionDeniedError, NotFoundError, ConflictError, RateLimitError, UpstreamError,
+    PermissionDeniedError, NotFoundError, ConflictError, RateLimitError, LimitsUnavailableError, UpstreamError,
     UpstreamTimeoutError, OverloadedError, RequestTimeoutError, ServiceUnavailableError,
 )

@@ -15,6 +15,7 @@ from steward.dataplane.snapshot import KeyEntry, Snapshot, SpendEntry, Workspace
 from steward.dataplane.stages.budget import alert_record, scope_name
 from steward.errors import (
     InvalidRequestError,
+    LimitsUnavailableError,
     PermissionDeniedError,
     RateLimitError,
     SpendLimitReachedError,
@@ -79,7 +80,8 @@ def test_a_table_has_names_a_totals_row_and_dollars() -> None:
     (SpendLimitReachedError("x"), None, None, "budget"), (RateLimitError("x"), None, None, "rate_limit"),
     (RateLimitError("x"), "unknown_key", None, "authentication"), (PermissionDeniedError("x"), None, None, "policy"),
     (InvalidRequestError("x"), None, "pii.email", "policy"), (InvalidRequestError("x"), None, None, "validation"),
-    (UpstreamError("x"), None, None, "gateway_error")])
+    (UpstreamError("x"), None, None, "gateway_error"),
+    (LimitsUnavailableError("x"), None, None, "unavailable")])  # a store down is no limit reached
 def test_refusal_reasons(error: Any, auth: str | None, rule: str | None, reason: str) -> None:
     assert refusal_reason(error, auth, rule) == reason
 

@@ -13,6 +13,7 @@ from steward.reporting.refusals import REASONS
 
 LABELS = {"authentication": "Authentication", "budget": "Budget", "rate_limit": "Rate limit", "policy": "Policy",
           "validation": "Validation", "not_found": "Not found", "client_timeout": "Client timed out",
+          "unavailable": "Limits unavailable",
           "gateway_error": "Gateway error", "other": "Other"}
 assert set(LABELS) == set(REASONS), "every refusal reason has a label"
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from steward.errors import (
     AuthenticationError,
+    LimitsUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -42,7 +43,8 @@ def tool_names(tools: tuple[str, ...] | None) -> list[str] | None:
 def refusal_reason(error: StewardError, auth_failure: str | None, policy_rule: str | None = None) -> str:
     """Why Steward answered a request itself, as the refusals report groups it: ``authentication``, ``budget``,
     ``rate_limit``, ``policy`` (any policy rule, PII included, or a model not allowed), ``validation``,
-    ``not_found``, ``client_timeout``, ``gateway_error`` (a 5xx Steward answered: the upstream unreachable, an
+    ``not_found``, ``client_timeout``, ``unavailable`` (limits could not be checked: their store was down),
+    ``gateway_error`` (a 5xx Steward answered: the upstream unreachable, an
     internal error) or ``other``. Chosen by error class and the refusing rule, never by message text."""
     if auth_failure is not None or isinstance(error, AuthenticationError):
         return "authentication"
@@ -57,7 +59,8 @@ def refusal_reason(error: StewardError, auth_failure: str | None, policy_rule: s
 
 
 _REASONS: tuple[tuple[type[StewardError], str], ...] = (
-    (SpendLimitReachedError, "budget"), (RateLimitError, "rate_limit"), (PermissionDeniedError, "policy"),
+    (SpendLimitReachedError, "budget"), (LimitsUnavailableError, "unavailable"),
+    (RateLimitError, "rate_limit"), (PermissionDeniedError, "policy"),
     (NotFoundError, "not_found"), (RequestTimeoutError, "client_timeout"))
 
 

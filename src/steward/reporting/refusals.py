@@ -18,7 +18,7 @@ from steward.errors import InvalidRequestError
 __all__ = ["REASONS", "REFUSAL_GROUPS", "reason_of", "refusal_group", "refusal_rows"]
 
 REASONS = ("authentication", "budget", "rate_limit", "policy", "validation", "not_found", "client_timeout",
-           "gateway_error", "other")
+           "unavailable", "gateway_error", "other")
 # group_by name -> the field of a refusal
 REFUSAL_GROUPS = {"reason": "reason", "workspace": "workspace_id", "workspace_id": "workspace_id",
                   "key": "api_key_id", "api_key": "api_key_id", "api_key_id": "api_key_id", "model": "model",

@@ -23,7 +23,7 @@ from steward.dataplane.context import BudgetHold, RequestContext
 from steward.dataplane.records import audit_event
 from steward.dataplane.snapshot import KeyEntry, Snapshot, SnapshotStore, SpendEntry
 from steward.dataplane.spend_recovery import SpendRecovery, Start
-from steward.errors import RateLimitError, StewardError
+from steward.errors import LimitsUnavailableError, StewardError
 from steward.governance.budgets import BudgetAdmission, Budgets, Counter, CounterState, Crossing, Lease, Origin
 from steward.governance.money import to_picousd, usd
 from steward.governance.spend_rules import window, worst_case_picousd
@@ -234,7 +234,7 @@ class Budget:
                  key: KeyEntry | None, fitting: int | None) -> StewardError:
         refused = admission.refused_by
         if refused is None:  # the rate limiter's answer when its store is down: retryable, with retry-after
-            return RateLimitError("Spend limits cannot be checked right now; try again shortly.",
+            return LimitsUnavailableError("Spend limits cannot be checked right now; try again shortly.",
                                   headers={"retry-after": "1"})
         entry = next(e for c, e in hard if c.key == refused.key)
         state = next((s for s in admission.states if s.counter.key == refused.key), CounterState(refused, 0, 0))

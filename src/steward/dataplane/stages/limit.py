@@ -20,7 +20,7 @@ from typing import Any
 
 from steward.dataplane.context import LimitHold, RequestContext
 from steward.dataplane.snapshot import KeyEntry, LimitValues, Snapshot, SnapshotStore
-from steward.errors import InvalidRequestError, RateLimitError
+from steward.errors import InvalidRequestError, LimitsUnavailableError, RateLimitError
 from steward.governance.buckets import Admission, Bucket, BucketState, InProcessLimiter, Limiter, Reservation
 from steward.governance.catalog import Catalog
 from steward.governance.limit_rules import BATCH_GROUP, LIMIT_TYPES, actual_amount, group_of, reserve_amount
@@ -148,7 +148,7 @@ class Limit:
     def _refusal(self, ctx: RequestContext, admission: Admission, now: float) -> RateLimitError:
         bucket = admission.refused_by
         if bucket is None:  # the limiter's store is unavailable and the policy is to fail closed
-            return RateLimitError("Rate limits cannot be checked right now; try again shortly.",
+            return LimitsUnavailableError("Rate limits cannot be checked right now; try again shortly.",
                                   headers={"retry-after": "1"})
         workspace = f"workspace {ctx.workspace.name}" if ctx.workspace else "workspace"
         scope = {"organization": "organization", "workspace": workspace, "key": "API key"}[bucket.level]
