@@ -146,6 +146,9 @@ def test_person_and_end_user_caps_from_the_limits_page(gateway: Gateway) -> None
     assert own.status_code == 200 and f'title="{person}"' in own.text and "Ask for more" in own.text
     assert "customer-42" not in own.text  # another scope's cap stays hidden from a member
     billing = _sign_in(gateway, world["keys"]["billing"])
+    shown = billing.get("/console/limits")  # billing may not read users, but sees who a cap it reads is on
+    assert f'title="{person}"' in shown.text and f"<code>{person}</code>" not in shown.text
+    assert f'title="{person}"' in http.get("/console/").text  # the dashboard's caps name the person too
     refused = billing.post("/console/limits/spend", data={
         "csrf_token": _csrf(billing.get("/console/limits").text), "workspace_id": f"person:{person}",
         "period": "monthly", "amount": "1"})

@@ -90,4 +90,5 @@ async def dashboard(request: Request, session: Session) -> Response:
                   by_model=stacked_bars(days, _series(by_model, "model", {}), what="model"),
                   top_keys=[(key_names.get(k), k, n, c) for k, n, c in top_keys],
                   top_users=_top(users, "user_id"), refusals=refusals, org_wide=visible is None,
-                  names={**names, **key_names})
+                  names={**names, **key_names, **await console.repo.people_names(who.org_id, [
+                      str(c["scope"]["user_id"]) for c in caps if c["scope"].get("type") == "person"])})

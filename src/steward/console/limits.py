@@ -47,7 +47,9 @@ async def limits_page(request: Request, session: Session, *, status: int = 200, 
     requests = await services.increase_requests.list(who, paging(request), status=None if wanted == "all" else wanted)
     workspaces = await services.workspaces.list(who, Paging.of(1000))
     key_ids = [str(r["scope"]["api_key_id"]) for r in rows if r["scope"].get("api_key_id")]
+    capped = [str(r["scope"]["user_id"]) for r in rows if r["scope"].get("type") == "person"]
     names = {**await console.repo.workspace_names(who.org_id), **await console.repo.key_names(key_ids),
+             **await console.repo.people_names(who.org_id, capped),  # the capped people shown, whoever reads
              **await _user_names(request, who, session.name)}
     limits_by_id = {r["spend_limit_id"]: r for r in effective["data"]}
     people = (await services.users.list(who, Paging.of(1000)))["data"] if allowed(who, Permission.SPEND_LIMITS_WRITE) \

@@ -89,6 +89,15 @@ class ConsoleRepository:
             rows = await session.execute(select(Workspace.id, Workspace.name).where(Workspace.org_id == org_id))
             return {r[0]: r[1] for r in rows.all()}
 
+    async def people_names(self, org_id: str, user_ids: Sequence[str]) -> dict[str, str]:
+        """Names (else emails) of the people a page's person spend limits cap: the ones it shows, no others."""
+        if not user_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(select(User.id, User.name, User.email).where(
+                User.org_id == org_id, User.id.in_(list(user_ids))))
+            return {r[0]: r[1] or r[2] for r in rows.all()}
+
     async def key_names(self, key_ids: Sequence[str]) -> dict[str, str]:
         if not key_ids:
             return {}
