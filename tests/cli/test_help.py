@@ -78,3 +78,13 @@ def test_flags_and_choices_read_in_full() -> None:
         assert limit_type in flat
     serve = " ".join(_help(("serve",)).split())
     assert "instead of a steward ship process" in serve  # `steward ship` rendered, not quoted
+
+
+def test_version() -> None:
+    from typer.testing import CliRunner
+
+    from steward import __version__
+    from steward.cli.main import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"steward {__version__}"

@@ -29,6 +29,21 @@ from steward.settings import Settings
 
 app = typer.Typer(help="Steward: a governance gateway for the Anthropic Claude API.", no_args_is_help=True,
                   pretty_exceptions_enable=False, cls=ReadableGroup)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from steward import __version__
+        print(f"steward {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                 help="Print Steward's version and exit.")] = False) -> None:
+    """Steward: a governance gateway for the Anthropic Claude API."""
+
+
 app.command()(identity.init)
 app.add_typer(identity.workspaces_app, name="workspaces")
 app.add_typer(identity.keys_app, name="keys")
