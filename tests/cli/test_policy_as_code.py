@@ -5,6 +5,7 @@ bad file is refused naming the field."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,17 @@ def test_a_file_naming_a_missing_key_or_person_is_refused(cli: Cli, tmp_path: Pa
         bad.write_text(text)
         result = CliRunner().invoke(app, ["plan", "-f", str(bad)], env=cli.env)
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_a_person_cap_on_someone_who_left_is_named_by_export_and_plan(cli: Cli, tmp_path: Path) -> None:
+    """The adversary: a removed member's person cap is still enforced on the keys they created, but the file names
+    people by email, so export dropped it silently and plan said the organization matched. Both now say so."""
+    ids = _people_and_keys(cli)
+    limit = json.loads(cli("spend-limits", "create", "--person", "bob@acme.example", "--amount-usd", "5", "--json"))
+    cli.control(lambda plane, me: plane.admin.users.remove(me, ids["bob"]))
+    exported = tmp_path / "live.yaml"
+    said = cli("export", "-o", str(exported))
+    note = f"spend limit {limit['id']} caps {ids['bob']}, who is no longer a member"
+    assert note in " ".join(said.split()) and limit["id"] not in exported.read_text()
+    planned = cli("plan", "-f", str(exported))
+    assert note in " ".join(planned.split()) and "No changes" in planned

@@ -253,8 +253,17 @@ async def live_state(plane: ControlPlane, me: Principal) -> dict[str, Any]:
             "compliance_groups": {g["name"]: {"name": g["name"], "description": g["description"],
                                               "restrictions": g["restrictions"], "legal_hold": g["legal_hold"],
                                               "id": g["id"]} for g in groups},
-            "workspaces": workspaces, "people": await live_people(plane, me, spend),
-            "end_users": live_end_users(spend)}
+            "workspaces": workspaces, "people": (people := await live_people(plane, me, spend)),
+            "end_users": live_end_users(spend), "left_out": left_out(spend, people)}
+
+
+def left_out(spend: list[dict[str, Any]], people: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What the file cannot hold, said aloud by export and plan: a person cap on someone who is no longer a member
+    (the file names people by email; the cap is still enforced on the keys they created)."""
+    members = {p["id"] for p in people.values()}
+    return [f"spend limit {s['id']} caps {s['scope']['user_id']}, who is no longer a member: it is still enforced "
+            f"on the keys they created, and not in the file (`steward spend-limits delete {s['id']}` removes it)"
+            for s in spend if s["scope"]["type"] == "person" and s["scope"]["user_id"] not in members]
 
 
 def export_document(live: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ versions recorded as ``source: apply``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,6 +62,12 @@ def _run(file: Path, action: Callable[[ControlPlane, Principal], Awaitable[list[
         raise typer.Exit(1) from None
 
 
+def _say_left_out(live: Mapping[str, Any]) -> None:
+    """What the live organization holds that no file can (on stderr: an export on stdout stays a clean file)."""
+    for line in live.get("left_out", ()):
+        err_console.print(f"[yellow]note:[/yellow] {escape(line)}", soft_wrap=True, highlight=False)
+
+
 def plan(file: FileOption, prune: PruneOption = False,
          detailed_exitcode: Annotated[bool, typer.Option(
              "--detailed-exitcode", help="Exit 2 when changes are pending (0: none, 1: error).")] = False) -> None:
@@ -69,7 +75,9 @@ def plan(file: FileOption, prune: PruneOption = False,
     desired = _desired(file)
 
     async def action(plane: ControlPlane, me: Principal) -> list[Change]:
-        return plan_changes(desired, await live_state(plane, me), prune=prune)[0]
+        live = await live_state(plane, me)
+        _say_left_out(live)
+        return plan_changes(desired, live, prune=prune)[0]
 
     changes = _run(file, action)
     if not changes:
@@ -103,7 +111,9 @@ def export(output: Annotated[Path | None, typer.Option("-o", "--output", dir_oka
     groups, policies, every rate limit (organization, workspace, key) and every spend limit (organization,
     workspace, key, person, end user). Keys and people appear by name and email; they are not created by apply."""
     async def action(plane: ControlPlane, me: Principal) -> str:
-        return dump(export_document(await live_state(plane, me)))
+        live = await live_state(plane, me)
+        _say_left_out(live)
+        return dump(export_document(live))
 
     text = run_as_operator(action)
     if output is None:
