@@ -5,16 +5,20 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import anthropic
 import pytest
+from sqlalchemy import select
 
+from steward.controlplane.services import ControlPlane
 from steward.serving import free_port
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
+from steward.storage.models import AuditEvent
 from tests.conftest import UPSTREAM_KEY
 from tests.support import Gateway, start_gateway
 
@@ -140,3 +144,29 @@ def test_stream_cut_by_client_is_still_metered(database_url: str, tmp_path: Path
     assert 0 < row.output_tokens < 300
     assert row.cost_picousd > 0
     assert event.reason == "client disconnected before the response ended"
+
+
+def test_a_client_gone_before_its_body_was_read_is_no_usage(gateway: Gateway) -> None:
+    """The adversary: headers saying 1,000 bytes, 27 sent, the connection closed. The request was never sent on,
+    yet it was a usage row (status 499) that any key holder could repeat to inflate `requests`. Now audit only."""
+    with gateway.client() as client:
+        before = client.messages.with_raw_response.create(**BODY).headers["request-id"]  # type: ignore[arg-type]
+    url = urlsplit(gateway.url)
+    head = (f"POST /v1/messages HTTP/1.1\r\nHost: {url.hostname}\r\nx-api-key: {gateway.keys['eng']}\r\n"
+            "anthropic-version: 2023-06-01\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n")
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=5) as raw:
+        raw.sendall(head.encode() + b'{"model": "claude-haiku-4-')
+    time.sleep(0.5)  # the gateway notices the hang-up and records it
+    with gateway.client() as client:
+        after = client.messages.with_raw_response.create(**BODY).headers["request-id"]  # type: ignore[arg-type]
+    gateway.wait_usage([before, after])
+    gateway.wait_audit([before, after])
+    assert [row.status for row in gateway.usage()] == [200, 200]  # the journal ships in order: no 499 between
+    gone = [a for a in gateway.control(_audit_of_499) if a.status == 499]
+    assert [(a.decision, a.reason) for a in gone] == [
+        ("error", "client closed the connection before its request was read")]
+
+
+async def _audit_of_499(plane: ControlPlane) -> list[AuditEvent]:
+    async with plane.database.sessions() as session:
+        return list((await session.execute(select(AuditEvent).where(AuditEvent.status == 499))).scalars().all())

@@ -65,6 +65,7 @@ class RequestContext:
     metered: MeteredResponse | None = None
     upstream_request_id: str | None = None
     forwarded: bool = False  # set by the forwarder once the upstream answered (or timed out): usage, even if it fails
+    handled: bool = False    # set by the pipeline when the handler starts (admitted, body read): else never sent on
     ttft_ms: int | None = None
     client_disconnected: bool = False
     completed: bool = False

@@ -52,6 +52,7 @@ class Pipeline:
             if prepare is not None:
                 await prepare()
             await self._admit(ctx, self._rest)
+            ctx.handled = True
             await handler()
         except ClientDisconnected:
             ctx.client_disconnected = True

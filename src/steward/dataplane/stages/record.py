@@ -51,6 +51,8 @@ def _decision(ctx: RequestContext) -> tuple[str, str | None]:
         kind = "refused" if ctx.error.status < 500 else "error"
         # The message may quote client text; a NUL would make PostgreSQL refuse the whole audit row.
         return kind, f"{ctx.error.error_type}: {ctx.error.message}".replace("\x00", "\\0")[:500]
+    if ctx.client_disconnected and not ctx.handled:  # never sent on: no usage record either
+        return "error", "client closed the connection before its request was read"
     if ctx.status >= 400:
         return "allowed", f"upstream returned {ctx.status}"
     if ctx.client_disconnected:
@@ -126,7 +128,8 @@ class Record:
         record: dict[str, Any] = {"audit": _audit_row(ctx, created_at, latency_ms)}
         # reached the upstream (or a client hung up on it): usage, even when its answer then failed (a body cut
         # midway, a read timeout: the upstream may have charged for it); answered by Steward itself: audit only
-        if ctx.key is not None and (ctx.error is None or ctx.forwarded):
+        # (a client that hung up before its body was read was never sent on: audit only, like a refusal)
+        if ctx.key is not None and (ctx.forwarded or (ctx.error is None and ctx.handled)):
             record["usage"] = _usage_row(ctx, created_at, latency_ms)
         self._append(record, ctx.request_id)
 
