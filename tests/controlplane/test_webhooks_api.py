@@ -99,7 +99,9 @@ async def _lifecycle(gateway: Gateway, worker: WebhookDispatcher, seen: list[str
 
         rx.failures = 10**6
         await call("POST", f"{PATH}/{hook['id']}", json={"url": rx.url + "?v=2"})
-        [pending] = await until(worker, lambda: _deliveries(http, hook["id"], status="pending"))
+        async def failed_once() -> list[dict[str, Any]]:  # pending and tried (a new row is pending untried)
+            return [d for d in await _deliveries(http, hook["id"], status="pending") if d["last_status_code"]]
+        [pending] = await until(worker, failed_once)
         assert pending["last_status_code"] == 500 and pending["next_attempt_at"] and pending["attempts"]
         assert pending["last_error"].startswith("HTTP 500")
         rx.failures = 0
