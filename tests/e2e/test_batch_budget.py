@@ -181,12 +181,12 @@ def test_a_batch_whose_row_the_database_refused_is_journaled_and_still_metered(t
     config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=2.0)
     with SimulatorServer(config) as slow:
         with start_gateway(url, slow.url, tmp_path / "home", UPSTREAM_KEY) as first:
-            with sqlite3.connect(database) as db:  # the database refuses batch rows for a moment
+            with sqlite3.connect(database, timeout=60) as db:  # the database refuses batch rows for a moment
                 db.execute("CREATE TRIGGER refuse_batches BEFORE INSERT ON batches "
                            "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
             with first.client("eng") as client:
                 batch = client.messages.batches.create(requests=items(2))  # the client still gets its batch
-        with sqlite3.connect(database) as db:
+        with sqlite3.connect(database, timeout=60) as db:
             db.execute("DROP TRIGGER refuse_batches")
             assert db.execute("SELECT count(*) FROM batches").fetchone() == (0,)
         env = {**os.environ, "STEWARD_HOME": str(first.settings.home), "STEWARD_DATABASE_URL": url}
@@ -210,12 +210,12 @@ def test_a_batch_row_written_by_the_shipper_first_does_not_stop_batch_metering(t
     config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=0.3)
     with SimulatorServer(config) as upstream, start_gateway(url, upstream.url, tmp_path / "home", UPSTREAM_KEY,
                                                             batch_meter_interval=1.0) as gw:
-        with sqlite3.connect(database) as db:
+        with sqlite3.connect(database, timeout=60) as db:
             db.execute("CREATE TRIGGER refuse_batches BEFORE INSERT ON batches "
                        "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
         with gw.client("eng") as client:
             first = client.messages.batches.create(requests=items(2, prefix="first"))
-        with sqlite3.connect(database) as db:  # the outage ends and the row is written before the retry runs
+        with sqlite3.connect(database, timeout=60) as db:  # the outage ends; the row is written before the retry
             db.execute("DROP TRIGGER refuse_batches")
             db.execute("INSERT OR IGNORE INTO batches (id, org_id, workspace_id, api_key_id, request_count, "
                        "created_at) SELECT ?, org_id, id, ?, 2, ? FROM workspaces WHERE id = ?",
@@ -224,5 +224,5 @@ def test_a_batch_row_written_by_the_shipper_first_does_not_stop_batch_metering(t
             second = client.messages.batches.create(requests=items(2, prefix="second"))
         assert len(batch_rows(gw, first.id, 2, timeout=30)) == 2
         assert len(batch_rows(gw, second.id, 2, timeout=30)) == 2
-        with sqlite3.connect(database) as db:
+        with sqlite3.connect(database, timeout=60) as db:
             assert db.execute("SELECT count(*) FROM batches").fetchone() == (2,)

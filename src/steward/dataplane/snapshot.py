@@ -18,6 +18,7 @@ between two requests' steps, never during one, so a request sees a key either be
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import gc
 import logging
@@ -119,6 +120,12 @@ class Snapshot:
     spend: dict[tuple[str, str], tuple[SpendEntry, ...]] = field(default_factory=dict)
     # the model catalog in force, statuses as of ``catalog.day``
     catalog: Catalog = field(default_factory=lambda: Catalog.load_default().as_of(datetime.now(UTC).date()))
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    """Retrieve an on-demand check's failure (the poller logs failures; this one's asker has moved on)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("on-demand snapshot check failed", exc_info=task.exception())
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -308,7 +315,10 @@ class SnapshotStore:
         self._lock = asyncio.Lock()
         self.current = Snapshot(version=0)
         self.checked_at = 0.0  # monotonic time of the last successful load or version check (readiness reads it)
+        self._began = float("-inf")  # perf_counter time at which the last successful check began
+        self._failed = float("-inf")  # perf_counter time of the last failed check
         self.full_loads = 0
+        self.checks = 0  # successful loads and version checks, by the poller or on demand
 
     async def _load_catalog(self, today: date) -> Catalog:
         """The newest stored catalog (parsed only when it changed), statuses as of ``today``."""
@@ -338,8 +348,37 @@ class SnapshotStore:
     async def refresh(self) -> Snapshot:
         """Catch up with the database now (everything on the first call)."""
         async with self._lock:
+            await self._refresh_locked()
+        return self.current
+
+    async def _refresh_locked(self) -> None:
+        began = time.perf_counter()
+        try:
             await (self._catch_up() if self._config is not None else self._full())
-            self.checked_at = time.monotonic()
+        except BaseException:
+            self._failed = time.perf_counter()
+            raise
+        self._began = began
+        self.checks += 1
+        self.checked_at = time.monotonic()
+
+    async def _caught_up_since(self, moment: float) -> None:
+        async with self._lock:  # waiting here is what coalesces: the first waiter's check serves the others
+            if self._began < moment and time.perf_counter() - self._failed >= self._interval:
+                await self._refresh_locked()
+
+    async def caught_up_since(self, moment: float, wait: float = 1.0) -> Snapshot:
+        """The snapshot as of a check that began at or after ``moment`` (``time.perf_counter``), checking now if
+        none has: a request whose key is unknown asks this before its 401, so a key created on another host (or
+        process) works on its first request instead of after the next poll. Concurrent askers share one check, so
+        a flood of unknown keys costs at most one version query at a time; after a failed check (database down)
+        none is tried for a poll interval; the asker waits at most ``wait`` seconds (the check goes on)."""
+        if self._began >= moment or time.perf_counter() - self._failed < self._interval:
+            return self.current
+        check = asyncio.ensure_future(self._caught_up_since(moment))
+        check.add_done_callback(_consume)
+        with contextlib.suppress(Exception):  # a failed or slow check: the caller answers with what it has
+            await asyncio.wait_for(asyncio.shield(check), wait)
         return self.current
 
     async def _full(self) -> None:

@@ -3,16 +3,20 @@
 Reads ``x-api-key`` or ``Authorization: Bearer``; writes ``ctx.key`` and ``ctx.workspace``; raises
 AuthenticationError after naming the reason in ``ctx.auth_failure`` (Record samples these refusals per address),
 or past ``STEWARD_UNAUTHENTICATED_PER_MINUTE`` such refusals from one address, 429 (``refusals.FailedAuthLimit``).
-Cost: a checksum check, one SHA-256 and two dict lookups; no I/O.
+Cost: a checksum check, one SHA-256 and two dict lookups; no I/O for a key the snapshot holds. A well-formed key it
+does not hold waits (at most a second) for a check of the database that began after the request arrived
+(``SnapshotStore.caught_up_since``: shared by concurrent askers, skipped for an address already over the failed-auth
+limit), so a key created on another host works on its first request.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import NoReturn
 
 from steward.dataplane.context import RequestContext
-from steward.dataplane.snapshot import SnapshotStore
+from steward.dataplane.snapshot import KeyEntry, Snapshot, SnapshotStore
 from steward.dataplane.stages.refusals import FailedAuthLimit
 from steward.errors import AuthenticationError, RateLimitError
 from steward.identity.keyformat import ADMIN_KEY_PREFIX, hash_key, well_formed
@@ -70,7 +74,7 @@ class Authenticate:
                                                             "x-should-retry": "false", "connection": "close"})
         raise AuthenticationError(message)
 
-    def on_request(self, ctx: RequestContext) -> None:
+    def on_request(self, ctx: RequestContext) -> Awaitable[None] | None:
         secret = _secret(ctx)
         if not secret:
             self._refuse(ctx, "missing", "x-api-key header is required (or Authorization: Bearer <key>).")
@@ -78,10 +82,26 @@ class Authenticate:
             self._refuse(ctx, "admin_key", "Admin keys cannot call the Messages API; use a workspace API key.")
         if not well_formed(secret):
             self._refuse(ctx, "malformed", "invalid x-api-key: not a Steward API key (wrong format or checksum).")
+        digest = hash_key(secret)
         snapshot = self._snapshots.current
-        key = snapshot.keys_by_hash.get(hash_key(secret))
+        key = snapshot.keys_by_hash.get(digest)
+        if key is None:
+            if self._failures.blocked(ctx.client, ctx.started_at):
+                self._refuse(ctx, "unknown", "invalid x-api-key")
+            return self._after_check(ctx, digest)
+        self._admit(ctx, snapshot, key)
+        return None
+
+    async def _after_check(self, ctx: RequestContext, digest: str) -> None:
+        """An unknown key: perhaps one created since the last poll (on another host); look once more after a
+        check of the database that began after this request arrived."""
+        snapshot = await self._snapshots.caught_up_since(ctx.started_perf)
+        key = snapshot.keys_by_hash.get(digest)
         if key is None:
             self._refuse(ctx, "unknown", "invalid x-api-key")
+        self._admit(ctx, snapshot, key)
+
+    def _admit(self, ctx: RequestContext, snapshot: Snapshot, key: KeyEntry) -> None:
         ctx.key = key
         if key.status != "active":
             self._refuse(ctx, "inactive", f"This API key is {key.status}.")

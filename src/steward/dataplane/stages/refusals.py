@@ -103,6 +103,11 @@ class FailedAuthLimit:
         self._window = window
         self._table: OrderedDict[str, list[float]] = OrderedDict()  # address -> [window start, count]
 
+    def blocked(self, address: str, now: float) -> bool:
+        """Whether ``address`` is over the limit now (counts nothing)."""
+        found = self._table.get(address)
+        return self._limit > 0 and found is not None and now - found[0] < self._window and found[1] >= self._limit
+
     def over(self, address: str, now: float) -> float | None:
         """Count one refused request; the seconds to wait when it is over the limit, else None."""
         if self._limit <= 0:
