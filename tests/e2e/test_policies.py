@@ -168,16 +168,21 @@ def test_a_policy_change_is_in_force_within_a_second(gateway: Gateway) -> None:
         response = httpx.put(f"{gateway.url}/v1/admin/policy", json={"features": {"require_user_id": True}},
                              headers={"x-api-key": gateway.admin_key})
         assert response.status_code == 200
-        changed, deadline = time.monotonic(), time.monotonic() + 1.0
+        # The promise: no request sent more than a second after the change is admitted under the old policy. What
+        # counts is when the last admitted request was sent, not when the refusal came back (on a loaded machine a
+        # round trip alone can take a good part of a second).
+        changed, last_admitted_sent = time.monotonic(), 0.0
         while True:
+            sent = time.monotonic() - changed
             try:
                 client.messages.create(model=SONNET, max_tokens=16, messages=MESSAGES)
             except anthropic.BadRequestError as exc:
                 assert message(exc).startswith("features.require_user_id: ")
                 break
-            assert time.monotonic() < deadline, "the policy was not in force within a second"
+            last_admitted_sent = sent
+            assert sent < 5.0, "the policy was not in force after five seconds"
             time.sleep(0.02)
-        assert time.monotonic() - changed < 1.0
+        assert last_admitted_sent < 1.0, last_admitted_sent
 
 
 def test_compliance_group_regions_are_enforced(gateway: Gateway) -> None:
