@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 import socket
+import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -59,7 +60,7 @@ from steward.governance.pii import build_registry
 from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
 from steward.storage.engine import Database
-from steward.storage.health import ping
+from steward.storage.health import database_unavailable, describe, ping
 from steward.storage.repositories.batches import BatchRepository
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
@@ -179,10 +180,30 @@ class Steward:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coro))
 
+    async def _first_load(self) -> None:
+        """The snapshot and the content keys, which need the database. A process started while it does not answer
+        (an outage, a failover, a worker replaced mid-outage) retries for ``STEWARD_STARTUP_DATABASE_WAIT`` seconds
+        before failing: uvicorn stops every worker when one fails to start, so failing at once turned a database
+        blip during a worker's restart into the whole server's exit (a chaos run, seed 441207)."""
+        deadline = time.monotonic() + self.settings.startup_database_wait
+        delay = 0.25
+        while True:
+            try:
+                await self.snapshots.refresh()
+                await self.data_keys.load()
+                return
+            except Exception as exc:
+                left = deadline - time.monotonic()
+                if not database_unavailable(exc) or left <= 0:
+                    raise
+                log.warning("start-up: the database did not answer (%s); retrying for up to %.0f s more",
+                            describe(exc), left)
+                await asyncio.sleep(min(delay, max(left, 0.0)))
+                delay = min(delay * 2, 5.0)
+
     async def startup(self) -> None:
         """Load the snapshot, open the journal, ship leftovers, start the workers."""
-        await self.snapshots.refresh()
-        await self.data_keys.load()
+        await self._first_load()
         journal_dir = self.settings.resolved_journal_dir()
         self.journal = Journal(journal_dir, fsync=self.settings.journal_fsync)
         self.readiness = build_readiness(self.settings, self.database, self.snapshots)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -16,11 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import anthropic
+import asyncpg
 
 from steward.serving import free_port
 from steward.simulator.server import SimulatorServer
+from tests.chaos import children, pg_outage
 from tests.conftest import UPSTREAM_KEY
-from tests.support import Gateway, gateway_settings, provision
+from tests.support import PG_ADMIN, Gateway, gateway_settings, pg_execute, provision
 
 BODY = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -156,3 +159,55 @@ def test_several_workers_without_redis_refuse_to_start(tmp_path: Path) -> None:
                           check=False)
     assert done.returncode == 2 and "without Redis" in done.stderr and "STEWARD_REDIS_URL" in done.stderr
     assert not (tmp_path / "steward.db").exists()  # refused before touching anything
+
+
+def test_a_worker_replaced_during_a_database_outage_waits_for_it(pg_template: str, simulator: SimulatorServer,
+                                                                  tmp_path: Path) -> None:
+    """A worker that dies while the database is down is restarted by uvicorn into the outage; its start-up waits
+    for the database (``STEWARD_STARTUP_DATABASE_WAIT``). Before, it failed, and uvicorn stops the whole server
+    when a worker fails to start: a chaos run (seed 441207) lost its gateway and its shipper that way."""
+    name = f"steward_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    try:
+        gw = provision(gateway_settings(url, simulator.url, tmp_path / "h", UPSTREAM_KEY), {"eng": None})
+        with serve(url, simulator.url, tmp_path / "a", workers=2, STEWARD_REDIS_URL="redis://127.0.0.1:6379/0",
+                   STEWARD_REDIS_KEY_PREFIX=f"stw-test-{uuid.uuid4().hex[:12]}:") as (address, proc):
+            assert _works(address, gw.keys["eng"])
+            workers = [pid for pid, cmd in children(proc.pid) if b"spawn_main" in cmd]
+            assert len(workers) == 2
+            outage = threading.Thread(target=pg_outage, args=(PG_ADMIN, name, 4.0))
+            outage.start()
+            deadline = time.monotonic() + 10
+            while not _database_gone(name):  # renamed away: a worker started now meets the outage
+                assert time.monotonic() < deadline, "the outage did not begin"
+                time.sleep(0.05)
+            os.kill(workers[0], signal.SIGKILL)
+            outage.join()
+            deadline = time.monotonic() + 60
+            replaced: list[int] = []
+            while len(replaced) < 1:  # uvicorn started another worker, still alive, not the killed one
+                assert proc.poll() is None, "the server exited: a worker failed to start during the outage"
+                replaced = [pid for pid, cmd in children(proc.pid) if b"spawn_main" in cmd and pid not in workers]
+                assert time.monotonic() < deadline, "no worker replaced the killed one"
+                time.sleep(0.1)
+            answered = 0
+            while answered < 20:  # both workers serve again (connections land on either)
+                assert proc.poll() is None, "the server exited after the outage"
+                if _works(address, gw.keys["eng"]):
+                    answered += 1
+                else:
+                    raise AssertionError("a known key was refused after the outage")
+            assert proc.poll() is None
+    finally:
+        asyncio.run(pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _database_gone(name: str) -> bool:
+    async def main() -> bool:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            return bool(await conn.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name) == 0)
+        finally:
+            await conn.close()
+    return asyncio.run(main())
