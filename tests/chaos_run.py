@@ -120,15 +120,21 @@ def run(database_url: str, upstream: str, upstream_key: str, tmp: Path, *, secon
         ok_ids = {o.request_id for o in load.outcomes if o.status == "ok" and o.request_id}
         batches = sum(1 for o in load.outcomes if o.batch_id)
         org = _org(gw)
+        assert server.proc is not None
+        died = server.proc.poll()  # the harness restarts it only after its own kills
+        if died is not None:
+            events.note(f"the server had exited on its own (code {died}): nothing shipped after that")
         wait_settled(database_url, org, ok_ids, batches, 60)
         verify = verify_when_sealed(env)  # the sealer runs in `steward ship`: verify while it runs
         server.stop()
-        events.note("server stopped cleanly")
+        events.note("server stopped cleanly" if died is None else "server was not running")
         ledger = wait_settled(database_url, org, ok_ids, batches, 1)
         quarantine = [json.loads(line) for line in cli(env, "journal", "quarantine", "list", "--json")
                       .stdout.splitlines() if line.strip()]
     problems = ledger_problems(load.outcomes, ledger, capped_workspace=gw.workspace_ids["capped"],
                                cap_picousd=CAP_CENTS * PICO_PER_CENT, quarantine=quarantine, verify=verify)
+    if died is not None:
+        problems.insert(0, f"the server exited on its own during the run (code {died})")
     spent = sum(u.cost_picousd for u in ledger.usage if u.workspace_id == gw.workspace_ids["capped"])
     return Report(seed, elapsed, load.summary(), events.log, problems, len(ledger.usage), len(ledger.audit), spent)
 
