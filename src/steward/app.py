@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steward.access_log import wrap as with_access_log
 from steward.asgi import ASGIApp, Receive, Scope, Send
@@ -79,6 +79,9 @@ from steward.workers.sealer import Sealer
 from steward.workers.shipper import Shipper
 from steward.workers.webhooks import WebhookDispatcher
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 log = logging.getLogger("steward")
 
 
@@ -105,8 +108,9 @@ class Steward:
             settings.upstream_url, [k.get_secret_value() for k in settings.upstream_api_keys],
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout, pool_size=settings.upstream_pool_size)
-        self.limiter: Limiter = build_limiter(settings)
-        self.budgets: Budgets = build_budgets(settings)
+        counters = shared_redis(settings)  # one client: one auto-pipeline for both stores' round trips
+        self.limiter: Limiter = build_limiter(settings, counters)
+        self.budgets: Budgets = build_budgets(settings, counters)
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
         self.readiness: Readiness | None = None
@@ -323,24 +327,34 @@ def build_readiness(settings: Settings, database: Database, snapshots: SnapshotS
                      redis=redis, snapshot_version=lambda: snapshots.current.version)
 
 
-def build_limiter(settings: Settings) -> Limiter:
+def shared_redis(settings: Settings) -> Redis | None:
+    """The Redis client the rate limits and spend counters share (None without ``STEWARD_REDIS_URL``): their
+    calls of one event-loop turn go out as one pipeline (``storage/redis_client.AutoPipeline``)."""
+    if settings.redis_url is None:
+        return None
+    from steward.storage.redis_client import connect
+
+    return connect(settings.redis_url)
+
+
+def build_limiter(settings: Settings, redis: Redis | None = None) -> Limiter:
     """Redis-backed limits when ``STEWARD_REDIS_URL`` is set (shared by every process), else in process."""
     if settings.redis_url is None:
         return InProcessLimiter()
     from steward.storage.redis_client import connect
     from steward.storage.redis_limiter import RedisLimiter
 
-    return RedisLimiter(connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
+    return RedisLimiter(redis or connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
 
 
-def build_budgets(settings: Settings) -> Budgets:
+def build_budgets(settings: Settings, redis: Redis | None = None) -> Budgets:
     """Spend counters in Redis when ``STEWARD_REDIS_URL`` is set (exact across instances), else in process."""
     if settings.redis_url is None:
         return InProcessBudgets()
     from steward.storage.redis_budgets import RedisBudgets
     from steward.storage.redis_client import connect
 
-    return RedisBudgets(connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
+    return RedisBudgets(redis or connect(settings.redis_url), fail_open=settings.rate_limit_fail_open)
 
 
 def create_app(settings: Settings | None = None) -> Steward:

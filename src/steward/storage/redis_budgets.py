@@ -271,7 +271,7 @@ class RedisBudgets(RedisBacked):
             args += (str(counter.cap), _ttl_ms(counter))
         args += ("1" if existing else "0", field, str(now_ms))
         try:
-            reply = await run_once(self._reserve, [c.key for c in counters], args)
+            reply = await run_once(self._reserve, [c.key for c in counters], args, self._pipeline)
         except (RedisError, OSError) as exc:
             self._unavailable("reservation", exc)
             return BudgetAdmission(self.fail_open, (), None)
@@ -304,7 +304,7 @@ class RedisBudgets(RedisBacked):
         born = lease.born if lease else ()
         args += (str(born[i]) if i < len(born) else "" for i in range(len(counters)))
         try:
-            reply = await run_once(self._settle, [c.key for c in counters], args)
+            reply = await run_once(self._settle, [c.key for c in counters], args, self._pipeline)
         except (RedisError, OSError) as exc:
             self._unavailable("settlement", exc)
             return []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +15,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, ResponseError
 
 from steward.metrics import STORE_UNAVAILABLE
 
@@ -36,6 +39,7 @@ class RedisBacked:
 
     def __init__(self, redis: Redis, *, fail_open: bool = False, logger: logging.Logger | None = None) -> None:
         self._redis = redis
+        self._pipeline = auto_pipeline(redis)
         self.fail_open = fail_open
         self.unavailable_count = 0
         self._warned_at = -math.inf
@@ -94,6 +98,95 @@ def operation_key(first: str) -> str:
     return f"{base}:op:{uuid.uuid4().hex}"
 
 
-async def run_once(script: AsyncScript, keys: Sequence[str], args: Sequence[str]) -> Any:
-    """Run a ``once`` script under a new operation id: however often redis-py sends it, it applies once."""
-    return await script(keys=[*keys, operation_key(keys[0])], args=[*args, str(OPERATION_TTL_MS)])
+async def run_once(script: AsyncScript, keys: Sequence[str], args: Sequence[str],
+                   pipeline: AutoPipeline | None = None) -> Any:
+    """Run a ``once`` script under a new operation id: however often redis-py sends it, it applies once. Through
+    ``pipeline`` when given (with the other commands of this event-loop turn)."""
+    keys, args = [*keys, operation_key(keys[0])], [*args, str(OPERATION_TTL_MS)]
+    if pipeline is None:
+        return await script(keys=keys, args=args)
+    return await pipeline.evalsha(script, keys, args)
+
+
+_Call = tuple[AsyncScript, Sequence[str], Sequence[str], "asyncio.Future[Any]"]
+
+
+class AutoPipeline:
+    """Script calls made in one event-loop turn go to Redis together, as one pipeline: one connection from the
+    pool, one write, one read pass (ioredis calls this auto-pipelining). Concurrent requests' admissions and
+    settlements share a round trip instead of each paying redis-py's whole call: measured in
+    ``bench/limiter_bench.py``. A lone call goes straight through (no pipeline to build).
+
+    Each caller gets its own reply, or its own error (a script error stays that command's); a connection failure
+    fails every call of its pipeline. redis-py sends a pipeline again after a connection error (``connect``: one
+    retry); counter scripts run through ``once``, so a second send applies nothing twice. A script Redis does not
+    hold (restarted, flushed) is loaded and its calls sent again."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._queue: list[_Call] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self.round_trips = 0  # pipelines (or lone calls) sent
+
+    def evalsha(self, script: AsyncScript, keys: Sequence[str], args: Sequence[str]) -> asyncio.Future[Any]:
+        """The script's reply, once this turn's pipeline has been answered."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((script, keys, args, future))
+        return future
+
+    def _flush(self) -> None:
+        calls, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._send(calls))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, calls: list[_Call]) -> None:
+        try:
+            replies = await self._execute(calls)
+            stale = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if stale:
+                for script in {id(calls[n][0]): calls[n][0] for n in stale}.values():
+                    script.sha = await self._redis.script_load(script.script)
+                for n, reply in zip(stale, await self._execute([calls[n] for n in stale]), strict=True):
+                    replies[n] = reply
+        except BaseException as exc:
+            for *_, future in calls:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, future), reply in zip(calls, replies, strict=True):
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _execute(self, calls: list[_Call]) -> list[Any]:
+        self.round_trips += 1
+        if len(calls) == 1:
+            script, keys, args, _ = calls[0]
+            try:
+                return [await self._redis.evalsha(script.sha, len(keys), *keys, *args)]
+            except ResponseError as exc:  # a script error is the reply, as in a pipeline
+                return [exc]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for script, keys, args, _ in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
+
+
+_PIPELINES: weakref.WeakKeyDictionary[Redis, AutoPipeline] = weakref.WeakKeyDictionary()
+
+
+def auto_pipeline(redis: Redis) -> AutoPipeline:
+    """The one auto-pipeline of ``redis`` (stores sharing a client share its round trips)."""
+    found = _PIPELINES.get(redis)
+    if found is None:
+        found = _PIPELINES[redis] = AutoPipeline(redis)
+    return found

@@ -137,7 +137,7 @@ class RedisLimiter(RedisBacked):
             return admitted((), ())
         keys, args = _arguments(reservations, now)
         try:
-            reply = await run_once(self._admit, keys, args)
+            reply = await run_once(self._admit, keys, args, self._pipeline)
         except (RedisError, OSError) as exc:
             self._unavailable("admission", exc)
             if self.fail_open:
@@ -151,7 +151,7 @@ class RedisLimiter(RedisBacked):
             return
         keys, args = _arguments(returns, now)
         try:
-            await run_once(self._settle, keys, args)
+            await run_once(self._settle, keys, args, self._pipeline)
         except (RedisError, OSError) as exc:
             self._unavailable("settlement", exc)
 
