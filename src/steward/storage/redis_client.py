@@ -9,9 +9,10 @@ import time
 import uuid
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -57,6 +58,7 @@ class RedisBacked:
 
     async def close(self) -> None:
         """Close the Redis client and its connections."""
+        await self._pipeline.close()
         await self._redis.aclose()
 
 
@@ -109,39 +111,50 @@ async def run_once(script: AsyncScript, keys: Sequence[str], args: Sequence[str]
 
 
 _Call = tuple[AsyncScript, Sequence[str], Sequence[str], "asyncio.Future[Any]"]
+MAX_PIPELINE = 512  # calls per round trip at most; the rest go in the next
 
 
 class AutoPipeline:
-    """Script calls made in one event-loop turn go to Redis together, as one pipeline: one connection from the
-    pool, one write, one read pass (ioredis calls this auto-pipelining). Concurrent requests' admissions and
-    settlements share a round trip instead of each paying redis-py's whole call: measured in
-    ``bench/limiter_bench.py``. A lone call goes straight through (no pipeline to build).
+    """Script calls made while Redis is busy with the previous ones go to it together, as one pipeline on one
+    connection the pipeline keeps (ioredis calls this auto-pipelining): one write and one read pass per round trip,
+    at most one round trip in flight, so under load each call's share of redis-py's per-call cost (the pool, the
+    retry wrapper, the socket) shrinks with the batch. Measured in ``bench/limiter_bench.py``.
 
-    Each caller gets its own reply, or its own error (a script error stays that command's); a connection failure
-    fails every call of its pipeline. redis-py sends a pipeline again after a connection error (``connect``: one
-    retry); counter scripts run through ``once``, so a second send applies nothing twice. A script Redis does not
-    hold (restarted, flushed) is loaded and its calls sent again."""
+    Each caller gets its own reply, or its own error (a script error stays that call's); a connection failure
+    fails every call of its round trip. A round trip that failed on the connection is sent again once on a fresh
+    one (the client's ``Retry``); counter scripts run through ``once``, so a second send applies nothing twice.
+    A script Redis does not hold (restarted, flushed) is loaded and its calls sent again."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._queue: list[_Call] = []
+        self._busy = False       # a round trip is in flight, or scheduled
+        self._connection: Connection | None = None
         self._sending: set[asyncio.Task[None]] = set()
-        self.round_trips = 0  # pipelines (or lone calls) sent
+        self.round_trips = 0
 
     def evalsha(self, script: AsyncScript, keys: Sequence[str], args: Sequence[str]) -> asyncio.Future[Any]:
-        """The script's reply, once this turn's pipeline has been answered."""
+        """The script's reply, once its round trip has been answered."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._flush)
         self._queue.append((script, keys, args, future))
+        if not self._busy:
+            self._busy = True
+            loop.call_soon(self._flush)  # calls made in this event-loop turn join it
         return future
 
     def _flush(self) -> None:
-        calls, self._queue = self._queue, []
+        calls, self._queue = self._queue[:MAX_PIPELINE], self._queue[MAX_PIPELINE:]
         task = asyncio.get_running_loop().create_task(self._send(calls))
         self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if self._queue:  # what came in meanwhile: the next round trip
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._busy = False
 
     async def _send(self, calls: list[_Call]) -> None:
         try:
@@ -169,16 +182,37 @@ class AutoPipeline:
 
     async def _execute(self, calls: list[_Call]) -> list[Any]:
         self.round_trips += 1
-        if len(calls) == 1:
-            script, keys, args, _ = calls[0]
+        if self._connection is None:
+            pool: Any = self._redis.connection_pool  # get_connection is untyped in redis-py
+            self._connection = cast(Connection, await pool.get_connection())
+        connection = self._connection
+        packed = connection.pack_commands(
+            [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in calls])
+
+        async def once() -> list[Any]:
             try:
-                return [await self._redis.evalsha(script.sha, len(keys), *keys, *args)]
-            except ResponseError as exc:  # a script error is the reply, as in a pipeline
-                return [exc]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for script, keys, args, _ in calls:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            return list(await pipe.execute(raise_on_error=False))
+                await connection.send_packed_command(packed, check_health=False)
+                replies: list[Any] = []
+                for _ in calls:
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:  # a script's error is its reply
+                        replies.append(exc)
+                return replies
+            except BaseException:
+                await connection.disconnect()  # never leave unread replies for the next round trip
+                raise
+
+        async def failed(_: Exception) -> None:
+            await connection.disconnect()
+
+        return await connection.retry.call_with_retry(once, failed)
+
+    async def close(self) -> None:
+        """Give the connection back (the client's ``aclose`` closes the pool)."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await self._redis.connection_pool.release(connection)
 
 
 _PIPELINES: weakref.WeakKeyDictionary[Redis, AutoPipeline] = weakref.WeakKeyDictionary()
