@@ -200,3 +200,17 @@ def test_cli_messages_name_people_and_workspaces(gateway: Gateway, traffic: dict
     assert f"Policy of workspace marketing ({gateway.workspace_ids['marketing']}) is now at version" in done.stdout
     shown = _steward(gateway, "policy", "show", "-w", "marketing").stdout
     assert shown.startswith(f"Workspace marketing ({gateway.workspace_ids['marketing']}): policy v")
+
+
+def test_the_python_sdk_reads_the_refusals_report(gateway: Gateway, traffic: dict[str, Any]) -> None:
+    from steward.sdk import AdminClient
+
+    with AdminClient(base_url=gateway.url, api_key=gateway.admin_key) as admin:
+        by_reason = admin.reports.refusals(start_date=datetime.now(UTC).date())
+        assert by_reason.total_refusals == 4 and by_reason.group_by == ["reason"]
+        assert {r["reason"]: r["refusals"] for r in by_reason.data} == {
+            "policy": 1, "authentication": 1, "validation": 1, "budget": 1}
+        narrowed = admin.reports.refusals(group_by=["reason", "workspace"],
+                                          workspace_ids=[gateway.workspace_ids["marketing"]])
+        assert [(r["reason"], r["workspace_name"], r["refusals"]) for r in narrowed.data] == [
+            ("policy", "marketing", 1)]

@@ -14,6 +14,7 @@ from steward.sdk.resources.admin_keys import AdminKeys
 from steward.sdk.resources.base import endpoint, listing
 from steward.sdk.resources.invitations import Invitations
 from steward.sdk.resources.keys import Keys
+from steward.sdk.resources.reports import Reports
 from steward.sdk.resources.users import Users
 from steward.sdk.resources.workspaces import Members, Workspaces
 from tests.support import Gateway
@@ -21,7 +22,7 @@ from tests.support import Gateway
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 RESOURCES = {"invitations": Invitations, "users": Users, "workspaces": Workspaces, "workspaces.members": Members,
-             "keys": Keys, "admin_keys": AdminKeys}
+             "keys": Keys, "admin_keys": AdminKeys, "reports": Reports}
 
 
 def test_examples(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,7 +42,7 @@ def test_every_call_is_in_the_reference() -> None:
     text = DOC.read_text()
     calls = [f"{prefix}.{name}" for prefix, resource in RESOURCES.items()
              for name, value in vars(resource).items() if isinstance(value, endpoint | listing)]
-    assert len(calls) == 29
+    assert len(calls) == 34
     for call in calls:
         assert f"| `{call}(" in text, call
 

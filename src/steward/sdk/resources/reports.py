@@ -87,6 +87,17 @@ class GroupTotals(AdminObject):
     total_cost_usd: str | None = None
 
 
+class RefusalTotals(AdminObject):
+    """``/v1/admin/usage/refusals``: requests Steward answered itself, one row per group (the groups with their
+    names, then ``refusals``), most first."""
+
+    start_date: str
+    end_date: str
+    group_by: list[str]
+    total_refusals: int
+    data: list[dict[str, Any]]
+
+
 def _time(value: datetime | date | str | None) -> str | None:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.tzinfo is None else value.isoformat()
@@ -148,3 +159,14 @@ class Reports(Resource[S]):
         """The seed's ``/v1/admin/usage/cost``: exact USD per group, split by cost type."""
         query = compact(start_date=_day(start_date), end_date=_day(end_date), group_by=",".join(_list(group_by) or []))
         return Call("GET", "/v1/admin/usage/cost", GroupTotals.model_validate, query=query)
+
+    @endpoint
+    def refusals(self, *, start_date: date | str | None = None, end_date: date | str | None = None,
+                 group_by: Sequence[str] = ("reason",),
+                 workspace_ids: Sequence[str] | None = None) -> Call[RefusalTotals]:
+        """``/v1/admin/usage/refusals``: requests Steward answered itself (authentication, budget, rate_limit,
+        policy, validation, ...), which are in the audit trail but not in usage, counted per reason, workspace,
+        key, model, status or day."""
+        query = compact(start_date=_day(start_date), end_date=_day(end_date), group_by=",".join(_list(group_by) or []),
+                        workspace_ids=",".join(_list(workspace_ids) or []) or None)
+        return Call("GET", "/v1/admin/usage/refusals", RefusalTotals.model_validate, query=query)
