@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import socket
 import sys
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from steward.governance.budgets import (
@@ -34,15 +29,10 @@ from steward.governance.budgets import (
 )
 from steward.storage.redis_budgets import RedisBudgets
 from steward.storage.redis_client import connect
+from tests.storage.redis_support import REDIS_URL, dropping, unreachable
 
-REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 USD = 10**12
 DAY = 86_400.0
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"stw-test-{uuid.uuid4().hex}:"
 
 
 @pytest.fixture
@@ -153,6 +143,7 @@ import asyncio, sys
 from steward.governance.budgets import Counter
 from steward.storage.redis_budgets import RedisBudgets
 from steward.storage.redis_client import connect
+from tests.storage.redis_support import REDIS_URL, dropping, unreachable
 
 USD = 10**12
 
@@ -212,20 +203,9 @@ async def test_four_processes_report_each_threshold_once(redis: Redis, prefix: s
     assert [(s.spent, s.reserved) for s in await budgets.state([org, ws])] == [(52 * USD, 0)] * 2
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def _unreachable() -> Redis:
-    return Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
-
-
 @pytest.mark.parametrize("fail_open", [False, True])
 async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pytest.LogCaptureFixture) -> None:
-    budgets = RedisBudgets(_unreachable(), fail_open=fail_open)
+    budgets = RedisBudgets(unreachable(), fail_open=fail_open)
     counter = Counter("stw-test-down:{org_1}:spend:wrkspc_1:2026-11", 50 * USD, DAY)
     with caplog.at_level(logging.WARNING, logger="steward.budgets"):
         first = await budgets.reserve([counter], USD)
@@ -240,63 +220,11 @@ async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pyt
     await budgets.close()
 
 
-class _DroppingProxy:
-    """A TCP proxy in front of Redis that, when armed, forwards the next EVALSHA and closes the client's connection
-    before the reply: the script ran, the client saw a broken connection, and redis-py sends it again."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self.armed = False
-        self.dropped = 0
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def __aenter__(self) -> _DroppingProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection(*self._target)
-        drop = asyncio.Event()
-
-        async def upstream() -> None:
-            while chunk := await client_r.read(65536):
-                if self.armed and b"EVALSHA" in chunk.upper():
-                    self.armed = False
-                    drop.set()
-                server_w.write(chunk)
-                await server_w.drain()
-
-        async def downstream() -> None:
-            while chunk := await server_r.read(65536):
-                if drop.is_set():  # the script's reply: swallowed, and the client's connection cut
-                    self.dropped += 1
-                    client_w.close()
-                    return
-                client_w.write(chunk)
-                await client_w.drain()
-
-        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            server_w.close()
-            client_w.close()
-
-
 async def test_a_script_sent_again_after_a_broken_connection_applies_once(redis: Redis, prefix: str) -> None:
     """Issue 13: redis-py retries a command whose connection broke (``connect``: one retry), so a reservation or a
     settlement that Redis had already applied applied twice. Each call now carries an operation id."""
-    host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].split(":")
-    async with _DroppingProxy((host, int(port))) as proxy:
-        budgets = RedisBudgets(connect(f"redis://127.0.0.1:{proxy.port}/0", max_connections=4))
+    async with dropping() as (proxy, client):
+        budgets = RedisBudgets(client)
         counter = ws_counter(prefix)
         try:
             assert await budgets.initialize(counter, 0)

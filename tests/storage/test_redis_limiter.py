@@ -8,42 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import socket
 import sys
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
 
 from steward.governance.buckets import Bucket, InProcessLimiter, Reservation
 from steward.storage.redis_limiter import RedisLimiter
+from tests.storage.redis_support import REDIS_URL, delete_prefix, dropping, unreachable
 
-REDIS_URL = os.environ.get("STEWARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = 1_800_000_000.0
-
-
-def _client() -> Redis:
-    return Redis.from_pool(BlockingConnectionPool.from_url(REDIS_URL, max_connections=32, timeout=5))
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"stw-test-{uuid.uuid4().hex}:"
-
-
-@pytest.fixture
-async def redis(prefix: str) -> AsyncIterator[Redis]:
-    client = _client()
-    yield client
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 def ws_bucket(prefix: str, capacity: int = 50, name: str = "requests") -> Bucket:
@@ -108,6 +83,7 @@ import asyncio, sys
 from redis.asyncio import BlockingConnectionPool, Redis
 from steward.governance.buckets import Bucket, Reservation
 from steward.storage.redis_limiter import RedisLimiter
+from tests.storage.redis_support import REDIS_URL, delete_prefix, dropping, unreachable
 
 async def main(url, prefix, count, now):
     client = Redis.from_pool(BlockingConnectionPool.from_url(url, max_connections=32, timeout=5))
@@ -146,20 +122,9 @@ async def test_four_processes_admit_exactly_the_capacity(redis: Redis, prefix: s
     assert org == 950.0  # the 250 refused requests took nothing from the organization's bucket
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def _unreachable() -> Redis:
-    return Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
-
-
 @pytest.mark.parametrize("fail_open", [False, True])
 async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pytest.LogCaptureFixture) -> None:
-    limiter = RedisLimiter(_unreachable(), fail_open=fail_open)
+    limiter = RedisLimiter(unreachable(), fail_open=fail_open)
     reservation = [Reservation(Bucket("stw-test-down:{org_1}:rpm", 50, 60.0, "workspace", "requests"), 1)]
     with caplog.at_level(logging.WARNING, logger="steward.limits"):
         first = await limiter.admit(reservation, T0)
@@ -177,12 +142,7 @@ async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pyt
 
 async def test_an_admission_sent_again_after_a_broken_connection_takes_tokens_once(prefix: str) -> None:
     """Issue 13: redis-py's retry after a broken connection took a request's tokens twice."""
-    from steward.storage.redis_client import connect
-    from tests.storage.test_redis_budgets import REDIS_URL, _DroppingProxy
-
-    host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].split(":")
-    async with _DroppingProxy((host, int(port))) as proxy:
-        client = connect(f"redis://127.0.0.1:{proxy.port}/0", max_connections=4)
+    async with dropping() as (proxy, client):
         limiter = RedisLimiter(client)
         bucket = ws_bucket(prefix)
         try:
@@ -192,8 +152,6 @@ async def test_an_admission_sent_again_after_a_broken_connection_takes_tokens_on
             assert admitted.admitted and proxy.dropped == 1
             remaining = (await limiter.admit([Reservation(bucket, 0)], T0)).states[0].remaining
         finally:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-            if keys:
-                await client.delete(*keys)
+            await delete_prefix(client, prefix)
             await limiter.close()
     assert remaining == 39  # 50 - 1 - 10, not 50 - 1 - 20

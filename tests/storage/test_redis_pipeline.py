@@ -5,36 +5,18 @@ pipeline's connection breaks after Redis ran it (redis-py sends it again; ``once
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from steward.governance.buckets import Bucket, Reservation
-from steward.storage.redis_client import auto_pipeline, connect
+from steward.storage.redis_client import auto_pipeline
 from steward.storage.redis_limiter import RedisLimiter
-from tests.storage.test_redis_budgets import REDIS_URL, _DroppingProxy
-from tests.storage.test_redis_limiter import T0, _client, _unreachable
+from tests.storage.redis_support import delete_prefix, dropping, unreachable
+from tests.storage.test_redis_limiter import T0
 
 ECHO = "if ARGV[1] == 'bad' then return redis.error_reply('refused: ' .. KEYS[1]) end return ARGV[1]"
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"stw-test-{uuid.uuid4().hex}:"
-
-
-@pytest.fixture
-async def redis(prefix: str) -> AsyncIterator[Redis]:
-    client = _client()
-    yield client
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 def _bucket(prefix: str, capacity: int) -> Bucket:
@@ -83,7 +65,7 @@ async def test_a_cancelled_caller_leaves_the_others_their_replies(redis: Redis, 
 
 
 async def test_an_unreachable_redis_fails_every_call_of_the_pipeline() -> None:
-    client = _unreachable()
+    client = unreachable()
     script = client.register_script(ECHO)
     pipeline = auto_pipeline(client)
     replies = await asyncio.gather(*(pipeline.evalsha(script, ["k"], ["x"]) for _ in range(5)),
@@ -97,9 +79,7 @@ async def test_an_unreachable_redis_fails_every_call_of_the_pipeline() -> None:
 
 
 async def test_a_pipeline_sent_again_after_a_broken_connection_applies_each_call_once(prefix: str) -> None:
-    host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].split(":")
-    async with _DroppingProxy((host, int(port))) as proxy:
-        client = connect(f"redis://127.0.0.1:{proxy.port}/0", max_connections=4)
+    async with dropping() as (proxy, client):
         limiter = RedisLimiter(client)
         bucket = _bucket(prefix, 100)
         try:
@@ -109,8 +89,6 @@ async def test_a_pipeline_sent_again_after_a_broken_connection_applies_each_call
             assert all(r.admitted for r in results) and proxy.dropped == 1
             remaining = (await limiter.admit([Reservation(bucket, 0)], T0)).states[0].remaining
         finally:
-            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-            if keys:
-                await client.delete(*keys)
+            await delete_prefix(client, prefix)
             await limiter.close()
     assert remaining == 100 - 1 - 30  # not 100 - 1 - 60
