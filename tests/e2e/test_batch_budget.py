@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -170,6 +172,25 @@ def test_a_batch_created_before_a_restart_is_settled_by_the_next_process(databas
             assert state.spent == sum(r.cost_picousd for r in rows) > 0 and state.reserved == 0
 
 
+REFUSE_BATCHES = ("CREATE TRIGGER refuse_batches BEFORE INSERT ON batches "
+                  "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+
+
+def _sql(database: Path, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """One statement on the test's SQLite file beside the gateway, committed. SQLite can answer "database is locked"
+    at once (a write whose read snapshot went stale while a gateway wrote), not only after the busy timeout: tried
+    again for up to two minutes; the threads alive are named if it never succeeds."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(database, timeout=10)) as db, db:
+                return db.execute(statement, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise AssertionError(f"{exc}; threads: {[t.name for t in threading.enumerate()]}") from exc
+            time.sleep(0.2)
+
+
 def test_a_batch_whose_row_the_database_refused_is_journaled_and_still_metered(tmp_path: Path) -> None:
     """The upstream created (and bills) the batch but the database refused its row: the row is journaled. The
     database refusing it again at ship time puts it in the quarantine (an outage would be retried instead);
@@ -181,14 +202,11 @@ def test_a_batch_whose_row_the_database_refused_is_journaled_and_still_metered(t
     config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=2.0)
     with SimulatorServer(config) as slow:
         with start_gateway(url, slow.url, tmp_path / "home", UPSTREAM_KEY) as first:
-            with sqlite3.connect(database, timeout=60) as db:  # the database refuses batch rows for a moment
-                db.execute("CREATE TRIGGER refuse_batches BEFORE INSERT ON batches "
-                           "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+            _sql(database, REFUSE_BATCHES)  # the database refuses batch rows for a moment
             with first.client("eng") as client:
                 batch = client.messages.batches.create(requests=items(2))  # the client still gets its batch
-        with sqlite3.connect(database, timeout=60) as db:
-            db.execute("DROP TRIGGER refuse_batches")
-            assert db.execute("SELECT count(*) FROM batches").fetchone() == (0,)
+        _sql(database, "DROP TRIGGER refuse_batches")
+        assert _sql(database, "SELECT count(*) FROM batches") == [(0,)]
         env = {**os.environ, "STEWARD_HOME": str(first.settings.home), "STEWARD_DATABASE_URL": url}
         done = subprocess.run([sys.executable, "-m", "steward", "journal", "quarantine", "reship"], env=env,
                               capture_output=True, text=True, timeout=120, check=False)
@@ -210,19 +228,15 @@ def test_a_batch_row_written_by_the_shipper_first_does_not_stop_batch_metering(t
     config = SimulatorConfig(api_key=UPSTREAM_KEY, batch_processing_seconds=0.3)
     with SimulatorServer(config) as upstream, start_gateway(url, upstream.url, tmp_path / "home", UPSTREAM_KEY,
                                                             batch_meter_interval=1.0) as gw:
-        with sqlite3.connect(database, timeout=60) as db:
-            db.execute("CREATE TRIGGER refuse_batches BEFORE INSERT ON batches "
-                       "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+        _sql(database, REFUSE_BATCHES)
         with gw.client("eng") as client:
             first = client.messages.batches.create(requests=items(2, prefix="first"))
-        with sqlite3.connect(database, timeout=60) as db:  # the outage ends; the row is written before the retry
-            db.execute("DROP TRIGGER refuse_batches")
-            db.execute("INSERT OR IGNORE INTO batches (id, org_id, workspace_id, api_key_id, request_count, "
-                       "created_at) SELECT ?, org_id, id, ?, 2, ? FROM workspaces WHERE id = ?",
-                       (first.id, gw.key_ids["eng"], datetime.now(UTC).isoformat(), gw.workspace_ids["eng"]))
+        _sql(database, "DROP TRIGGER refuse_batches")  # the outage ends; the row is written before the retry
+        _sql(database, "INSERT OR IGNORE INTO batches (id, org_id, workspace_id, api_key_id, request_count, "
+             "created_at) SELECT ?, org_id, id, ?, 2, ? FROM workspaces WHERE id = ?",
+             (first.id, gw.key_ids["eng"], datetime.now(UTC).isoformat(), gw.workspace_ids["eng"]))
         with gw.client("eng") as client:
             second = client.messages.batches.create(requests=items(2, prefix="second"))
         assert len(batch_rows(gw, first.id, 2, timeout=30)) == 2
         assert len(batch_rows(gw, second.id, 2, timeout=30)) == 2
-        with sqlite3.connect(database, timeout=60) as db:
-            assert db.execute("SELECT count(*) FROM batches").fetchone() == (2,)
+        assert _sql(database, "SELECT count(*) FROM batches") == [(2,)]
