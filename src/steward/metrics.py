@@ -51,9 +51,6 @@ BATCH_METER_ERRORS = Counter("steward_batch_meter_errors",
 BATCHES_UNRECORDED = Counter("steward_batches_unrecorded",
                              "Batches the upstream created whose database row could not be written at once "
                              "(kept in memory and retried by the metering worker).", registry=REGISTRY)
-UPSTREAM_RESENT = Counter("steward_upstream_resent",
-                          "Upstream requests sent again once because the connection closed before any answer "
-                          "(a pooled keep-alive connection the upstream had just closed).", registry=REGISTRY)
 DOOR_REFUSALS = Counter("steward_door_refusals",
                         "Connections and requests refused before any handler ran (serving_guard.py and the body "
                         "readers), by reason: header_timeout, body_timeout, too_many_connections, unparsable.",

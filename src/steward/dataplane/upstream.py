@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Protocol
 import aiohttp
 
 from steward.errors import UpstreamError, UpstreamTimeoutError
-from steward.metrics import UPSTREAM_RESENT
 
 # A request body: whole bytes, or chunks streamed as they come (the Files API's uploads, dataplane/files_routes.py).
 Body = bytes | AsyncIterable[bytes] | None
@@ -73,19 +71,6 @@ def _map(exc: BaseException) -> UpstreamError:
     return UpstreamError("The upstream API could not be reached or closed the connection.")
 
 
-_DROPPED = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
-# A keep-alive race fails at once; a connection that closed after the upstream worked on the request for longer
-# may mean it did the work (and bills it): that one is the client's to retry, not ours.
-RESEND_WITHIN = 1.0
-
-
-def _resendable(exc: BaseException, body: Body) -> bool:
-    """A request whose connection closed with no answer can go again when its body can be sent again (bytes, not a
-    stream already consumed) and the failure was not in opening the connection (then there is nothing to
-    retry on: the upstream is unreachable)."""
-    return isinstance(body, bytes | None) and not isinstance(exc, aiohttp.ClientConnectorError)
-
-
 class _Exchange:
     """One upstream call as an async context manager (a plain class: cheaper than @asynccontextmanager)."""
 
@@ -99,18 +84,8 @@ class _Exchange:
 
     async def __aenter__(self) -> UpstreamResponse:
         method, url, headers, body = self._args
-        sent = time.monotonic()
         try:
-            try:
-                self._response = await self._session.request(method, url, data=body, headers=headers)
-            except _DROPPED as exc:
-                if not _resendable(exc, body) or time.monotonic() - sent > RESEND_WITHIN:
-                    raise
-                # The connection closed before any answer: almost always a pooled keep-alive connection the
-                # upstream closed as we sent (its idle timeout raced ours). Sent again once, on a new connection,
-                # as the official SDKs would after our 502: the client sees its answer, the ledger no error.
-                UPSTREAM_RESENT.inc()
-                self._response = await self._session.request(method, url, data=body, headers=headers)
+            self._response = await self._session.request(method, url, data=body, headers=headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _map(exc) from exc
         return UpstreamResponse(self._response.status, self._response.headers, self._response)
