@@ -42,11 +42,12 @@ def unreachable() -> Redis:
 
 class DroppingProxy:
     """A TCP proxy in front of Redis that, when armed, forwards the next EVALSHA and closes the client's connection
-    before the reply: the script ran, the client saw a broken connection, and redis-py sends it again."""
+    before the reply: the script ran, the client saw a broken connection, and redis-py sends it again. ``armed = n``
+    does that to the next n exchanges that carry an EVALSHA."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self._target = target
-        self.armed = False
+        self.armed: int = 0
         self.dropped = 0
         self._server: asyncio.Server | None = None
         self.port = 0
@@ -67,7 +68,7 @@ class DroppingProxy:
         async def upstream() -> None:
             while chunk := await client_r.read(65536):
                 if self.armed and b"EVALSHA" in chunk.upper():
-                    self.armed = False
+                    self.armed -= 1
                     drop.set()
                 server_w.write(chunk)
                 await server_w.drain()

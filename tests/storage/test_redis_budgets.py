@@ -205,18 +205,20 @@ async def test_four_processes_report_each_threshold_once(redis: Redis, prefix: s
 
 @pytest.mark.parametrize("fail_open", [False, True])
 async def test_unreachable_redis_follows_the_policy(fail_open: bool, caplog: pytest.LogCaptureFixture) -> None:
-    budgets = RedisBudgets(unreachable(), fail_open=fail_open)
+    budgets = RedisBudgets(unreachable(), fail_open=fail_open, settle_retry_seconds=0.25)
     counter = Counter("stw-test-down:{org_1}:spend:wrkspc_1:2026-11", 50 * USD, DAY)
     with caplog.at_level(logging.WARNING, logger="steward.budgets"):
         first = await budgets.reserve([counter], USD)
         second = await budgets.reserve([counter], USD)
         assert await budgets.initialize(counter, USD) is False  # swallowed
-        assert await budgets.settle([counter], USD, USD) == []  # swallowed
+        assert await budgets.settle([counter], USD, USD) == []  # tried twice within 0.25 s, then given up
         with pytest.raises((RedisError, OSError)):
             await budgets.state([counter])  # a view has no policy to fall back on
     assert first == second == BudgetAdmission(fail_open, (), None)
-    assert budgets.unavailable_count == 5
-    assert len([r for r in caplog.records if r.name == "steward.budgets"]) == 1  # at most once a minute
+    assert budgets.unavailable_count == 6
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "steward.budgets"]
+    assert [level for level, _ in logged] == ["WARNING", "ERROR"]  # the warning at most once a minute
+    assert "spend settlement lost after 2 attempts" in logged[1][1]
     await budgets.close()
 
 
@@ -239,3 +241,22 @@ async def test_a_script_sent_again_after_a_broken_connection_applies_once(redis:
         finally:
             await budgets.close()
     assert (state.spent, state.reserved) == (4 * USD, 3 * USD)  # not 8 spent, nor 8 + 5 - 5 reserved
+
+
+async def test_a_settlement_redis_did_not_answer_is_sent_again_and_applies_once(prefix: str) -> None:
+    """A Redis stall during settlements (the adversary, session 8: CLIENT PAUSE 3 s under load) dropped them: the
+    reservation stayed held until its lease ended and the cost was never added. A settlement is now sent again
+    for up to 25 s under the same operation id, so one that ran and only lost its reply still applies once."""
+    async with dropping() as (proxy, client):
+        budgets = RedisBudgets(client)
+        counter = ws_counter(prefix)
+        try:
+            assert await budgets.initialize(counter, 0)
+            assert (await budgets.reserve([counter], 5 * USD)).admitted
+            proxy.armed = 3  # redis-py's own retry is cut as well: Steward's settlement sends it a third time
+            await budgets.settle([counter], 5 * USD, 4 * USD)
+            assert proxy.dropped == 3 and budgets.unavailable_count == 1
+            [state] = await budgets.state([counter])
+        finally:
+            await budgets.close()
+    assert (state.spent, state.reserved) == (4 * USD, 0)  # applied once: not 12 spent, nothing left held

@@ -16,8 +16,10 @@ every amount ``budgets`` accepts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,11 +39,17 @@ from steward.governance.budgets import (
     check_amount,
     check_thresholds,
 )
-from steward.storage.redis_client import RedisBacked, once, run_once
+from steward.storage.redis_client import OPERATION_TTL_MS, RedisBacked, once, operation_key, run_once
 
 __all__ = ["RedisBudgets"]
 
 log = logging.getLogger("steward.budgets")
+# A settlement Redis did not answer is sent again after these pauses (about 25 s in all: within the operation
+# id's 30 s memory, so one that did run and only lost its reply still applies once). A Redis stall of a few
+# seconds used to drop settlements: their reservations stayed held until the lease ended and their cost was
+# never added, so the counter fell behind the ledger (the adversary, session 8: 32 of 64 requests).
+SETTLE_RETRY_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0)
+SETTLE_RETRY_SECONDS = 25.0  # no attempt starts later than this after the first (each may take ~2 s)
 
 
 # Exact non-negative integers as {high, low} limbs of base 10**9; every limb stays far below 2**53.
@@ -225,6 +233,8 @@ def _states(counters: Sequence[Counter], values: Sequence[Any]) -> tuple[Counter
 class RedisBudgets(RedisBacked):
     subject = "budget"
     gate = "reservation"
+    consequences = {"settlement": "the settlement is tried again for up to 25 s",
+                    "initialization": "the counter starts on a later request", "read": "the view fails"}
 
     """Counters in Redis: exact across processes because each operation is one atomic ``EVALSHA``.
 
@@ -237,8 +247,11 @@ class RedisBudgets(RedisBacked):
     ``close`` closes the client, which this object owns from construction.
     """
 
-    def __init__(self, redis: Redis, *, fail_open: bool = False) -> None:
+    def __init__(self, redis: Redis, *, fail_open: bool = False,
+                 settle_retry_seconds: float = SETTLE_RETRY_SECONDS) -> None:
         super().__init__(redis, fail_open=fail_open, logger=log)
+        assert settle_retry_seconds + 3 < OPERATION_TTL_MS / 1000
+        self._settle_retry_seconds = settle_retry_seconds
         self._initialize = redis.register_script(INITIALIZE_LUA)
         self._reserve = redis.register_script(once(RESERVE_LUA))
         self._settle = redis.register_script(once(SETTLE_LUA))
@@ -303,11 +316,22 @@ class RedisBudgets(RedisBacked):
         args += ("1" if existing else "0", lease.field if lease else "", origin.by, str(origin.written_ms))
         born = lease.born if lease else ()
         args += (str(born[i]) if i < len(born) else "" for i in range(len(counters)))
-        try:
-            reply = await run_once(self._settle, [c.key for c in counters], args, self._pipeline)
-        except (RedisError, OSError) as exc:
-            self._unavailable("settlement", exc)
-            return []
+        keys = [c.key for c in counters]
+        operation = operation_key(keys[0])  # one id for every attempt: a settlement applies once
+        deadline = time.monotonic() + self._settle_retry_seconds
+        for attempt, delay in enumerate((*SETTLE_RETRY_DELAYS, None), start=1):
+            try:
+                reply = await run_once(self._settle, keys, args, self._pipeline, operation)
+                break
+            except (RedisError, OSError) as exc:
+                self._unavailable("settlement", exc)
+                if delay is None or time.monotonic() + delay > deadline:
+                    log.error("spend settlement lost after %d attempts (Redis unavailable): counters %s keep %d "
+                              "pico-USD reserved until their lease ends and miss %d pico-USD of spend; "
+                              "`steward spend-limits effective` shows the recorded spend", attempt, keys, reserved,
+                              actual)
+                    return []
+                await asyncio.sleep(delay)
         return [Crossing(counters[int(reply[i])], int(reply[i + 1])) for i in range(0, len(reply), 2)]
 
     async def state(self, counters: Sequence[Counter]) -> list[CounterState]:

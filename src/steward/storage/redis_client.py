@@ -37,6 +37,7 @@ class RedisBacked:
 
     subject = "store"   # e.g. "rate-limit", "budget"
     gate = "admission"  # what the fail policy decides
+    consequences: dict[str, str] = {}  # what a failure of another operation means, for the warning
 
     def __init__(self, redis: Redis, *, fail_open: bool = False, logger: logging.Logger | None = None) -> None:
         self._redis = redis
@@ -53,8 +54,10 @@ class RedisBacked:
         if clock - self._warned_at >= WARNING_INTERVAL:
             self._warned_at = clock
             policy = "admits" if self.fail_open else "refuses"
-            self._log.warning("Redis unavailable during %s %s; %s %s while it lasts (%d failures so far): %r",
-                              self.subject, operation, self.gate, policy, self.unavailable_count, exc)
+            consequence = f"{self.gate} {policy} while it lasts" if operation == self.gate else \
+                self.consequences.get(operation, "it is retried where it can be")
+            self._log.warning("Redis unavailable during %s %s; %s (%d failures so far): %r",
+                              self.subject, operation, consequence, self.unavailable_count, exc)
 
     async def close(self) -> None:
         """Close the Redis client and its connections."""
@@ -101,10 +104,11 @@ def operation_key(first: str) -> str:
 
 
 async def run_once(script: AsyncScript, keys: Sequence[str], args: Sequence[str],
-                   pipeline: AutoPipeline | None = None) -> Any:
-    """Run a ``once`` script under a new operation id: however often redis-py sends it, it applies once. Through
-    ``pipeline`` when given (with the other commands of this event-loop turn)."""
-    keys, args = [*keys, operation_key(keys[0])], [*args, str(OPERATION_TTL_MS)]
+                   pipeline: AutoPipeline | None = None, operation: str | None = None) -> Any:
+    """Run a ``once`` script under an operation id (a new one, or ``operation`` when the caller sends it again
+    itself): however often it is sent within ``OPERATION_TTL_MS``, it applies once. Through ``pipeline`` when
+    given (with the other calls of this round trip)."""
+    keys, args = [*keys, operation or operation_key(keys[0])], [*args, str(OPERATION_TTL_MS)]
     if pipeline is None:
         return await script(keys=keys, args=args)
     return await pipeline.evalsha(script, keys, args)
