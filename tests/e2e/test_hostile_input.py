@@ -133,3 +133,33 @@ def test_a_nul_in_an_id_or_cursor_is_a_400_not_a_500(gateway: Gateway) -> None:
                          ).status_code == 400
         assert http.get("/v1/admin/keys?after_id=apikey_x", headers={"x-api-key": gateway.admin_key}
                         ).status_code in (200, 404)
+
+
+NUL_BODIES = [("/v1/admin/admin_keys", {"name": "x", "user_id": "user_x\u0000y"}),
+              ("/v1/admin/keys", {"workspace_id": "wrkspc_\u0000", "name": "k"}),
+              ("/v1/admin/invitations", {"email": "a\u0000@example.com", "role": "developer"}),
+              ("/v1/organizations/invites", {"email": "a\u0000@example.com", "role": "user"}),
+              ("/v1/organizations/spend_limit_increase_requests", {"spend_limit_id": "spl_\u0000", "amount": "5"}),
+              ("/v1/organizations/webhooks", {"url": "https://example.com/\u0000", "event_types": ["*"]}),
+              ("/v1/admin/compliance/groups", {"name": "g\u0000"}),
+              ("/v1/admin/workspaces", {"name": "w", "allowed_models": ["claude-\u0000"]}),
+              ("/v1/admin/workspaces", {"name\u0000": "w"})]
+
+
+def test_a_nul_in_an_admin_body_is_a_400_not_a_500(gateway: Gateway) -> None:
+    """The adversary (session 8): a NUL in a JSON field of an admin body reached PostgreSQL, which refuses it in
+    text: 500 on eight routes. Now the door refuses any JSON or form body carrying one, with a 400, on both
+    databases; an escaped backslash before "u0000" is no NUL and passes."""
+    with httpx.Client(base_url=gateway.url, timeout=10, headers={"x-api-key": gateway.admin_key}) as http:
+        for path, body in NUL_BODIES:
+            answer = http.post(path, json=body)
+            assert answer.status_code == 400, (path, answer.text)
+            assert answer.json()["error"] == {"type": "invalid_request_error",
+                                              "message": "Text fields cannot contain NUL characters (\\u0000)."}
+        form = http.post("/console/keys", content=b"name=a%00b",
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+        assert form.status_code == 400, form.text
+        fine = http.post("/v1/admin/workspaces", json={"name": "tagged", "tags": {"note": "back\\u0000slash"}})
+        assert fine.status_code == 200, fine.text  # the text \u0000 after a backslash: no NUL
+        assert fine.json()["tags"] == {"note": "back\\u0000slash"}
+    _still_serving(gateway)

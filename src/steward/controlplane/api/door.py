@@ -8,6 +8,7 @@ wrapper runs first:
   in the body);
 * a body larger than ``max_body`` (``STEWARD_MAX_ADMIN_BODY_BYTES``, 1 MiB by default) is refused with 413, from
   ``Content-Length`` or while counting;
+* a JSON or form body with a NUL character in any field is refused with 400 (PostgreSQL cannot store one);
 * the body (read under the body timeout of ``dataplane/http.timed_receive``) is then handed to the app whole.
 
 Every answer is Anthropic's error envelope. Memory per request is at most ``max_body``.
@@ -15,9 +16,13 @@ Every answer is Anthropic's error envelope. Memory per request is at most ``max_
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
+import orjson
+
 from steward.asgi import ASGIApp, Message, Receive, Scope, Send
 from steward.dataplane.http import ClientDisconnected, header_map, read_body, send_error
-from steward.errors import AuthenticationError, StewardError
+from steward.errors import AuthenticationError, InvalidRequestError, StewardError
 from steward.ids import request_id
 
 _API = "/v1/"
@@ -46,12 +51,41 @@ class AdminDoor:
                     not (headers.get("x-api-key") or headers.get("authorization")):
                 raise AuthenticationError("x-api-key header is required (an admin key, or Authorization: Bearer).")
             body: bytes | None = await read_body(receive, headers, self._max_body)
+            if body is not None and _carries_nul(body, headers.get("content-type", "")):
+                raise InvalidRequestError("Text fields cannot contain NUL characters (\\u0000).")
         except ClientDisconnected:
             body = None  # the app sees the disconnect
         except StewardError as exc:
             await send_error(send, exc, request_id())
             return
         await self._app(scope, _replay(body, receive), send)
+
+
+def _carries_nul(body: bytes, content_type: str) -> bool:
+    """Whether a JSON or form body holds a NUL character in any key or value: PostgreSQL cannot store one in text,
+    and an admin field carrying one gave a 500 (the adversary, session 8). A cheap byte search first; the body is
+    parsed only when it could hold one."""
+    if b"\\u0000" in body:
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False  # not JSON: the app answers that
+        pending = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                if "\x00" in item:
+                    return True
+            elif isinstance(item, dict):
+                pending.extend(item.keys())
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+        return False
+    if b"%00" in body and "form" in content_type:
+        return any("\x00" in part for pair in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+                   for part in pair)
+    return b"\x00" in body and "form" in content_type
 
 
 def _replay(body: bytes | None, receive: Receive) -> Receive:
