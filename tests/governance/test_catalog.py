@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, get_args
@@ -181,3 +182,22 @@ def test_malformed_catalog_is_refused(case: str) -> None:
     raw = b"{not json" if case == "not json" else _broken(MALFORMED[case])
     with pytest.raises(CatalogError):
         Catalog.from_json(raw)
+
+
+async def test_a_failing_catalog_store_is_logged_once_a_minute_not_every_round(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The shipper refreshes the catalog every round; with the database down each round logged a traceback."""
+    from steward.governance.catalog_source import CatalogSource
+    from steward.serving import free_port
+    from steward.storage.engine import Database
+    from steward.storage.repositories.catalog import CatalogRepository
+
+    database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing_listens")
+    source = CatalogSource(CatalogRepository(database.sessions))
+    try:
+        with caplog.at_level(logging.ERROR, logger="steward.catalog"):
+            catalogs = [await source.refresh() for _ in range(5)]
+    finally:
+        await database.close()
+    assert all(c.version == Catalog.load_default().version for c in catalogs)  # the last good one is kept
+    assert len([r for r in caplog.records if r.name == "steward.catalog"]) == 1

@@ -10,6 +10,7 @@ does no I/O of its own. The data plane's snapshot keeps its own copy, refreshed 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ from steward.governance.catalog import Catalog, CatalogError
 __all__ = ["CatalogSource", "CatalogVersions", "StoredCatalog"]
 
 log = logging.getLogger("steward.catalog")
+WARN_INTERVAL = 60.0  # seconds between two logged failures of ``refresh``
 
 
 class StoredCatalog(Protocol):
@@ -44,6 +46,7 @@ class CatalogSource:
         self._declared = Catalog.load_default()
         self._dated: tuple[date, Catalog] | None = None
         self.version_id: str | None = None
+        self._warned_at = float("-inf")  # when a failed read was last logged
 
     @property
     def catalog(self) -> Catalog:
@@ -74,7 +77,15 @@ class CatalogSource:
     async def refresh(self) -> Catalog:
         """``current()`` for background workers: a failed read is logged and the last catalog kept."""
         try:
-            return await self.current()
-        except Exception:  # fail-safe by design: a worker keeps pricing with the last catalog it loaded
-            log.exception("reading the stored catalog failed; keeping %s", self._declared.version)
+            catalog = await self.current()
+        except Exception as exc:  # fail-safe by design: a worker keeps pricing with the last catalog it loaded
+            # Once a minute with the traceback: the shipper asks every round (0.2 s), and a database outage
+            # wrote a traceback each time (588 in two minutes, the adversary, session 8).
+            now = time.monotonic()
+            if now - self._warned_at >= WARN_INTERVAL:
+                self._warned_at = now
+                log.error("reading the stored catalog failed; keeping %s (logged once a minute while it lasts)",
+                          self._declared.version, exc_info=exc)
             return self.catalog
+        self._warned_at = float("-inf")
+        return catalog
