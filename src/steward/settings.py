@@ -87,9 +87,10 @@ class Settings(BaseSettings):
         default=1024 * 1024, gt=0, description="Largest accepted Admin API, Compliance API or console request body.")
 
     startup_database_wait: float = Field(
-        default=60.0, ge=0, description="Seconds a starting process retries a database that does not answer "
-                                        "(an outage, a failover) before it gives up: a worker replaced during an "
-                                        "outage waits for it instead of failing, which would stop every worker.")
+        default=60.0, ge=0, description="Seconds a starting process (steward serve, each worker) retries a "
+                                        "database that does not answer (not up yet at boot, an outage, a "
+                                        "failover) before it gives up: a worker replaced during an outage waits "
+                                        "for it instead of failing, which would stop every worker.")
     snapshot_poll_interval: float = Field(
         default=0.25, description="Seconds between checks of the config version (revocation bound).")
     key_last_used_flush_interval: float = Field(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -80,6 +82,32 @@ def migrate() -> None:
     typer.echo("Database is up to date.")
 
 
+def _migrate_when_reachable(settings: Settings, upgrade: Callable[[str], None]) -> None:
+    """Bring the schema up to date, waiting up to ``STEWARD_STARTUP_DATABASE_WAIT`` for a database that does not
+    answer yet (at boot, PostgreSQL may start after Steward); a clear one-line error, not a traceback, when it
+    never does or refuses for another reason (a wrong role or password)."""
+    from steward.storage.health import database_unavailable, describe
+
+    wait = settings.startup_database_wait
+    deadline, delay = time.monotonic() + wait, 0.25
+    while True:
+        try:
+            upgrade(settings.resolved_database_url())
+            return
+        except Exception as exc:
+            left = deadline - time.monotonic()
+            if not database_unavailable(exc):
+                typer.echo(f"steward serve: the database refused the schema upgrade: {describe(exc)}", err=True)
+                raise typer.Exit(1) from None
+            if left <= 0:
+                typer.echo(f"steward serve: the database did not answer within {wait:g} s "
+                           f"(STEWARD_STARTUP_DATABASE_WAIT): {describe(exc)}", err=True)
+                raise typer.Exit(1) from None
+            logging.getLogger("steward").warning(
+                "start-up: the database did not answer (%s); retrying for up to %.0f s more", describe(exc), left)
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
+
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
           port: Annotated[int | None, typer.Option(help="Port.")] = None,
@@ -107,7 +135,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None
                    "each process, so every limit would be multiplied by the number of workers. Set "
                    "STEWARD_REDIS_URL (shared counters), or run --workers 1.", err=True)
         raise typer.Exit(2)
-    upgrade(settings.resolved_database_url())
+    _migrate_when_reachable(settings, upgrade)
     shipper = None
     if not inline_shipper:
         # Database writes run in their own process so they never compete with requests for the GIL.
