@@ -100,6 +100,12 @@ class OverloadedError(StewardError):
     error_type = "overloaded_error"
 
 
+class HeadersTooLargeError(InvalidRequestError):
+    """A request line and headers larger than ``STEWARD_MAX_HEADER_BYTES`` (``serving_guard.py``)."""
+
+    status = 431
+
+
 class RequestTimeoutError(StewardError):
     """The client was too slow to send its request (headers or body; ``serving_guard.py``)."""
 

@@ -53,7 +53,8 @@ BATCHES_UNRECORDED = Counter("steward_batches_unrecorded",
                              "(kept in memory and retried by the metering worker).", registry=REGISTRY)
 DOOR_REFUSALS = Counter("steward_door_refusals",
                         "Connections and requests refused before any handler ran (serving_guard.py and the body "
-                        "readers), by reason: header_timeout, body_timeout, too_many_connections, unparsable.",
+                        "readers), by reason: header_timeout, headers_too_large, body_timeout, too_many_connections, "
+                        "unparsable.",
                         ["reason"], registry=REGISTRY)
 
 

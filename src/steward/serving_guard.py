@@ -8,6 +8,8 @@ rejections in plain text and, with ``limit_concurrency``, still accepts every co
   cannot hold a file descriptor;
 * answers 503 ``overloaded_error`` (``retry-after``, ``x-should-retry: true``) and closes at once when the worker
   already holds ``max_connections`` connections, so no client can exhaust the open-file limit;
+* answers 431 and closes when a request's line and headers pass ``max_header_bytes`` before they are complete
+  (httptools sets no limit: one header of 300 MB grew a worker by 150 MB before the header timeout);
 * answers an unparsable request with a 400 in Anthropic's envelope, not uvicorn's plain text.
 
 Body timeouts (between body chunks) and body size limits are enforced where the body is read
@@ -27,6 +29,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from steward.errors import (
+    HeadersTooLargeError,
     InvalidRequestError,
     RequestTimeoutError,
     ServiceUnavailableError,
@@ -39,7 +42,8 @@ from steward.metrics import DOOR_REFUSALS
 from steward.settings import Settings
 
 log = logging.getLogger("steward.door")
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 503: "Service Unavailable"}
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
+            503: "Service Unavailable"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,10 +53,12 @@ class Door:
     header_timeout: float = 10.0
     max_connections: int = 1000
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-For names the client (None: the peer)
+    max_header_bytes: int = 1024 * 1024
 
     @classmethod
     def of(cls, settings: Settings) -> Door:
-        return cls(settings.header_timeout, settings.resolved_max_connections(), settings.forwarded_allow_ips)
+        return cls(settings.header_timeout, settings.resolved_max_connections(), settings.forwarded_allow_ips,
+                   settings.max_header_bytes)
 
 
 def raise_open_file_limit() -> None:
@@ -69,7 +75,10 @@ class GuardedProtocol(HttpToolsProtocol):
         door: Door = getattr(self.config, "steward_door", None) or Door()
         self._header_timeout = door.header_timeout
         self._max_connections = door.max_connections
+        self._max_header_bytes = door.max_header_bytes
         self._header_timer: asyncio.TimerHandle | None = None
+        self._in_head = True   # the bytes arriving belong to a request line and headers not complete yet
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -88,7 +97,24 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._in_head = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0  # what follows is the next request's head
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            # Counted after parsing, so a chunk that completes the headers and carries body bytes is not counted;
+            # a chunk ending the previous body and starting the next head counts whole (the limit is far above
+            # real headers: at most one read of slack).
+            self._head_bytes += len(data)
+            if self._head_bytes > self._max_header_bytes:
+                DOOR_REFUSALS.labels("headers_too_large").inc()
+                self._answer(HeadersTooLargeError(
+                    f"The request line and headers exceed {self._max_header_bytes} bytes."))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

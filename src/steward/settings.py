@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     header_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a client has to send a request's headers (from connecting, or from "
                                         "the first byte of a later request on the connection); then 408 and close.")
+    max_header_bytes: int = Field(
+        default=1024 * 1024, ge=16 * 1024, description="Largest request line and headers of one request, in bytes; "
+                                                       "beyond it 431 and close (memory per connection before "
+                                                       "authentication is bounded by it).")
     body_timeout: float = Field(
         default=30.0, gt=0, description="Seconds a client may pause between two parts of a request body; then 408.")
     keep_alive_timeout: float = Field(

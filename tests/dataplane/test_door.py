@@ -22,6 +22,7 @@ from tests.conftest import UPSTREAM_KEY
 from tests.support import Gateway, start_gateway
 
 MAX_CONNECTIONS = 24
+MAX_HEADER_BYTES = 512 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,8 @@ def gw(simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory) -> 
     url = f"sqlite+aiosqlite:///{home / 'steward.db'}"
     upgrade(url)
     with start_gateway(url, simulator.url, home / "home", UPSTREAM_KEY, header_timeout=0.5, body_timeout=0.5,
-                       max_connections=MAX_CONNECTIONS, max_admin_body_bytes=64 * 1024) as gateway:
+                       max_connections=MAX_CONNECTIONS, max_admin_body_bytes=64 * 1024,
+                       max_header_bytes=MAX_HEADER_BYTES) as gateway:
         yield gateway
 
 
@@ -115,6 +117,30 @@ def test_admin_bodies_are_bounded(gw: Gateway) -> None:
         assert refused.status_code == 413 and refused.json()["error"]["type"] == "request_too_large"
         created = http.post("/v1/admin/workspaces", json={"name": "Door"})  # within the limit: as before
         assert created.status_code == 200, created.text
+
+
+def test_headers_past_the_limit_are_refused_before_they_are_complete(gw: Gateway) -> None:
+    """httptools sets no limit: one 300 MB header grew a worker by 150 MB before the header timeout cut it (the
+    adversary, session 8). Now 431 once the head passes STEWARD_MAX_HEADER_BYTES, mid-header, and the connection
+    closes; large but legal headers (Claude Code sends a few KB) are served as before, body included."""
+    with connect(gw) as sock:
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: ")
+        sent = 0
+        try:
+            while sent < 4 * MAX_HEADER_BYTES:  # never finishes the header
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed by the gateway
+        status, headers, body = answer(sock)
+        assert status == 431 and body["error"]["type"] == "invalid_request_error", body
+        assert str(MAX_HEADER_BYTES) in body["error"]["message"] and headers["connection"] == "close"
+    payload = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 8,
+                          "messages": [{"role": "user", "content": "x" * 300_000}]}).encode()
+    with connect(gw) as sock:  # 200 KB of headers and a 300 KB body, sent in one write
+        sock.sendall(head("POST", "/v1/messages", len(payload), x_api_key=gw.keys["eng"],
+                          anthropic_version="2023-06-01", x_padding="p" * 200_000) + payload)
+        assert answer(sock)[0] == 200
 
 
 def test_slow_headers_are_cut_off(gw: Gateway) -> None:
