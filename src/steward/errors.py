@@ -149,7 +149,7 @@ def render_sse_error(exc: StewardError, request_id: str) -> bytes:
 
 
 ALL_ERRORS: tuple[type[StewardError], ...] = (
-    StewardError, InvalidRequestError, SpendLimitReachedError, RequestTooLargeError, AuthenticationError,
-    PermissionDeniedError, NotFoundError, ConflictError, RateLimitError, LimitsUnavailableError, UpstreamError,
-    UpstreamTimeoutError, OverloadedError, RequestTimeoutError, ServiceUnavailableError,
+    StewardError, InvalidRequestError, SpendLimitReachedError, RequestTooLargeError, HeadersTooLargeError,
+    AuthenticationError, PermissionDeniedError, NotFoundError, ConflictError, RateLimitError, LimitsUnavailableError,
+    UpstreamError, UpstreamTimeoutError, OverloadedError, RequestTimeoutError, ServiceUnavailableError,
 )
