@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 
 from steward.serving import free_port
-from tests.support import child
+from tests.support import PG_ADMIN, child
 
 
 def children(pid: int) -> list[tuple[int, bytes]]:
@@ -176,6 +176,17 @@ def pg_outage(admin_url: str, name: str, seconds: float) -> str:
                     except asyncpg.PostgresError:
                         await asyncio.sleep(0.01)
             return "renamed away" if renamed else "connections ended repeatedly"
+        finally:
+            await conn.close()
+    return asyncio.run(main())
+
+
+def database_gone(name: str) -> bool:
+    """Whether database ``name`` is absent (``pg_outage`` renamed it away)."""
+    async def main() -> bool:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            return bool(await conn.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name) == 0)
         finally:
             await conn.close()
     return asyncio.run(main())

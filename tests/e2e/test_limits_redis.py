@@ -22,7 +22,7 @@ import redis
 
 from steward.simulator.config import SimulatorConfig
 from steward.simulator.server import SimulatorServer
-from tests.chaos import pg_name, pg_outage
+from tests.chaos import database_gone, pg_name, pg_outage
 from tests.conftest import PG_ADMIN, UPSTREAM_KEY
 from tests.e2e.test_processes import serve
 from tests.support import gateway_settings, provision, start_gateway
@@ -253,7 +253,10 @@ def test_a_counter_lost_while_the_database_is_down_refuses_until_it_is_back(
         assert 0 < _admitted(gw, 200) < 200
         outage = threading.Thread(target=pg_outage, args=(PG_ADMIN, name, 4.0))
         outage.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 5  # the outage has begun (a loaded CI was still up after a fixed second)
+        while not database_gone(name):
+            assert time.monotonic() < deadline, "the outage did not begin"
+            time.sleep(0.05)
         _lose_counters(prefix)
         statuses: set[int] = set()
         with gw.client(max_retries=0) as client:

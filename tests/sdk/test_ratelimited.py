@@ -89,7 +89,7 @@ def test_local_tpm_settles_with_real_usage_and_waits_for_the_budget(gateway: Gat
     assert time.monotonic() - started < 5.0  # without settlement the second call would wait ~50 s
     started = time.monotonic()
     client.messages.create(**{**HAIKU, "max_tokens": 1100})  # ~1,116 needed, ~992 left: ~1.2 s to refill
-    assert 0.9 <= time.monotonic() - started < 2.5
+    assert 0.9 <= time.monotonic() - started < 4.0  # a refill's wait, not a minute's (a loaded CI took 2.57 s)
 
 
 def test_server_headers_pace_the_next_request(gateway: Gateway) -> None:
