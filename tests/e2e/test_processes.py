@@ -200,3 +200,37 @@ def test_a_worker_replaced_during_a_database_outage_waits_for_it(pg_template: st
             assert proc.poll() is None
     finally:
         asyncio.run(pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_serve_waits_for_a_database_that_comes_up_after_it(pg_template: str, simulator: SimulatorServer,
+                                                           tmp_path: Path) -> None:
+    """At boot PostgreSQL may start after Steward: `steward serve` waits for it (STEWARD_STARTUP_DATABASE_WAIT)
+    instead of exiting with a traceback; a database that never answers is one clear line and exit code 1."""
+    name = f"steward_t_{uuid.uuid4().hex[:12]}"
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    environ = {**os.environ, "STEWARD_HOME": str(tmp_path / "never"), "STEWARD_DATABASE_URL": url,
+               "STEWARD_UPSTREAM_URL": simulator.url, "STEWARD_STARTUP_DATABASE_WAIT": "1"}
+    gave_up = subprocess.run([sys.executable, "-m", "steward", "serve", "--port", str(free_port())], env=environ,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert gave_up.returncode == 1, gave_up.stderr
+    assert "did not answer within 1 s (STEWARD_STARTUP_DATABASE_WAIT)" in gave_up.stderr
+    assert "Traceback" not in gave_up.stderr
+
+    def create_later() -> None:
+        time.sleep(2.0)
+        asyncio.run(pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+
+    creator = threading.Thread(target=create_later)
+    creator.start()
+    try:
+        with serve(url, simulator.url, tmp_path / "a") as (address, proc):  # waits up to 30 s for /healthz
+            creator.join()
+            gw = provision(gateway_settings(url, simulator.url, tmp_path / "h", UPSTREAM_KEY), {"eng": None})
+            deadline = time.monotonic() + 10
+            while not _works(address, gw.keys["eng"]):  # a key made after start: known once polled or checked
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert proc.poll() is None
+    finally:
+        creator.join()
+        asyncio.run(pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
