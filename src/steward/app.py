@@ -60,7 +60,7 @@ from steward.governance.pii import build_registry
 from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
 from steward.storage.engine import Database
-from steward.storage.health import database_unavailable, describe, ping
+from steward.storage.health import database_unavailable, describe, ping, unavailable_hint
 from steward.storage.repositories.batches import BatchRepository
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
@@ -200,14 +200,16 @@ class Steward:
                 left = deadline - time.monotonic()
                 if not database_unavailable(exc) or left <= 0:
                     raise
-                log.warning("start-up: the database did not answer (%s); retrying for up to %.0f s more",
-                            describe(exc), left)
+                log.warning("start-up: the database is not available (%s)%s; retrying for up to %.0f s more",
+                            describe(exc), unavailable_hint(exc), left)
                 await asyncio.sleep(min(delay, max(left, 0.0)))
                 delay = min(delay * 2, 5.0)
 
     async def startup(self) -> None:
         """Load the snapshot, open the journal, ship leftovers, start the workers."""
         await self._first_load()
+        if not self.snapshots.current.organizations:
+            log.warning("no organization in this database yet: run `steward init` (then create workspaces and keys)")
         journal_dir = self.settings.resolved_journal_dir()
         self.journal = Journal(journal_dir, fsync=self.settings.journal_fsync)
         self.readiness = build_readiness(self.settings, self.database, self.snapshots)

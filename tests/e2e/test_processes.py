@@ -213,7 +213,8 @@ def test_serve_waits_for_a_database_that_comes_up_after_it(pg_template: str, sim
     gave_up = subprocess.run([sys.executable, "-m", "steward", "serve", "--port", str(free_port())], env=environ,
                              capture_output=True, text=True, timeout=60, check=False)
     assert gave_up.returncode == 1, gave_up.stderr
-    assert "did not answer within 1 s (STEWARD_STARTUP_DATABASE_WAIT)" in gave_up.stderr
+    assert "was not available within 1 s (STEWARD_STARTUP_DATABASE_WAIT)" in gave_up.stderr
+    assert "create the database" in gave_up.stderr  # it said "does not exist": what to do about it
     assert "Traceback" not in gave_up.stderr
 
     def create_later() -> None:

@@ -79,6 +79,13 @@ def database_unavailable(exc: BaseException) -> bool:
     return state is not None and state[:2] in _UNAVAILABLE_CLASSES
 
 
+def unavailable_hint(exc: BaseException) -> str:
+    """What an operator can do about a database that is not available at start-up, when the error says (or "")."""
+    if _sqlstate(exc) == "3D000":
+        return "; create the database (e.g. `createdb`) and Steward goes on by itself"
+    return ""
+
+
 def describe(exc: BaseException) -> str:
     """A short, parameter-free description: the driver's exception class and first message line."""
     inner: BaseException = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
