@@ -214,3 +214,16 @@ def test_the_python_sdk_reads_the_refusals_report(gateway: Gateway, traffic: dic
                                           workspace_ids=[gateway.workspace_ids["marketing"]])
         assert [(r["reason"], r["workspace_name"], r["refusals"]) for r in narrowed.data] == [
             ("policy", "marketing", 1)]
+
+
+def test_every_refusal_reason_is_named_in_the_help_and_the_docs() -> None:
+    """The newcomer found `--help` and docs/cli.md listing different reasons."""
+    from pathlib import Path
+
+    from steward.cli.reports import usage_refusals
+    from steward.reporting.refusals import REASONS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    help_text = " ".join((usage_refusals.__doc__ or "").split())
+    for reason in REASONS:
+        assert reason in help_text and f"`{reason}`" in doc, reason

@@ -173,7 +173,8 @@ def usage_refusals(group_by: Annotated[str, typer.Option(
         "--group-by", help="Comma list: reason, workspace, key, model, status, day.")] = "reason",
         start: From = None, end: To = None, since: Since = None, fmt: Format = "table") -> None:
     """Requests Steward refused or failed itself (never forwarded, so not in usage), most first: reasons are
-    authentication, budget, rate_limit, policy, validation, not_found, client_timeout, gateway_error, other."""
+    authentication, budget, rate_limit, policy, validation, not_found, client_timeout, unavailable, gateway_error,
+    other."""
     _run_report("refusals", group_by, start, end, since, "cost", fmt)
 
 
