@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -236,3 +237,11 @@ def test_a_leaked_key_is_revoked_by_pasting_its_secret_which_is_never_printed_ba
     missing = steward(session.home, "keys", "revoke", unknown)
     assert missing.returncode == 1 and "no key of this organization has the secret" in missing.stderr
     assert unknown not in missing.stdout + missing.stderr and unknown[-4:] in missing.stderr  # its hint only
+    again = steward(session.home, "keys", "revoke", secret)  # says so instead of "Revoked" again
+    assert again.returncode == 0 and "was already revoked; nothing changed" in again.stdout, again.stderr
+    other = steward(session.home, "keys", "create", "--workspace", "eng", "--name", "eng-leaked-two", "-q")
+    piped = subprocess.run([sys.executable, "-m", "steward", "keys", "revoke", "-"], input=other.stdout,
+                           env={**os.environ, "STEWARD_HOME": str(session.home), "COLUMNS": "200"},
+                           capture_output=True, text=True, timeout=60, check=False)  # the secret on stdin only
+    assert piped.returncode == 0 and "Revoked key eng-leaked-two" in piped.stdout, piped.stderr
+    assert other.stdout.strip() not in piped.stdout + piped.stderr

@@ -5,6 +5,7 @@ Every command calls the Admin API's services as the local operator; none goes th
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -34,6 +35,7 @@ from steward.cli.common import (
 from steward.controlplane.paging import Paging
 from steward.controlplane.principal import Principal
 from steward.controlplane.services import ControlPlane
+from steward.errors import InvalidRequestError
 
 workspaces_app = typer.Typer(help="Create, list, show, change and archive workspaces.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list, rotate, deactivate and revoke workspace API keys.", no_args_is_help=True)
@@ -51,11 +53,16 @@ REPORT_COLUMNS: dict[str, Cell] = {
 Workspace = Annotated[str, typer.Argument(help="Workspace name or id.")]
 ApiKeyId = Annotated[str, typer.Argument(
     help="API key id (apikey_...), or the key's secret itself (sk-stw-api01-...: a leaked key, found by its hash; "
-         "never printed back).")]
+         "never printed back), or - to read either from standard input (keeps a secret out of shell history).")]
 
 
 async def key_id_of(plane: ControlPlane, me: Principal, ref: str) -> str:
-    """The key id an argument names: an id as it is, a secret through its hash (``KeyService.id_of_secret``)."""
+    """The key id an argument names: an id as it is, a secret through its hash (``KeyService.id_of_secret``); ``-``
+    reads the id or secret from standard input's first line."""
+    if ref == "-":
+        ref = sys.stdin.readline().strip()
+        if not ref:
+            raise InvalidRequestError("standard input held no key id or secret.")
     return await plane.admin.keys.id_of_secret(me, ref) if ref.strip().startswith("sk-") else ref
 Models = Annotated[str | None, typer.Option(help="Comma-separated model ids or patterns, e.g. claude-haiku-*.")]
 
@@ -243,7 +250,15 @@ def _set_status(key_id: str, status: str, verb: str, as_json: bool) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: ApiKeyId, as_json: JsonFlag = False) -> None:
     """Revoke a key for good (status archived); refused everywhere within a second."""
-    _set_status(key_id, "archived", "Revoked", as_json)
+    async def action(plane: ControlPlane, me: Principal) -> tuple[dict[str, Any], bool]:
+        found = await key_id_of(plane, me, key_id)
+        if (await plane.admin.keys.get(me, found))["status"] == "archived":
+            return await plane.admin.keys.get(me, found), False
+        return await plane.admin.keys.update(me, found, status="archived"), True
+    key, changed = run_as_operator(action)
+    done = f"Revoked key {key['name']} ({key['id']}): status {key['status']}" if changed else \
+        f"Key {key['name']} ({key['id']}) was already revoked; nothing changed"
+    print_result(key, as_json, done)
 
 
 @keys_app.command("deactivate")
