@@ -46,8 +46,11 @@ def dollars(value: Decimal | str | int | None) -> str:
     return f"${amount:,.4f}" if 0 < amount < 1 else f"${amount:,.2f}"
 
 
-def dollars_from_cents(value: int | str | None) -> str:
-    return f"${Decimal(str(value or 0)) / 100:,.2f}"
+def dollars_from_cents(value: int | str | Decimal | None) -> str:
+    """Whole cents as cents (a cap of $0.01 stays $0.01); fractions of a cent as ``dollars`` shows them, so a cap's
+    spend reads the same as the spend tile ($0.0370, not $0.04)."""
+    amount = Decimal(str(value or 0)) / 100
+    return f"${amount:,.2f}" if amount == amount.quantize(Decimal("0.01")) else dollars(amount)
 
 
 def make_templates() -> Jinja2Templates:
