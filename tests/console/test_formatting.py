@@ -71,3 +71,11 @@ def test_labels() -> None:
     label = str(scope_label({"type": "workspace", "workspace_id": "wrkspc_1"}, {"wrkspc_1": "Marketing"}))
     assert "Workspace" in label and "Marketing" in label and 'title="wrkspc_1"' in label
     assert str(scope_label({"type": "organization"}, {})) == "Organization"
+
+
+def test_money_reads_the_same_in_cents_and_in_dollars() -> None:
+    from steward.console.web import dollars, dollars_from_cents
+
+    assert dollars_from_cents(3.692) == dollars("0.03692") == "$0.0369"  # a cap's spend and the spend tile agree
+    assert [dollars_from_cents(v) for v in (1, 0, 150_000)] == ["$0.01", "$0.00", "$1,500.00"]  # caps stay cents
+    assert dollars_from_cents("12345.678") == "$123.46"
