@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import re
 import sqlite3
@@ -187,7 +188,11 @@ def _sql(database: Path, statement: str, params: tuple[Any, ...] = ()) -> list[A
                 return db.execute(statement, params).fetchall()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise AssertionError(f"{exc}; threads: {[t.name for t in threading.enumerate()]}") from exc
+                held = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir()
+                        if str(database) in (os.readlink(fd) if fd.is_symlink() else "")]
+                raise AssertionError(f"{exc}; threads: {[t.name for t in threading.enumerate()]}; this "
+                                     f"process's open files of the database: {held}") from exc
+            gc.collect()  # a connection the stopped gateway left unclosed is closed when collected
             time.sleep(0.2)
 
 
