@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import ExitStack
@@ -143,14 +144,18 @@ class PrivateRedis:
         self.start()
 
 
-def pg_outage(admin_url: str, name: str, seconds: float) -> str:
-    """Make database ``name`` unreachable for ``seconds``: rename it away (its connections ended first), then
-    back. Falls back to ending its connections repeatedly when the rename keeps losing the race. Returns how."""
+def pg_outage(admin_url: str, name: str, seconds: float, begun: threading.Event | None = None) -> str:
+    """Make database ``name`` unreachable for ``seconds``: refuse new connections to it, end its connections and
+    rename it away, then back (and accept connections again). ``begun`` is set once it is unreachable. Falls back to
+    ending its connections repeatedly if the rename still fails. Returns how."""
     async def main() -> str:
         conn = await asyncpg.connect(admin_url)
         away = f"{name}_away"
+        renamed = False
         try:
-            renamed = False
+            # No new connections meanwhile, so the rename does not race clients reconnecting (it lost that race
+            # for 3 s on a loaded CI machine, and the outage never began).
+            await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
             deadline = time.monotonic() + 3
             while not renamed and time.monotonic() < deadline:
                 await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
@@ -160,6 +165,9 @@ def pg_outage(admin_url: str, name: str, seconds: float) -> str:
                     renamed = True
                 except asyncpg.PostgresError:
                     await asyncio.sleep(0.01)
+            how = "renamed away" if renamed else "connections ended repeatedly"
+            if begun is not None:
+                begun.set()
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 if not renamed:
@@ -172,11 +180,13 @@ def pg_outage(admin_url: str, name: str, seconds: float) -> str:
                                        away)
                     try:
                         await conn.execute(f'ALTER DATABASE "{away}" RENAME TO "{name}"')
+                        renamed = False
                         break
                     except asyncpg.PostgresError:
                         await asyncio.sleep(0.01)
-            return "renamed away" if renamed else "connections ended repeatedly"
+            return how
         finally:
+            await conn.execute(f'ALTER DATABASE "{away if renamed else name}" ALLOW_CONNECTIONS true')
             await conn.close()
     return asyncio.run(main())
 

@@ -76,7 +76,8 @@ def database_unavailable(exc: BaseException) -> bool:
                 type(item).__module__.startswith("asyncpg"):
             return True
     state = _sqlstate(exc)
-    return state is not None and state[:2] in _UNAVAILABLE_CLASSES
+    # 55000 at connect: "database ... is not currently accepting connections" (ALLOW_CONNECTIONS false: maintenance)
+    return state is not None and (state[:2] in _UNAVAILABLE_CLASSES or state == "55000")
 
 
 def unavailable_hint(exc: BaseException) -> str:
