@@ -72,7 +72,7 @@ from steward.storage.repositories.policies import PolicyRepository
 from steward.storage.repositories.records import RecordsRepository
 from steward.storage.repositories.spend import SpendRecords
 from steward.storage.repositories.webhooks import DeliveryRepository
-from steward.tasks import stop_if_cancelled
+from steward.tasks import pause, spawn, stop_if_cancelled
 from steward.workers.journal import Journal
 from steward.workers.retention import RetentionWorker
 from steward.workers.sealer import Sealer
@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 log = logging.getLogger("steward")
+STOP_GRACE_SECONDS = 5.0  # how long shutdown lets a background round finish before cancelling it
 
 
 class Steward:
@@ -117,6 +118,7 @@ class Steward:
         self._app: ASGIApp | None = None  # the data plane, behind the access log when it is on
         self._record: Record | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stop: asyncio.Event | None = None  # set at shutdown: the background loops end between rounds
         self.settling: list[Limit | Budget] = []  # stages whose settlements shutdown awaits
 
     def _build(self, journal: Journal) -> DataPlane:
@@ -182,7 +184,9 @@ class Steward:
         return self.snapshots.current.catalog
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.create_task(coro))
+        if self._stop is None:
+            self._stop = asyncio.Event()
+        self._tasks.append(spawn(coro, self._stop))
 
     async def _first_load(self) -> None:
         """The snapshot and the content keys, which need the database. A process started while it does not answer
@@ -253,7 +257,7 @@ class Steward:
 
     async def _flush_last_used_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.key_last_used_flush_interval)
+            await pause(self.settings.key_last_used_flush_interval)
             try:
                 await self.flush_last_used()
             except Exception:  # fail-safe by design: last-used times are advisory
@@ -262,7 +266,10 @@ class Steward:
 
     async def shutdown(self) -> None:
         """Stop workers, ship what is left, close connections."""
-        for task in self._tasks:
+        if self._stop is not None and self._tasks:  # the loops end at their next pause, between rounds
+            self._stop.set()
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
+        for task in self._tasks:  # a round still running after the grace period is cancelled
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):

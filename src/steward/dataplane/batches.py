@@ -8,7 +8,6 @@ to the database; it is not on the messages hot path.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,7 +31,7 @@ from steward.governance.usage import meter_message
 from steward.metrics import BATCH_METER_ERRORS, BATCH_RESULTS_UNMETERED
 from steward.storage.models import BatchRecord
 from steward.storage.repositories.batches import BatchRepository
-from steward.tasks import stop_if_cancelled
+from steward.tasks import pause, stop_if_cancelled
 from steward.workers.journal import Journal
 
 log = logging.getLogger("steward.batches")
@@ -191,7 +190,7 @@ async def run_batch_metering(meter: BatchMeter, upstream: Upstream, repo: BatchR
     """Poll unmetered batches forever (the worker behind ``batch_meter_interval``); first write the rows of
     batches created while the database refused them (``BatchHandlers.retry_unrecorded``)."""
     while True:
-        await asyncio.sleep(interval)
+        await pause(interval)
         try:
             await retry_unrecorded()
             records = await repo.unmetered()

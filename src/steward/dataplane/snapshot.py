@@ -43,7 +43,7 @@ from steward.storage.models.spend import END_USER_SCOPE, PERSON_SCOPE
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.identity import ConfigRows, IdentityRepository, KeyRow
 from steward.storage.repositories.policies import PolicyRepository
-from steward.tasks import stop_if_cancelled
+from steward.tasks import pause, stop_if_cancelled
 
 DEFAULT_THRESHOLDS = (50, 80, 95)
 
@@ -450,7 +450,7 @@ class SnapshotStore:
     async def run(self) -> None:
         """Poll the config version forever and apply its changes; a failed poll keeps the last good snapshot."""
         while True:
-            await asyncio.sleep(self._interval)
+            await pause(self._interval)
             try:
                 await self.refresh()
             except Exception:  # fail-safe by design: keep serving the last good snapshot

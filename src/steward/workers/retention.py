@@ -6,13 +6,12 @@ workers of one ``steward serve`` do not repeat each run's audit event; a purge i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
 from steward.compliance.retention import purge
 from steward.storage.repositories.governance import ContentRepository
-from steward.tasks import stop_if_cancelled
+from steward.tasks import pause, stop_if_cancelled
 from steward.workers.journal import lock_file, unlock_file
 
 log = logging.getLogger("steward.retention")
@@ -45,7 +44,7 @@ class RetentionWorker:
                 except Exception:  # fail-safe by design: content stays until a run succeeds
                     stop_if_cancelled()
                     log.exception("retention run failed; will retry")
-                await asyncio.sleep(self._interval)
+                await pause(self._interval)
         finally:
             if self._lock_fd is not None:
                 unlock_file(self._lock_fd)

@@ -5,11 +5,10 @@ organization in the database, see ``storage/repositories/audit.py``). ``run`` ne
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from steward.compliance.chain import Chains
-from steward.tasks import stop_if_cancelled
+from steward.tasks import pause, stop_if_cancelled
 
 log = logging.getLogger("steward.sealer")
 
@@ -34,4 +33,4 @@ class Sealer:
             except Exception:  # fail-safe by design: unsealed events stay unsealed until the next round
                 stop_if_cancelled()
                 log.exception("audit sealing round failed")
-            await asyncio.sleep(self._interval)
+            await pause(self._interval)

@@ -33,7 +33,7 @@ from steward.governance.catalog_source import CatalogSource
 from steward.reporting.rollups import RollupAccumulator
 from steward.storage.health import describe, is_data_error
 from steward.storage.repositories.records import RecordsRepository, SealingFor
-from steward.tasks import stop_if_cancelled
+from steward.tasks import pause, stop_if_cancelled
 from steward.workers.journal import Segment, lock_file, read_lines, read_tail, segment_paths, slot_paths, unlock_file
 from steward.workers.quarantine import Entry, Quarantine
 from steward.workers.ship_status import ShipStatus, StatusFile
@@ -296,7 +296,7 @@ class Shipper:
         """Ship forever; the journal keeps the lines while a round cannot complete."""
         while True:
             wait = await self.round()
-            await asyncio.sleep(wait)
+            await pause(wait)
 
 
 async def run_standalone(directory: Path, repo: RecordsRepository, *, interval: float, batch_size: int,

@@ -25,7 +25,7 @@ from steward.ids import new_id
 from steward.netguard import forbidden_host, resolver_kwargs
 from steward.storage.models import AuditEvent, Webhook
 from steward.storage.repositories.webhooks import DeliveryRepository, Job, Outcome
-from steward.tasks import stop_if_cancelled
+from steward.tasks import pause, stop_if_cancelled
 
 log = logging.getLogger("steward.webhooks")
 USER_AGENT = "Steward-Webhooks/1"
@@ -102,7 +102,7 @@ class WebhookDispatcher:
                 except Exception:  # fail-safe by design: undelivered events stay claimable for the next round
                     stop_if_cancelled()
                     log.exception("webhook delivery round failed")
-                await asyncio.sleep(self._interval)
+                await pause(self._interval)
         finally:
             await self.close()
 
