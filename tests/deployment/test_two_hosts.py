@@ -6,18 +6,22 @@ Each step below names the doc's step it runs; change them together.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
+import urllib.request
 from pathlib import Path
 
 import anthropic
+import asyncpg
 
 from tests.deployment.hosts import (
     REDIS_URL,
     admin,
     fresh_database,
     last_line,
+    libpq_url,
     pg_url,
     redis_prefix,
     secret_b64,
@@ -66,6 +70,25 @@ def _refused_within(url: str, key: str, seconds: float) -> tuple[float, int]:
     raise AssertionError(f"the revoked key still worked at {url} after {seconds} s")
 
 
+def _config_served_at(url: str, database: str, seconds: float) -> None:
+    """Wait until the workers at ``url`` serve the database's current config version (they poll it): the
+    version in ``/metrics``, which the answering worker reports, six scrapes in a row."""
+    async def current() -> int:
+        conn = await asyncpg.connect(libpq_url(database))
+        try:
+            return int(await conn.fetchval("SELECT version FROM config_version"))
+        finally:
+            await conn.close()
+    wanted, deadline, in_a_row = asyncio.run(current()), time.monotonic() + seconds, 0
+    while in_a_row < 6:
+        assert time.monotonic() < deadline, f"{url} did not serve config version {wanted} after {seconds} s"
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as answer:
+            served = [float(line.rsplit(" ", 1)[1]) for line in answer.read().decode().splitlines()
+                      if line.startswith("steward_config_version ")]
+        in_a_row = in_a_row + 1 if served and served[0] >= wanted else 0
+        time.sleep(0.05)
+
+
 def _output_tokens_in_report(env: dict[str, str]) -> int:
     done = run_steward("usage", "report", "--group-by", "key", "--format", "jsonl", env=env)
     assert done.returncode == 0, done.stderr
@@ -104,6 +127,7 @@ def test_two_hosts_on_one_postgresql_and_one_redis(tmp_path: Path) -> None:
             # Step 6: a spend cap set on host A is one counter (Redis): spending on A exhausts it for B as well.
             admin(a.url, admin_key, "POST", "/v1/organizations/spend_limits",
                   {"scope": {"type": "workspace", "workspace_id": ws["id"]}, "period": "daily", "amount": "1"})
+            _config_served_at(b.url, db, 10.0)  # host B polls config changes: wait until it holds the cap
             admitted_on_a = 0
             while True:
                 try:
