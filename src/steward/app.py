@@ -11,7 +11,6 @@ import contextlib
 import gc
 import logging
 import socket
-import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,7 @@ from steward.governance.pii import build_registry
 from steward.reporting.otlp import OtlpIngester
 from steward.settings import Settings
 from steward.storage.engine import Database
-from steward.storage.health import database_unavailable, describe, ping, unavailable_hint
+from steward.storage.health import StartupWait, ping
 from steward.storage.repositories.batches import BatchRepository
 from steward.storage.repositories.catalog import CatalogRepository
 from steward.storage.repositories.claude_code import ClaudeCodeRepository
@@ -193,21 +192,17 @@ class Steward:
         (an outage, a failover, a worker replaced mid-outage) retries for ``STEWARD_STARTUP_DATABASE_WAIT`` seconds
         before failing: uvicorn stops every worker when one fails to start, so failing at once turned a database
         blip during a worker's restart into the whole server's exit (a chaos run, seed 441207)."""
-        deadline = time.monotonic() + self.settings.startup_database_wait
-        delay = 0.25
+        wait = StartupWait(self.settings.startup_database_wait)
         while True:
             try:
                 await self.snapshots.refresh()
                 await self.data_keys.load()
                 return
             except Exception as exc:
-                left = deadline - time.monotonic()
-                if not database_unavailable(exc) or left <= 0:
+                pause = wait.pause_after(exc)
+                if pause is None:
                     raise
-                log.warning("start-up: the database is not available (%s)%s; retrying for up to %.0f s more",
-                            describe(exc), unavailable_hint(exc), left)
-                await asyncio.sleep(min(delay, max(left, 0.0)))
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(pause)
 
     async def startup(self) -> None:
         """Load the snapshot, open the journal, ship leftovers, start the workers."""

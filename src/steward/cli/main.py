@@ -86,28 +86,25 @@ def _migrate_when_reachable(settings: Settings, upgrade: Callable[[str], None]) 
     """Bring the schema up to date, waiting up to ``STEWARD_STARTUP_DATABASE_WAIT`` for a database that does not
     answer yet (at boot, PostgreSQL may start after Steward); a clear one-line error, not a traceback, when it
     never does or refuses for another reason (a wrong role or password)."""
-    from steward.storage.health import database_unavailable, describe, unavailable_hint
+    from steward.storage.health import StartupWait, database_unavailable, describe, unavailable_hint
 
-    wait = settings.startup_database_wait
-    deadline, delay = time.monotonic() + wait, 0.25
+    wait = StartupWait(settings.startup_database_wait)
     while True:
         try:
             upgrade(settings.resolved_database_url())
             return
         except Exception as exc:
-            left = deadline - time.monotonic()
+            pause = wait.pause_after(exc)
+            if pause is not None:
+                time.sleep(pause)
+                continue
             if not database_unavailable(exc):
                 typer.echo(f"steward serve: the database refused the schema upgrade: {describe(exc)}", err=True)
-                raise typer.Exit(1) from None
-            if left <= 0:
-                typer.echo(f"steward serve: the database was not available within {wait:g} s "
+            else:
+                typer.echo(f"steward serve: the database was not available within {wait.seconds:g} s "
                            f"(STEWARD_STARTUP_DATABASE_WAIT): {describe(exc)}{unavailable_hint(exc)}", err=True)
-                raise typer.Exit(1) from None
-            logging.getLogger("steward").warning(
-                "start-up: the database is not available (%s)%s; retrying for up to %.0f s more", describe(exc),
-                unavailable_hint(exc), left)
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, 5.0)
+            raise typer.Exit(1) from None
+
 
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Bind address.")] = None,

@@ -9,12 +9,16 @@ never carry the statement's parameters (they may hold request metadata).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import time
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger("steward")
 
 # SQLSTATE classes of errors caused by the values written: 22 data exception, 23 integrity constraint violation.
 _DATA_CLASSES = ("22", "23")
@@ -85,6 +89,27 @@ def unavailable_hint(exc: BaseException) -> str:
     if _sqlstate(exc) == "3D000":
         return "; create the database (e.g. `createdb`) and Steward goes on by itself"
     return ""
+
+
+class StartupWait:
+    """How a starting process waits for a database that is not available: retries with doubling pauses (0.25 s up
+    to 5 s) until ``seconds`` have passed, logging each retry. Shared by ``steward serve``'s schema upgrade and each
+    worker's first load (``app.Steward``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline = time.monotonic() + seconds
+        self._delay = 0.25
+
+    def pause_after(self, exc: BaseException) -> float | None:
+        """The seconds to wait before trying again after ``exc``; None when it is not an outage or time is up."""
+        left = self._deadline - time.monotonic()
+        if not database_unavailable(exc) or left <= 0:
+            return None
+        log.warning("start-up: the database is not available (%s)%s; retrying for up to %.0f s more",
+                    describe(exc), unavailable_hint(exc), left)
+        pause, self._delay = min(self._delay, left), min(self._delay * 2, 5.0)
+        return pause
 
 
 def describe(exc: BaseException) -> str:
